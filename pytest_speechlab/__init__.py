@@ -1,0 +1,31 @@
+"""pytest-speechlab: regression tests and benchmarks for speech models, as a pytest plugin.
+
+The public API is small: the assertions tests call, and the pieces a test may want to use on
+its own (manifest loading, audio decoding, scoring).
+"""
+
+from .audio import load_audio
+from .errors import SpeechlabError
+from .gate import (
+    assert_cer_within_baseline,
+    assert_corpus_within_baseline,
+    assert_latency_within_baseline,
+    assert_wer_within_baseline,
+)
+from .manifest import Case, load_manifest
+from .metrics import normalize, score
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Case",
+    "SpeechlabError",
+    "assert_cer_within_baseline",
+    "assert_corpus_within_baseline",
+    "assert_latency_within_baseline",
+    "assert_wer_within_baseline",
+    "load_audio",
+    "load_manifest",
+    "normalize",
+    "score",
+]

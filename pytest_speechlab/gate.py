@@ -1,0 +1,187 @@
+"""Comparing measurements with baselines, and the assertions tests call.
+
+Accuracy gates are absolute (WER may rise by ``tolerance`` points). Latency gates are relative
+and calibrated: the baseline latency is first scaled by how much slower this machine ran the
+calibration workload than the baseline's machine, then allowed ``tolerance`` on top. Only
+latencies from repeated runs (the median) are gated; single-run timings are reported only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from .calibration import calibrate
+from .metrics import alignment
+from .runner import CaseResult, CorpusResult, ModelRun
+
+PASS, FAIL, NEW, ERROR, UNGATED = "pass", "FAIL", "new", "ERROR", "-"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One metric against its baseline: passes when ``measured <= limit``."""
+
+    metric: str
+    measured: float
+    baseline: float
+    limit: float
+    tolerance: str
+
+    @property
+    def passed(self) -> bool:
+        return self.measured <= self.limit + 1e-9
+
+    def describe(self) -> str:
+        verdict = "within" if self.passed else "exceeds"
+        line = (
+            f"{self.metric} {self.measured:.4g} {verdict} limit {self.limit:.4g} "
+            f"(baseline {self.baseline:.4g}, tolerance {self.tolerance})"
+        )
+        if not self.passed:
+            line += f", missed by {self.measured - self.limit:.4g}"
+        return line
+
+
+def latency_scale(run: ModelRun) -> float:
+    """This machine's calibration time over the baseline machine's (1 when unknown)."""
+    stored = (run.baseline.meta.get("machine", {}) if run.baseline else {}).get("calibration_ms")
+    if not stored:
+        return 1.0
+    return calibrate() * 1000 / float(stored)
+
+
+def _absolute(metric: str, measured: float, baseline: float, tolerance: float) -> Check:
+    return Check(metric, measured, baseline, baseline + tolerance, f"+{tolerance:g} absolute")
+
+
+def _relative(metric: str, measured: float, baseline: float, tolerance: float, scale: float) -> Check:
+    limit = baseline * scale * (1 + tolerance)
+    return Check(metric, measured, baseline, limit, f"+{tolerance:.0%} after calibration x{scale:.2f}")
+
+
+def case_checks(result: CaseResult, metrics: tuple[str, ...] = ("wer", "cer", "latency_ms")) -> list[Check]:
+    """The checks of ``result`` against its baseline entry (empty when there is none)."""
+    run = result.run
+    entry = run.baseline.cases.get(result.case.id) if run.baseline else None
+    if entry is None:
+        return []
+    tol = run.settings.tolerances
+    checks = []
+    if "wer" in metrics and "wer" in entry:
+        checks.append(_absolute("WER", result.score.wer, entry["wer"], tol.wer))
+    if "cer" in metrics and "cer" in entry:
+        checks.append(_absolute("CER", result.score.cer, entry["cer"], tol.cer))
+    if "latency_ms" in metrics and "latency_ms" in entry and result.repeated:
+        checks.append(
+            _relative(
+                "latency ms",
+                result.timing.median * 1000,
+                entry["latency_ms"],
+                tol.latency,
+                latency_scale(run),
+            )
+        )
+    return checks
+
+
+def corpus_checks(corpus: CorpusResult) -> tuple[list[Check], str | None]:
+    """Corpus checks, or the reason the baseline's corpus cannot be compared with this one."""
+    run = corpus.run
+    stored = run.baseline.corpus if run.baseline else {}
+    if not stored:
+        return [], "no corpus baseline"
+    if stored.get("case_ids_sha256") != corpus.case_ids_sha256:
+        return [], (
+            f"baseline corpus covers {stored.get('cases', '?')} cases, this run "
+            f"{len(corpus.results)} different ones: not comparable"
+        )
+    tol = run.settings.tolerances
+    checks = [
+        _absolute("corpus WER", corpus.wer, stored["wer"], tol.wer),
+        _absolute("corpus CER", corpus.cer, stored["cer"], tol.cer),
+    ]
+    if stored.get("latency_cases_s") and corpus.latency_cases_s:
+        checks.append(
+            _relative(
+                "latency-subset s",
+                corpus.latency_cases_s,
+                stored["latency_cases_s"],
+                tol.latency,
+                latency_scale(run),
+            )
+        )
+    return checks, None
+
+
+def verdict(result: CaseResult) -> str:
+    if result.run.baseline is None or result.case.id not in result.run.baseline.cases:
+        return NEW
+    return PASS if all(c.passed for c in case_checks(result)) else FAIL
+
+
+def _where(run: ModelRun) -> str:
+    return f"{run.name} on {run.device}"
+
+
+def _missing_baseline(run: ModelRun, what: str) -> None:
+    """A gate must not pass on something it never measured, unless the run allows new cases."""
+    if run.settings.new_cases == "pass":
+        return
+    pytest.fail(
+        f"{what}: no baseline for {_where(run)} in {run.baseline_file}; "
+        f"record one with --update-baselines (or pass --speech-new-cases=pass)",
+        pytrace=False,
+    )
+
+
+def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
+    run = result.run
+    if run.settings.update:
+        return
+    if run.baseline is None or result.case.id not in run.baseline.cases:
+        _missing_baseline(run, result.case.id)
+        return
+    failed = [c for c in case_checks(result, metrics) if not c.passed]
+    if not failed:
+        return
+    s = result.score
+    lines = [f"{result.case.id} [{_where(run)}]: " + "; ".join(c.describe() for c in failed)]
+    if any(c.metric in ("WER", "CER") for c in failed):
+        lines.append(alignment(s.reference, s.hypothesis))
+        lines.append(
+            f"{s.substitutions} substitution(s), {s.deletions} deletion(s), {s.insertions} insertion(s)"
+        )
+    pytest.fail("\n".join(lines), pytrace=False)
+
+
+def assert_wer_within_baseline(result: CaseResult) -> None:
+    """Fail unless the case's WER is within the tolerance of its baseline."""
+    _assert_case(result, ("wer",))
+
+
+def assert_cer_within_baseline(result: CaseResult) -> None:
+    """Fail unless the case's CER is within the tolerance of its baseline."""
+    _assert_case(result, ("cer",))
+
+
+def assert_latency_within_baseline(result: CaseResult) -> None:
+    """Fail unless the case's median latency (repeated runs) is within the calibrated tolerance."""
+    _assert_case(result, ("latency_ms",))
+
+
+def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
+    """Fail unless corpus WER, CER and latency-subset time are within tolerance."""
+    run = corpus.run
+    if run.settings.update:
+        return
+    if run.baseline is None or not run.baseline.corpus:
+        _missing_baseline(run, "corpus")
+        return
+    checks, reason = corpus_checks(corpus)
+    if reason:
+        pytest.skip(f"corpus [{_where(run)}]: {reason}")
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        pytest.fail(f"corpus [{_where(run)}]: " + "; ".join(c.describe() for c in failed), pytrace=False)

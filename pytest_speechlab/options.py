@@ -1,0 +1,240 @@
+"""Command-line options and ``[tool.speechlab]`` settings, merged into one Settings object.
+
+The command line wins over ``pyproject.toml``, which wins over the defaults here. Paths in
+``pyproject.toml`` are relative to that file; paths on the command line to the current folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .errors import SpeechlabError
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How much worse than its baseline a measurement may be before it fails.
+
+    WER and CER are absolute (0.02 = two points); latency is relative (0.5 = 50% slower, after
+    scaling by the machine calibration)."""
+
+    wer: float = 0.02
+    cer: float = 0.02
+    latency: float = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    models: tuple[str, ...] = ()
+    device: str = "auto"
+    manifest: Path | None = None
+    tags: tuple[str, ...] = ()
+    baselines: Path = Path("baselines")
+    results: Path | None = None
+    update: bool = False
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    repeats: int = 5
+    warmup: int = 1
+    latency_tags: tuple[str, ...] = ("latency",)
+    new_cases: str = "fail"
+    sources: dict[str, str] = field(default_factory=dict)
+    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+FILE_KEYS = {
+    "models", "device", "manifest", "tags", "baselines", "results", "wer_tolerance",
+    "cer_tolerance", "latency_tolerance", "repeats", "warmup", "latency_tags", "new_cases",
+    "options",
+}  # fmt: skip
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("speechlab", "speech model benchmarks (pytest-speechlab)")
+    add = group.addoption
+    add(
+        "--speech-model",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="model(s) to benchmark, e.g. faster_whisper; the suite is skipped without one",
+    )
+    add(
+        "--speech-device",
+        default=None,
+        metavar="DEV[,DEV]",
+        help="auto (default), cpu, cuda, cuda:N, mps, or several comma separated",
+    )
+    add("--speech-manifest", default=None, metavar="PATH", help="manifest of audio cases")
+    add(
+        "--speech-tags",
+        default=None,
+        metavar="TAG[,TAG]",
+        help="only cases carrying any of these manifest tags",
+    )
+    add(
+        "--speech-results",
+        default=None,
+        metavar="PATH",
+        help="write measured results as JSON (written whether the run passes or not)",
+    )
+    add("--speech-baselines", default=None, metavar="DIR", help="baseline folder")
+    add(
+        "--update-baselines",
+        action="store_true",
+        default=False,
+        help="record this run's measurements as the new baselines",
+    )
+    add(
+        "--speech-wer-tolerance",
+        type=float,
+        default=None,
+        metavar="ABS",
+        help="allowed absolute WER increase over the baseline (default 0.02)",
+    )
+    add(
+        "--speech-cer-tolerance",
+        type=float,
+        default=None,
+        metavar="ABS",
+        help="allowed absolute CER increase over the baseline (default 0.02)",
+    )
+    add(
+        "--speech-latency-tolerance",
+        type=float,
+        default=None,
+        metavar="REL",
+        help="allowed relative latency increase, after calibration (default 0.5)",
+    )
+    add(
+        "--speech-repeats",
+        type=int,
+        default=None,
+        metavar="N",
+        help="timed runs per latency case (default 5)",
+    )
+    add(
+        "--speech-warmup",
+        type=int,
+        default=None,
+        metavar="N",
+        help="untimed runs per model before any timing (default 1)",
+    )
+    add(
+        "--speech-new-cases",
+        choices=("fail", "pass"),
+        default=None,
+        help="a case with no baseline fails the gate (default) or passes as NEW",
+    )
+    add(
+        "--speech-source",
+        action="append",
+        default=[],
+        metavar="MODEL=SOURCE",
+        help="where a model's weights come from: hub name, local path or package:NAME",
+    )
+    add("--speech-option", action="append", default=[], metavar="MODEL.KEY=VALUE",
+        help="engine option, e.g. faster_whisper.beam_size=1 (value parsed as YAML)")  # fmt: skip
+
+
+def _split(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def read_file_settings(path: Path) -> dict[str, Any]:
+    """``[tool.speechlab]`` of a pyproject.toml, checked for unknown keys."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpeechlabError(f"{path}: not valid TOML ({exc})") from None
+    section = data.get("tool", {}).get("speechlab", {})
+    unknown = set(section) - FILE_KEYS
+    if unknown:
+        raise SpeechlabError(f"{path}: unknown [tool.speechlab] key(s) {', '.join(sorted(unknown))}")
+    return section
+
+
+def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise SpeechlabError(f"{what}: expected KEY=VALUE, got {value!r}")
+        pairs.append((key.strip(), rest.strip()))
+    return pairs
+
+
+def load_settings(config: pytest.Config) -> Settings:
+    root = config.rootpath
+    pyproject = (
+        config.inipath
+        if config.inipath and config.inipath.name == "pyproject.toml"
+        else root / "pyproject.toml"
+    )
+    file = read_file_settings(pyproject)
+    base = pyproject.parent
+    here = config.invocation_params.dir
+
+    def opt(name: str) -> Any:
+        return config.getoption(name)
+
+    def path(cli: str, key: str, default: Path | None) -> Path | None:
+        if opt(cli):
+            return (here / opt(cli)).resolve()
+        if file.get(key):
+            return (base / file[key]).resolve()
+        return default
+
+    def number(cli: str, key: str, default: float) -> Any:
+        value = opt(cli)
+        if value is None:
+            value = file.get(key, default)
+        if not isinstance(value, (int, float)) or value < 0:
+            raise SpeechlabError(f"{cli.replace('_', '-')}/{key}: expected a number >= 0, got {value!r}")
+        return value
+
+    model_options: dict[str, dict[str, Any]] = {
+        name: dict(values) for name, values in file.get("options", {}).items()
+    }
+    sources = {name: str(v.pop("source")) for name, v in model_options.items() if "source" in v}
+    for key, value in _pairs(opt("speech_source"), "--speech-source"):
+        sources[key] = value
+    for key, value in _pairs(opt("speech_option"), "--speech-option"):
+        model, dot, option = key.partition(".")
+        if not dot:
+            raise SpeechlabError(f"--speech-option: expected MODEL.KEY=VALUE, got {key!r}")
+        model_options.setdefault(model, {})[option] = yaml.safe_load(value)
+    new_cases = opt("speech_new_cases") or file.get("new_cases", "fail")
+    if new_cases not in ("fail", "pass"):
+        raise SpeechlabError(f"{pyproject}: new_cases must be 'fail' or 'pass'")
+    defaults = Tolerances()
+    return Settings(
+        models=_split(opt("speech_model") or file.get("models")),
+        device=opt("speech_device") or file.get("device", "auto"),
+        manifest=path("speech_manifest", "manifest", None),
+        tags=_split(opt("speech_tags") or file.get("tags")),
+        baselines=path("speech_baselines", "baselines", (root / "baselines").resolve()),
+        results=path("speech_results", "results", None),
+        update=bool(opt("update_baselines")),
+        tolerances=Tolerances(
+            wer=float(number("speech_wer_tolerance", "wer_tolerance", defaults.wer)),
+            cer=float(number("speech_cer_tolerance", "cer_tolerance", defaults.cer)),
+            latency=float(number("speech_latency_tolerance", "latency_tolerance", defaults.latency)),
+        ),
+        repeats=max(1, int(number("speech_repeats", "repeats", 5))),
+        warmup=int(number("speech_warmup", "warmup", 1)),
+        latency_tags=_split(file.get("latency_tags", ["latency"])),
+        new_cases=new_cases,
+        sources=sources,
+        model_options=model_options,
+    )

@@ -1,0 +1,101 @@
+"""The terminal summary: per case and corpus figures beside their baselines, and a verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, verdict
+from .metrics import normalizer_id
+from .runner import CaseResult, ModelRun
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _latency(result: CaseResult, base: dict[str, Any]) -> str:
+    t = result.timing
+    if result.repeated:
+        text = f"{t.median * 1000:.1f} [{t.min * 1000:.1f}-{t.max * 1000:.1f}] x{len(t.runs)}"
+    else:
+        text = f"{t.median * 1000:.1f} (1 run)"
+    if "latency_ms" in base:
+        text += f" / {base['latency_ms']:.1f}"
+    return text
+
+
+def run_lines(run: ModelRun) -> list[str]:
+    """Lines for one model on one device."""
+    title = f"speechlab: {run.name} on {run.device}"
+    if run.skip_reason:
+        return [f"{title}: skipped ({run.skip_reason})"]
+    lines = [title]
+    if run._engine is not None:
+        i = run._engine.identity
+        lines.append(
+            f"  model {i.model_id} ({i.source}, {i.revision[:19]}...), {i.compute_type}, {i.engine}; "
+            f"load {run.load_s or 0:.2f} s"
+        )
+    lines.append(f"  normaliser {normalizer_id()}; baseline {run.baseline_file}")
+    rows = [("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")]
+    stored = run.baseline.cases if run.baseline else {}
+    for case in run.cases:
+        if case.id in run.errors:
+            rows.append((case.id, "-", "-", "-", "-", ERROR))
+            continue
+        result = run.results.get(case.id)
+        if result is None:
+            continue
+        base = stored.get(case.id, {})
+        rows.append(
+            (
+                case.id,
+                f"{_num(result.score.wer)} / {_num(base.get('wer'))}",
+                f"{_num(result.score.cer)} / {_num(base.get('cer'))}",
+                _latency(result, base),
+                _num(result.rtf),
+                verdict(result),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+    lines.extend(corpus_lines(run))
+    return lines
+
+
+def corpus_lines(run: ModelRun) -> list[str]:
+    corpus = run.measured_corpus()
+    verdicts = [verdict(r) for r in run.results.values()] + [ERROR] * len(run.errors)
+    if corpus is None:
+        lines = [f"  corpus: not all {len(run.cases)} selected cases were measured"]
+        overall = ERROR if run.errors else (FAIL if FAIL in verdicts else "INCOMPLETE")
+        return [*lines, f"  overall: {overall}"]
+    checks, reason = corpus_checks(corpus)
+    lines = [
+        f"  corpus: {len(corpus.results)} cases, {corpus.audio_s:.1f} s audio; "
+        f"WER {corpus.wer:.4f}, CER {corpus.cer:.4f}; latency {corpus.latency_s:.2f} s, RTF {corpus.rtf:.3f}"
+    ]
+    lines += [f"    {c.describe()}" for c in checks]
+    if reason:
+        lines.append(f"    corpus not gated: {reason}")
+    if run.settings.update:
+        overall = "UPDATED"
+    elif ERROR in verdicts:
+        overall = ERROR
+    elif FAIL in verdicts or not all(c.passed for c in checks):
+        overall = FAIL
+    elif NEW in verdicts or reason:
+        overall = f"{NEW} (no full baseline to compare with)"
+    else:
+        overall = PASS
+    return [*lines, f"  overall: {overall}"]
+
+
+def update_lines(path: str, changes: dict[str, list[Any]]) -> list[str]:
+    if not changes:
+        return [f"speechlab: {path} unchanged"]
+    lines = [f"speechlab: wrote {path} ({len(changes)} change(s))"]
+    for key, (old, new) in changes.items():
+        lines.append(f"  {key}: {'(new)' if old is None else old} -> {'(removed)' if new is None else new}")
+    return lines

@@ -1,0 +1,186 @@
+"""What a run measured, as the results JSON and as new baseline files."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .calibration import calibrate
+from .gate import corpus_checks, verdict
+from .metrics import normalizer_id
+from .runner import CaseResult, CorpusResult, ModelRun
+from .storage import Baseline
+
+CORE_PACKAGES = ("pytest-speechlab", "openai-whisper", "jiwer", "numpy", "soundfile", "librosa")
+
+
+def packages(extra: dict[str, str]) -> dict[str, str]:
+    found = {}
+    for name in CORE_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return {**found, **extra}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "calibration_ms": round(calibrate() * 1000, 3),
+    }
+
+
+def _case_json(result: CaseResult) -> dict[str, Any]:
+    s = result.score
+    return {
+        "id": result.case.id,
+        "audio": str(result.case.audio),
+        "audio_s": round(result.audio_s, 4),
+        "sample_rate": result.case.sample_rate,
+        "channels": result.case.channels,
+        "tags": list(result.case.tags),
+        "reference": s.reference,
+        "hypothesis": s.hypothesis,
+        "raw_hypothesis": result.raw_hypothesis,
+        "wer": s.wer,
+        "cer": s.cer,
+        "substitutions": s.substitutions,
+        "deletions": s.deletions,
+        "insertions": s.insertions,
+        "reference_words": s.reference_words,
+        "latency_ms": result.timing.as_ms(),
+        "rtf": result.rtf,
+        "verdict": verdict(result),
+    }
+
+
+def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
+    if corpus is None:
+        return None
+    checks, reason = corpus_checks(corpus)
+    return {
+        "wer": corpus.wer,
+        "cer": corpus.cer,
+        "cases": len(corpus.results),
+        "audio_s": corpus.audio_s,
+        "latency_s": corpus.latency_s,
+        "rtf": corpus.rtf,
+        "latency_cases_s": corpus.latency_cases_s,
+        "verdict": reason or ("pass" if all(c.passed for c in checks) else "FAIL"),
+    }
+
+
+def run_json(run: ModelRun) -> dict[str, Any]:
+    identity = asdict(run._engine.identity) if run._engine else None
+    return {
+        "model": run.name,
+        "device": run.device,
+        "skipped": run.skip_reason,
+        "identity": identity,
+        "normalizer": normalizer_id(),
+        "baseline": str(run.baseline_file),
+        "load_s": run.load_s,
+        "machine": machine() if run.results else None,
+        "corpus": _corpus_json(run.measured_corpus()),
+        "cases": [_case_json(r) for r in run.results.values()],
+        "errors": dict(run.errors),
+    }
+
+
+def results_json(runs: list[ModelRun]) -> dict[str, Any]:
+    """One run: the run object itself; several: ``{"runs": [...]}``."""
+    data = [run_json(run) for run in runs]
+    return data[0] if len(data) == 1 else {"runs": data}
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str, list[Any]], dict[str, Any]]:
+    """The baseline this run measured, merged over the stored one; and what changed.
+
+    Cases not measured in this run keep their stored values; the corpus entry is replaced only
+    when the run covered the whole manifest, so a tag-filtered update cannot shrink it."""
+    engine = run.engine
+    old = run.baseline
+    cases = {k: dict(v) for k, v in (old.cases if old else {}).items()}
+    valid = {c.id for c in run.cases} if full_manifest else None
+    if valid is not None:
+        cases = {k: v for k, v in cases.items() if k in valid}
+    for case_id, result in run.results.items():
+        entry: dict[str, Any] = {
+            "wer": round(result.score.wer, 4),
+            "cer": round(result.score.cer, 4),
+            "hypothesis": result.score.hypothesis,
+        }
+        if result.repeated:
+            entry["latency_ms"] = round(result.timing.median * 1000, 1)
+        elif "latency_ms" in cases.get(case_id, {}):
+            entry["latency_ms"] = cases[case_id]["latency_ms"]
+        cases[case_id] = entry
+    corpus = dict(old.corpus) if old else {}
+    measured = run.measured_corpus()
+    if measured is not None and full_manifest:
+        corpus = {
+            "wer": round(measured.wer, 4),
+            "cer": round(measured.cer, 4),
+            "cases": len(measured.results),
+            "case_ids_sha256": measured.case_ids_sha256,
+            "audio_s": round(measured.audio_s, 3),
+        }
+        if measured.latency_cases_s:
+            corpus["latency_cases_s"] = round(measured.latency_cases_s, 4)
+    identity = asdict(engine.identity)
+    meta = {
+        "model": run.name,
+        "device": run.device.partition(":")[0],
+        "identity": identity,
+        "normalizer": normalizer_id(),
+        "packages": packages(identity.pop("packages")),
+        "machine": machine(),
+        "updated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    baseline = Baseline(path=run.baseline_file, cases=cases, corpus=corpus, meta=meta)
+    changes = diff(old, baseline)
+    history = {
+        "when": meta["updated"],
+        "who": getpass.getuser(),
+        "commit": _git_commit(),
+        "model": run.name,
+        "device": meta["device"],
+        "revision": identity["revision"],
+        "changes": changes,
+    }
+    return baseline, changes, history
+
+
+def diff(old: Baseline | None, new: Baseline) -> dict[str, list[Any]]:
+    """``{"case.metric": [old, new]}`` for every number that changed (old None when added)."""
+    changes: dict[str, list[Any]] = {}
+    before = {f"corpus.{k}": v for k, v in (old.corpus if old else {}).items()}
+    after = {f"corpus.{k}": v for k, v in new.corpus.items()}
+    for source, target in ((old.cases if old else {}, before), (new.cases, after)):
+        for case_id, values in source.items():
+            target.update({f"{case_id}.{k}": v for k, v in values.items() if k != "hypothesis"})
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            changes[key] = [before.get(key), after.get(key)]
+    return changes

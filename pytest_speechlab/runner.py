@@ -1,0 +1,198 @@
+"""Measuring: one ModelRun per model and device, shared by every test of the session.
+
+A run loads its engine on first use (once per session), warms it up once, and measures each
+case once: the accuracy pass costs one transcription per case, as a plain loop would. Only
+cases in the latency subset are timed again, ``repeats`` times, for latency statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .audio import load_audio
+from .calibration import calibrate
+from .engines import Engine
+from .errors import SpeechlabError
+from .manifest import Case
+from .metrics import Score, Timing, corpus_scores, score
+from .options import Settings
+from .storage import Baseline, baseline_path, read_baseline
+
+
+@dataclass
+class CaseResult:
+    """What one model made of one case."""
+
+    case: Case
+    raw_hypothesis: str
+    score: Score
+    timing: Timing  # one run, or ``repeats`` runs for latency cases
+    run: ModelRun = field(repr=False)
+    repeated: bool = False  # timed ``repeats`` times for latency statistics
+
+    @property
+    def audio_s(self) -> float:
+        return self.case.duration_s
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing seconds per second of audio (lower is faster)."""
+        return self.timing.median / self.audio_s
+
+
+@dataclass
+class CorpusResult:
+    """All selected cases of a run, scored together."""
+
+    run: ModelRun
+    results: list[CaseResult]
+    wer: float
+    cer: float
+
+    @property
+    def audio_s(self) -> float:
+        return sum(r.audio_s for r in self.results)
+
+    @property
+    def latency_s(self) -> float:
+        return sum(r.timing.median for r in self.results)
+
+    @property
+    def rtf(self) -> float:
+        return self.latency_s / self.audio_s if self.audio_s else 0.0
+
+    @property
+    def latency_cases_s(self) -> float:
+        """Sum of median latencies over the latency subset: the gated latency figure."""
+        return sum(r.timing.median for r in self.results if r.repeated)
+
+    @property
+    def case_ids_sha256(self) -> str:
+        return case_ids_digest([r.case.id for r in self.results])
+
+
+def case_ids_digest(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+
+
+class AudioCache:
+    """Decoded audio by (file, rate): each file is decoded and resampled once per session."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, int], np.ndarray] = {}
+
+    def get(self, case: Case, sample_rate: int) -> np.ndarray:
+        key = (str(case.audio), sample_rate)
+        if key not in self._arrays:
+            self._arrays[key] = load_audio(case.audio, sample_rate)
+        return self._arrays[key]
+
+
+class ModelRun:
+    """One model on one device for the whole session."""
+
+    def __init__(
+        self,
+        name: str,
+        device: str,
+        engine_cls: type[Engine],
+        settings: Settings,
+        cases: tuple[Case, ...],
+        audio: AudioCache,
+        skip_reason: str | None = None,
+    ) -> None:
+        self.name = name
+        self.device = device
+        self.engine_cls = engine_cls
+        self.settings = settings
+        self.cases = cases
+        self.audio = audio
+        self.skip_reason = skip_reason
+        self.results: dict[str, CaseResult] = {}
+        self.errors: dict[str, str] = {}
+        self.load_s: float | None = None
+        self._engine: Engine | None = None
+        self.options = self._options()
+        self.baseline_file = baseline_path(settings.baselines, name, device)
+        self.baseline: Baseline | None = read_baseline(self.baseline_file)
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.device}"
+
+    def _options(self) -> dict[str, Any]:
+        given = self.settings.model_options.get(self.name, {})
+        unknown = set(given) - set(self.engine_cls.default_options)
+        if unknown:
+            known = ", ".join(sorted(self.engine_cls.default_options))
+            raise SpeechlabError(
+                f"{self.name}: unknown option(s) {', '.join(sorted(unknown))} (known: {known})"
+            )
+        return {**self.engine_cls.default_options, **given}
+
+    @property
+    def engine(self) -> Engine:
+        """The loaded engine, warmed up; loaded on first use so that skipped runs cost nothing."""
+        if self._engine is None:
+            start = time.perf_counter()
+            engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
+            self.load_s = time.perf_counter() - start
+            if self.cases:
+                warm = self.audio.get(self.cases[0], engine.sample_rate)
+                for _ in range(self.settings.warmup):
+                    engine.transcribe(warm, self.cases[0].language)
+            self._engine = engine
+        return self._engine
+
+    def in_latency_subset(self, case: Case) -> bool:
+        return bool(set(case.tags) & set(self.settings.latency_tags))
+
+    @property
+    def latency_cases(self) -> tuple[Case, ...]:
+        return tuple(c for c in self.cases if self.in_latency_subset(c))
+
+    def _timed(self, case: Case, repeats: int) -> tuple[str, Timing]:
+        engine = self.engine
+        audio = self.audio.get(case, engine.sample_rate)
+        runs, text = [], ""
+        for _ in range(repeats):
+            start = time.perf_counter()
+            text = engine.transcribe(audio, case.language)
+            runs.append(time.perf_counter() - start)
+        return text, Timing(tuple(runs))
+
+    def measure(self, case: Case) -> CaseResult:
+        """Transcribe and score ``case`` once (cached for the session)."""
+        if case.id not in self.results:
+            try:
+                text, timing = self._timed(case, 1)
+            except Exception as exc:
+                self.errors[case.id] = f"{type(exc).__name__}: {exc}"
+                raise
+            self.results[case.id] = CaseResult(case, text, score(case.text, text), timing, self)
+        return self.results[case.id]
+
+    def measure_latency(self, case: Case) -> CaseResult:
+        """Time ``case`` ``repeats`` times (after the run's warm-up) and keep those timings."""
+        result = self.measure(case)
+        if not result.repeated:
+            calibrate()  # measured before the timed runs, in the same conditions
+            _, result.timing = self._timed(case, self.settings.repeats)
+            result.repeated = True
+        return result
+
+    def corpus(self) -> CorpusResult:
+        results = [self.measure(case) for case in self.cases]
+        wer, cer = corpus_scores([r.score.reference for r in results], [r.score.hypothesis for r in results])
+        return CorpusResult(self, results, wer, cer)
+
+    def measured_corpus(self) -> CorpusResult | None:
+        """The corpus of what was measured, if every selected case was; never measures."""
+        if not self.cases or any(c.id not in self.results for c in self.cases):
+            return None
+        return self.corpus()
