@@ -1,0 +1,108 @@
+"""Fixtures for testing the plugin: throwaway projects run with pytester.
+
+Each project holds a few short cases copied from the bundled data, the real suite file and a
+``pyproject.toml``, and runs the real Faster-Whisper engine with the offline tiny.en weights.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_speechlab.manifest import Case, load_manifest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+SUITE = REPO / "suites" / "test_asr.py"
+BUNDLED = REPO / "data" / "manifest.yaml"
+
+
+def bundled_cases() -> tuple[Case, ...]:
+    return load_manifest(BUNDLED).cases
+
+
+def short_cases() -> list[Case]:
+    """Two short human clips and one non-speech clip: enough for control flow, fast to run."""
+    cases = bundled_cases()
+    speech = sorted(
+        (c for c in cases if "human" in c.tags and c.duration_s <= 4.5), key=lambda c: c.duration_s
+    )
+    nonspeech = [c for c in cases if "nonspeech" in c.tags]
+    return [*speech[:2], nonspeech[0]]
+
+
+@dataclass
+class Project:
+    pytester: pytest.Pytester
+    cases: list[dict[str, Any]]
+
+    @property
+    def path(self) -> Path:
+        return self.pytester.path
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / "data" / "manifest.yaml"
+
+    @property
+    def baseline(self) -> Path:
+        return self.path / "baselines" / "faster_whisper" / "cpu.json"
+
+    def write_manifest(self, cases: list[dict[str, Any]] | None = None) -> None:
+        if cases is not None:
+            self.cases = cases
+        self.manifest.write_text(yaml.safe_dump({"cases": self.cases}, sort_keys=False))
+
+    def run(
+        self, *args: str, model: str | None = "faster_whisper", subprocess: bool = False
+    ) -> pytest.RunResult:
+        """Run pytest in the project; in a subprocess when the run patches modules."""
+        base = ["-p", "no:cacheprovider", "-rfEs"]
+        if model:
+            base.append(f"--speech-model={model}")
+        run = self.pytester.runpytest_subprocess if subprocess else self.pytester.runpytest_inprocess
+        return run(*base, *args)
+
+    def read_baseline(self) -> dict[str, Any]:
+        return json.loads(self.baseline.read_text())
+
+    def write_baseline(self, data: dict[str, Any]) -> None:
+        self.baseline.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+PYPROJECT = """
+[tool.pytest.ini_options]
+testpaths = ["suites"]
+filterwarnings = ["ignore::pytest.PytestAssertRewriteWarning"]
+
+[tool.speechlab]
+manifest = "data/manifest.yaml"
+baselines = "baselines"
+device = "cpu"
+repeats = 2
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Project:
+    """A throwaway project with three short bundled cases and the suite."""
+    audio = pytester.path / "data" / "audio"
+    audio.mkdir(parents=True)
+    entries = []
+    for case in short_cases():
+        shutil.copy(case.audio, audio / case.audio.name)
+        tags = [t for t in case.tags if t != "latency"] + (["latency"] if not entries else [])
+        entries.append({"id": case.id, "audio": f"audio/{case.audio.name}", "text": case.text, "tags": tags})
+    (pytester.path / "suites").mkdir()
+    shutil.copy(SUITE, pytester.path / "suites" / SUITE.name)
+    (pytester.path / "pyproject.toml").write_text(PYPROJECT)
+    proj = Project(pytester, entries)
+    proj.write_manifest()
+    return proj

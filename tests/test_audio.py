@@ -1,0 +1,102 @@
+"""Audio at any common rate, channel count and sample format decodes to the same 16 kHz signal."""
+
+from __future__ import annotations
+
+import json
+
+import librosa
+import numpy as np
+import pytest
+import soundfile
+import yaml
+
+from pytest_speechlab import runner
+from pytest_speechlab.audio import load_audio
+from pytest_speechlab.errors import SpeechlabError
+
+from .conftest import short_cases
+
+RATES = (8000, 16000, 22050, 44100, 48000)
+FORMATS = (("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "FLOAT"), ("FLAC", "PCM_16"))
+
+
+@pytest.fixture(scope="module")
+def speech() -> tuple[np.ndarray, int]:
+    case = short_cases()[0]
+    samples, rate = soundfile.read(case.audio, dtype="float32", always_2d=True)
+    return samples.mean(axis=1), rate
+
+
+def variant(speech, tmp_path, rate: int, fmt: str, subtype: str, channels: int):
+    samples, source_rate = speech
+    signal = librosa.resample(samples, orig_sr=source_rate, target_sr=rate) * 0.8
+    if channels == 2:
+        signal = np.stack([signal, signal], axis=1)
+    path = tmp_path / f"v{rate}_{subtype}_{channels}.{fmt.lower()}"
+    soundfile.write(path, signal, rate, subtype=subtype, format=fmt)
+    return path
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize(("fmt", "subtype"), FORMATS)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_every_variant_decodes_to_the_same_16k_signal(speech, tmp_path, rate, fmt, subtype, channels):
+    path = variant(speech, tmp_path, rate, fmt, subtype, channels)
+    audio = load_audio(path, 16000)
+    samples, source_rate = speech
+    reference = librosa.resample(samples, orig_sr=source_rate, target_sr=16000) * 0.8
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert abs(len(audio) - len(reference)) <= 16000 // rate + 2
+    n = min(len(audio), len(reference))
+    if rate >= 16000:  # narrower bands lose the top of the spectrum; the rest must match closely
+        assert np.corrcoef(audio[:n], reference[:n])[0, 1] > 0.99
+    else:
+        assert np.corrcoef(audio[:n], reference[:n])[0, 1] > 0.8
+
+
+def test_corrupt_audio_names_the_file(tmp_path):
+    path = tmp_path / "broken.wav"
+    path.write_bytes(b"RIFF....WAVEfmt garbage")
+    with pytest.raises(SpeechlabError, match=r"broken.wav: cannot decode audio"):
+        load_audio(path, 16000)
+
+
+def test_audio_is_decoded_once_per_session(monkeypatch):
+    calls = []
+
+    def counting(path, rate):
+        calls.append((path, rate))
+        return np.zeros(16000, dtype=np.float32)
+
+    monkeypatch.setattr(runner, "load_audio", counting)
+    cache = runner.AudioCache()
+    case = short_cases()[0]
+    for _ in range(3):
+        cache.get(case, 16000)
+    assert len(calls) == 1
+
+
+def test_formats_transcribe_alike_and_rates_are_recorded(project, speech):
+    """The real engine hears the same words whatever the container, rate or channel count."""
+    audio = project.path / "data" / "audio"
+    cases = []
+    for rate, (fmt, subtype), channels in [
+        (8000, ("WAV", "PCM_16"), 1),
+        (22050, ("WAV", "PCM_24"), 2),
+        (44100, ("FLAC", "PCM_16"), 1),
+        (48000, ("WAV", "FLOAT"), 2),
+    ]:
+        path = variant(speech, audio, rate, fmt, subtype, channels)
+        cases.append({"id": path.stem, "audio": f"audio/{path.name}", "text": project.cases[0]["text"]})
+    project.manifest.write_text(yaml.safe_dump({"cases": cases}))
+    out = project.path / "results.json"
+    project.run("--speech-new-cases=pass", f"--speech-results={out}", "-k", "test_wer")
+    data = json.loads(out.read_text())
+    assert {(c["sample_rate"], c["channels"]) for c in data["cases"]} == {
+        (8000, 1),
+        (22050, 2),
+        (44100, 1),
+        (48000, 2),
+    }
+    # tiny.en is sensitive to tiny signal differences; every variant must still be heard right
+    assert all(c["wer"] <= 0.25 for c in data["cases"]), [(c["id"], c["hypothesis"]) for c in data["cases"]]

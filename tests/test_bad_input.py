@@ -1,0 +1,171 @@
+"""Bad input stops the run with one clear line and a usage-error exit code, and loses nothing."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import soundfile
+
+USAGE = pytest.ExitCode.USAGE_ERROR
+
+
+def usage_error(project, *lines: str, args: tuple[str, ...] = ()) -> None:
+    result = project.run(*args)
+    assert result.ret == USAGE, result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines([f"ERROR: {line}" for line in lines])
+
+
+def test_unknown_model_lists_known_ones(project):
+    result = project.run(model="nosuchmodel")
+    assert result.ret == USAGE
+    result.stderr.fnmatch_lines(
+        ["ERROR: --speech-model: unknown model 'nosuchmodel' (known: *faster_whisper*)"]
+    )
+
+
+def test_missing_audio(project):
+    (project.path / "data" / project.cases[0]["audio"]).unlink()
+    usage_error(project, f"*manifest.yaml:*: case '{project.cases[0]['id']}': audio file *not found")
+
+
+def test_corrupt_wav(project):
+    (project.path / "data" / project.cases[0]["audio"]).write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
+    usage_error(project, f"*manifest.yaml:*: case '{project.cases[0]['id']}': * is not readable audio (*)")
+
+
+def test_truncated_wav_body_is_a_clear_test_error(project):
+    """A header that parses but data that does not decode fails that case, naming the file."""
+    path = project.path / "data" / project.cases[0]["audio"]
+    header = path.read_bytes()[:44]
+    path.write_bytes(header)  # header says there are frames; there are none
+    result = project.run("--speech-new-cases=pass")
+    assert result.ret in (USAGE, pytest.ExitCode.TESTS_FAILED)
+    assert str(path.name) in result.stdout.str() + result.stderr.str()
+
+
+def test_wrong_sample_rate(project):
+    project.cases[0]["sample_rate"] = 44100
+    project.write_manifest()
+    usage_error(project, "*manifest.yaml:*: * has sample rate * Hz, manifest says 44100")
+
+
+def test_sample_rate_below_telephone_band(project):
+    soundfile.write(project.path / "data" / "audio" / "low.wav", np.zeros(4000, dtype=np.float32), 4000)
+    project.write_manifest([*project.cases, {"id": "low", "audio": "audio/low.wav", "text": "x"}])
+    usage_error(project, "*: case 'low': * has sample rate 4000 Hz, below 8000 Hz")
+
+
+def test_invalid_yaml_names_the_line(project):
+    project.manifest.write_text("cases:\n  - id: a\n    audio: [unclosed\n")
+    usage_error(project, "*manifest.yaml:*: not valid YAML (*)")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"text": None}, "case '{id}' has no 'text'"),
+        ({"text": "  "}, "case '{id}': empty reference text (allowed only with tag 'nonspeech')"),
+        (
+            {"audio": "../../outside.wav"},
+            "case '{id}': audio path '../../outside.wav' leaves the manifest folder",
+        ),
+        ({"sha256": "0" * 64}, "case '{id}': * does not match its sha256"),
+        ({"speaker": "x"}, "unknown field(s) speaker"),
+        ({"id": "bad id"}, "case id 'bad id' must match *"),
+        ({"tags": "human"}, "case '{id}': tags must be a list of identifiers"),
+    ],
+)
+def test_bad_manifest_entries(project, change, message):
+    entry = dict(project.cases[0])
+    for key, value in change.items():
+        if value is None:
+            entry.pop(key)
+        else:
+            entry[key] = value
+    project.write_manifest([entry, *project.cases[1:]])
+    usage_error(project, "*manifest.yaml:2: " + message.format(id=project.cases[0]["id"]))
+
+
+def test_duplicate_ids(project):
+    project.write_manifest([*project.cases, dict(project.cases[0])])
+    usage_error(project, f"*manifest.yaml:*: duplicate case id '{project.cases[0]['id']}' (first at line 2)")
+
+
+def test_not_a_manifest(project):
+    project.manifest.write_text("- just a list\n")
+    usage_error(project, "*manifest.yaml: expected a mapping with a 'cases' list")
+
+
+def test_manifest_not_found(project):
+    usage_error(project, "*nowhere.yaml: manifest not found", args=("--speech-manifest=nowhere.yaml",))
+
+
+def test_malformed_baseline_is_an_error_and_is_left_alone(project):
+    project.baseline.parent.mkdir(parents=True)
+    project.baseline.write_text('{"schema": 1, "cases": {"a": {"wer": 0.1,}}}')
+    before = project.baseline.read_bytes()
+    usage_error(project, "*cpu.json:1:*: not valid JSON (*)", args=("--update-baselines",))
+    assert project.baseline.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"schema": 1, "cases": {"a": {"wer": "low"}}}', "cases.a.wer must be a number >= 0, got 'low'"),
+        ('{"schema": 1, "cases": []}', "'cases' must be an object of case id to metrics"),
+        ('{"schema": 7, "cases": {}}', "unsupported baseline schema 7 (expected 1)"),
+    ],
+)
+def test_baseline_schema_errors(project, content, message):
+    project.baseline.parent.mkdir(parents=True)
+    project.baseline.write_text(content)
+    usage_error(project, f"*cpu.json: {message}")
+
+
+def test_bad_options(project):
+    usage_error(
+        project,
+        "--speech-option: expected MODEL.KEY=VALUE, got 'beam_size'",
+        args=("--speech-option=beam_size=1",),
+    )
+    result = project.run("--speech-option=faster_whisper.beam=1")
+    assert result.ret == USAGE
+    result.stderr.fnmatch_lines(["ERROR: faster_whisper: unknown option(s) beam (known: beam_size, *)"])
+    usage_error(
+        project,
+        "--speech-device: unknown device 'tpu' (use auto, cpu, cuda, mps)",
+        args=("--speech-device=tpu",),
+    )
+
+
+def test_update_without_model(project):
+    result = project.run("--update-baselines", model=None)
+    assert result.ret == USAGE
+    result.stderr.fnmatch_lines(["ERROR: --update-baselines: name the model(s) with --speech-model"])
+
+
+def test_interrupted_update_leaves_the_old_baseline(project):
+    assert project.run("--update-baselines").ret == 0
+    data = project.read_baseline()
+    data["cases"][project.cases[0]["id"]]["wer"] = 0.5
+    project.write_baseline(data)
+    before = project.baseline.read_bytes()
+    project.pytester.makeconftest(
+        """
+        import os
+        import pytest_speechlab.storage as storage
+
+        def interrupted(src, dst):
+            raise KeyboardInterrupt("power cut during rename")
+
+        storage.os.replace = interrupted
+        """
+    )
+    result = project.run("--update-baselines", subprocess=True)
+    assert result.ret != 0
+    assert project.baseline.read_bytes() == before
+    leftovers = [p.name for p in project.baseline.parent.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    assert hashlib.sha256(before).hexdigest() == hashlib.sha256(project.baseline.read_bytes()).hexdigest()

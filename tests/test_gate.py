@@ -1,0 +1,177 @@
+"""The main loop, end to end with the real engine: record baselines, pass, fail, report."""
+
+from __future__ import annotations
+
+import json
+
+import jiwer
+import pytest
+
+from pytest_speechlab.metrics import normalize
+
+
+def test_update_then_pass(project):
+    result = project.run("--update-baselines")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*speechlab: wrote *cpu.json (*change(s))", "*.wer: (new) -> *"])
+    data = project.read_baseline()
+    assert set(data["cases"]) == {c["id"] for c in project.cases}
+    assert data["identity"]["model_id"] == "tiny.en"
+    assert data["identity"]["revision"].startswith("sha256:")
+    assert data["identity"]["compute_type"] == "int8"
+    assert data["normalizer"].startswith("whisper.EnglishTextNormalizer (openai-whisper ")
+    assert data["machine"]["calibration_ms"] > 0
+    assert {"faster-whisper", "ctranslate2", "jiwer"} <= set(data["packages"])
+    latency_case = project.cases[0]["id"]
+    assert data["cases"][latency_case]["latency_ms"] > 0
+    assert "latency_ms" not in data["cases"][project.cases[1]["id"]]
+    history = (project.path / "baselines" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 1
+
+    again = project.run()
+    assert again.ret == 0, again.stdout.str()
+    again.stdout.fnmatch_lines(["*speechlab summary*", "*overall: pass"])
+    outcomes = again.parseoutcomes()
+    assert outcomes["passed"] == 3 * len(project.cases) - 2 + 1  # wer+cer per case, 1 latency, corpus
+    assert "failed" not in outcomes
+
+
+def test_stricter_baseline_fails_with_precise_message(project):
+    assert project.run("--update-baselines").ret == 0
+    data = project.read_baseline()
+    case = project.cases[1]["id"]  # the fixture puts a case tiny.en gets wrong here
+    measured = data["cases"][case]["wer"]
+    assert measured >= 0.1
+    data["cases"][case]["wer"] = stricter = round(measured - 0.1, 4)  # as if a better model had been there
+    project.write_baseline(data)
+    result = project.run()
+    assert result.ret == 1
+    limit = stricter + 0.02
+    result.stdout.fnmatch_lines(
+        [
+            f"{case} [[]faster_whisper on cpu[]]: WER {measured:.4g} exceeds limit {limit:.4g} "
+            f"(baseline {stricter:.4g}, tolerance +0.02 absolute), missed by {measured - limit:.4g}",
+            "REF: *",
+            "HYP: *",
+            "*substitution(s), * deletion(s), * insertion(s)",
+        ]
+    )
+    result.stdout.fnmatch_lines([f"FAILED suites/test_asr.py::test_wer[[]faster_whisper-cpu-{case}[]]*"])
+    result.stdout.fnmatch_lines(["*overall: FAIL"])
+
+
+def test_new_case_fails_the_gate_unless_allowed(project):
+    assert project.run("--update-baselines").ret == 0
+    extra = dict(project.cases[0], id="added_case")
+    project.write_manifest([*project.cases, extra])
+    result = project.run("-k", "added_case")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["added_case: no baseline for faster_whisper on cpu in *cpu.json; record one*"]
+    )
+    allowed = project.run("-k", "added_case", "--speech-new-cases=pass")
+    assert allowed.ret == 0
+    allowed.stdout.fnmatch_lines(["*added_case *new"])
+
+
+def test_no_baseline_at_all_fails_the_gate(project):
+    result = project.run()
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["corpus: no baseline for faster_whisper on cpu*"])
+
+
+def test_results_json_written_even_when_failing_and_corpus_matches_jiwer(project):
+    out = project.path / "out" / "results.json"
+    result = project.run(f"--speech-results={out}")
+    assert result.ret == 1  # no baselines yet
+    data = json.loads(out.read_text())
+    assert data["model"] == "faster_whisper" and data["device"] == "cpu"
+    assert data["normalizer"].startswith("whisper.EnglishTextNormalizer")
+    assert [c["id"] for c in data["cases"]] == [c["id"] for c in project.cases]
+    for case in data["cases"]:
+        assert set(case["latency_ms"]) == {"median", "min", "max", "runs"}
+        assert case["rtf"] == pytest.approx(case["latency_ms"]["median"] / 1000 / case["audio_s"], rel=1e-3)
+        assert case["verdict"] == "new"
+    refs = [normalize(c["text"]) for c in project.cases]
+    hyps = [c["hypothesis"] for c in data["cases"]]
+    assert data["corpus"]["wer"] == pytest.approx(jiwer.wer(refs, hyps))
+    assert data["corpus"]["cer"] == pytest.approx(jiwer.cer(refs, hyps))
+    assert data["corpus"]["audio_s"] == pytest.approx(sum(c["audio_s"] for c in data["cases"]))
+
+
+def test_update_round_trip_keeps_history_and_reports_changes(project):
+    assert project.run("--update-baselines").ret == 0
+    data = project.read_baseline()
+    case = project.cases[1]["id"]
+    data["cases"][case]["wer"] = 0.75
+    project.write_baseline(data)
+    result = project.run("--update-baselines")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"  {case}.wer: 0.75 -> *"])
+    assert project.read_baseline()["cases"][case]["wer"] != 0.75
+    history = [
+        json.loads(line) for line in (project.path / "baselines" / "history.jsonl").read_text().splitlines()
+    ]
+    assert len(history) == 2
+    assert history[1]["changes"][f"{case}.wer"][0] == 0.75
+
+
+def test_model_loads_once_per_session(project):
+    project.pytester.makeconftest(
+        """
+        import pytest
+        from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
+
+        LOADS = []
+        original = FasterWhisperEngine.load.__func__
+
+        @classmethod
+        def counting_load(cls, *args, **kwargs):
+            LOADS.append(args)
+            return original(cls, *args, **kwargs)
+
+        FasterWhisperEngine.load = counting_load
+
+        def pytest_sessionfinish(session):
+            print(f"\\nLOADS={len(LOADS)}")
+        """
+    )
+    result = project.run("--speech-new-cases=pass", subprocess=True)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["LOADS=1"])
+
+
+def test_ids_read_model_device_case(project):
+    result = project.run("--collect-only", "-q")
+    first = project.cases[0]["id"]
+    result.stdout.fnmatch_lines(
+        [
+            f"suites/test_asr.py::test_wer[[]faster_whisper-cpu-{first}[]]",
+            f"suites/test_asr.py::test_latency[[]faster_whisper-cpu-{first}[]]",
+            "suites/test_asr.py::test_corpus[[]faster_whisper-cpu[]]",
+        ]
+    )
+
+
+def test_without_a_model_the_suite_is_skipped(project):
+    result = project.run(model=None)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*no speech model selected: pass --speech-model=NAME*"])
+    assert "speechlab summary" not in result.stdout.str()
+
+
+def test_tag_selection(project):
+    nonspeech = project.cases[2]["id"]
+    result = project.run("--collect-only", "-q", "--speech-tags=nonspeech")
+    result.stdout.fnmatch_lines([f"*test_wer[[]faster_whisper-cpu-{nonspeech}[]]", "*4 tests collected*"])
+    marked = project.run("--collect-only", "-q", "-m", "nonspeech")
+    marked.stdout.fnmatch_lines([f"*test_wer[[]faster_whisper-cpu-{nonspeech}[]]", "*2/* tests collected*"])
+
+
+def test_tag_selected_update_keeps_corpus_and_other_cases(project):
+    assert project.run("--update-baselines").ret == 0
+    before = project.read_baseline()
+    assert project.run("--update-baselines", "--speech-tags=nonspeech").ret == 0
+    after = project.read_baseline()
+    assert after["corpus"] == before["corpus"]
+    assert set(after["cases"]) == set(before["cases"])

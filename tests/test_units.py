@@ -1,0 +1,122 @@
+"""Pure logic: scoring, device choice, options and baseline storage."""
+
+from __future__ import annotations
+
+import json
+
+import jiwer
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_speechlab import devices
+from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.metrics import Timing, corpus_scores, normalize, score
+from pytest_speechlab.storage import Baseline, read_baseline, write_atomic, write_baseline
+
+
+def test_score_normalises_before_counting():
+    s = score("Dr. Smith paid $42 on March 3rd, 2021.", "doctor smith paid 42 dollars on march 3rd 2021")
+    assert s.wer == 0.0
+    assert s.reference == normalize("Dr. Smith paid $42 on March 3rd, 2021.")
+
+
+def test_score_counts_alignment_errors():
+    s = score("go forward ten meters", "go for word ten meter")
+    assert (s.substitutions, s.deletions, s.insertions) == (2, 0, 1)
+    assert s.wer == pytest.approx(3 / 4)
+
+
+def test_nonspeech_wer_counts_emitted_words():
+    assert score("", "").wer == 0.0
+    assert score("", "thank you").wer == 2.0
+
+
+def test_corpus_wer_is_over_all_words_not_a_mean():
+    refs, hyps = ["a b c d e f g h i j", "x"], ["a b c d e f g h i j", "y"]
+    wer, _ = corpus_scores(refs, hyps)
+    assert wer == pytest.approx(1 / 11)
+    assert wer == pytest.approx(jiwer.wer(refs, hyps))
+    assert wer != pytest.approx((0 + 1) / 2)
+
+
+def test_timing_statistics():
+    t = Timing((0.3, 0.1, 0.2, 0.9))
+    assert (t.median, t.min, t.max) == (pytest.approx(0.25), 0.1, 0.9)
+    assert t.as_ms() == {"median": 250.0, "min": 100.0, "max": 900.0, "runs": 4}
+
+
+def probe(present: set[str]):
+    """A stand-in for hardware detection on a machine with ``present`` devices."""
+    return lambda device: None if device.partition(":")[0] in present else f"{device}: not here"
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [({"cpu"}, "cpu"), ({"cpu", "mps"}, "mps"), ({"cpu", "cuda"}, "cuda"), ({"cpu", "cuda", "mps"}, "cuda")],
+)
+def test_auto_picks_the_best_present_device(present, expected):
+    assert devices.resolve(["auto"], probe(present)) == [(expected, None)]
+
+
+def test_absent_device_is_kept_with_its_reason():
+    assert devices.resolve(["cpu", "cuda:1"], probe({"cpu"})) == [
+        ("cpu", None),
+        ("cuda:1", "cuda:1: not here"),
+    ]
+    assert devices.resolve(["auto", "cpu"], probe({"cpu"})) == [("cpu", None)]
+
+
+def test_device_parsing():
+    assert devices.parse("cpu, cuda:1") == ["cpu", "cuda:1"]
+    with pytest.raises(SpeechlabError, match="unknown device 'cuda:x'"):
+        devices.parse("cuda:x")
+    assert devices.default_compute_type("cpu") == "int8"
+    assert devices.default_compute_type("cuda") == "float16"
+
+
+def test_write_atomic_replaces_whole_file(tmp_path, monkeypatch):
+    target = tmp_path / "b.json"
+    write_atomic(target, "old\n")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("pytest_speechlab.storage.os.replace", fail)
+    with pytest.raises(OSError):
+        write_atomic(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["b.json"]
+
+
+def test_baseline_round_trip_and_history(tmp_path):
+    path = tmp_path / "m" / "cpu.json"
+    baseline = Baseline(
+        path, cases={"a": {"wer": 0.1, "cer": 0.05}}, corpus={"wer": 0.1}, meta={"model": "m"}
+    )
+    write_baseline(baseline, {"when": "now"})
+    write_baseline(baseline, {"when": "later"})
+    loaded = read_baseline(path)
+    assert loaded is not None and loaded.cases == baseline.cases and loaded.meta == {"model": "m"}
+    text = path.read_text()
+    assert json.loads(text)["schema"] == 1 and text.endswith("\n")
+    assert list(json.loads(text)) == sorted(json.loads(text))
+    assert (tmp_path / "history.jsonl").read_text().count("\n") == 2
+    assert read_baseline(tmp_path / "none.json") is None
+
+
+words = st.lists(
+    st.sampled_from(["go", "forward", "ten", "meters", "the", "cat", "42", "march"]), max_size=12
+)
+
+
+@given(words, words)
+def test_wer_properties(ref_words, hyp_words):
+    ref, hyp = " ".join(ref_words), " ".join(hyp_words)
+    s = score(ref, hyp)
+    assert score(ref, ref).wer == 0.0
+    assert s.wer >= 0.0
+    errors = s.substitutions + s.deletions + s.insertions
+    if s.reference_words:
+        assert s.wer == pytest.approx(errors / s.reference_words)
+    assert s.hits + s.substitutions + s.insertions == len(s.hypothesis.split())
