@@ -18,7 +18,7 @@ from .manifest import Case, load_manifest
 from .options import Settings, add_options, load_settings
 from .report import run_lines, update_lines
 from .results import new_baseline, results_json
-from .runner import AudioCache, CaseResult, CorpusResult, ModelRun
+from .runner import AudioCache, CaseResult, CorpusResult, ModelRun, latency_subset
 from .storage import dumps, write_atomic, write_baseline
 
 
@@ -90,8 +90,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "speech_case" in metafunc.fixturenames:
         cases = session.cases
         if metafunc.definition.get_closest_marker("speech_latency"):
-            tags = set(session.settings.latency_tags)
-            cases = tuple(c for c in cases if tags & set(c.tags))
+            cases = latency_subset(cases, session.settings)
         params = [pytest.param(c, id=c.id, marks=[getattr(pytest.mark, t) for t in c.tags]) for c in cases]
         if not params:
             params = [pytest.param(None, id="no-cases", marks=pytest.mark.skip(reason="no case selected"))]

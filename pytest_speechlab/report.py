@@ -30,8 +30,8 @@ def run_lines(run: ModelRun) -> list[str]:
     if run.skip_reason:
         return [f"{title}: skipped ({run.skip_reason})"]
     lines = [title]
-    if run._engine is not None:
-        i = run._engine.identity
+    if run.identity is not None:
+        i = run.identity
         lines.append(
             f"  model {i.model_id} ({i.source}, {i.revision[:19]}...), {i.compute_type}, {i.engine}; "
             f"load {run.load_s or 0:.2f} s"

@@ -82,7 +82,7 @@ def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
 
 
 def run_json(run: ModelRun) -> dict[str, Any]:
-    identity = asdict(run._engine.identity) if run._engine else None
+    identity = asdict(run.identity) if run.identity else None
     return {
         "model": run.name,
         "device": run.device,

@@ -16,7 +16,7 @@ import numpy as np
 
 from .audio import load_audio
 from .calibration import calibrate
-from .engines import Engine
+from .engines import Engine, ModelIdentity
 from .errors import SpeechlabError
 from .manifest import Case
 from .metrics import Score, Timing, corpus_scores, score
@@ -74,6 +74,12 @@ class CorpusResult:
     @property
     def case_ids_sha256(self) -> str:
         return case_ids_digest([r.case.id for r in self.results])
+
+
+def latency_subset(cases: tuple[Case, ...], settings: Settings) -> tuple[Case, ...]:
+    """The cases timed repeatedly: those carrying any of ``settings.latency_tags``."""
+    tags = set(settings.latency_tags)
+    return tuple(c for c in cases if tags & set(c.tags))
 
 
 def case_ids_digest(ids: list[str]) -> str:
@@ -149,12 +155,10 @@ class ModelRun:
             self._engine = engine
         return self._engine
 
-    def in_latency_subset(self, case: Case) -> bool:
-        return bool(set(case.tags) & set(self.settings.latency_tags))
-
     @property
-    def latency_cases(self) -> tuple[Case, ...]:
-        return tuple(c for c in self.cases if self.in_latency_subset(c))
+    def identity(self) -> ModelIdentity | None:
+        """The engine's identity once loaded (None for a run that never loaded)."""
+        return self._engine.identity if self._engine else None
 
     def _timed(self, case: Case, repeats: int) -> tuple[str, Timing]:
         engine = self.engine

