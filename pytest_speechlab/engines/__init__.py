@@ -14,6 +14,7 @@ from .base import Engine, ModelIdentity
 
 BUILTIN = {
     "faster_whisper": "pytest_speechlab.engines.faster_whisper:FasterWhisperEngine",
+    "whisper": "pytest_speechlab.engines.whisper:WhisperEngine",
 }
 
 __all__ = ["BUILTIN", "Engine", "ModelIdentity", "engine_class"]
