@@ -74,7 +74,8 @@ def corpus_lines(run: ModelRun) -> list[str]:
     checks, reason = corpus_checks(corpus)
     lines = [
         f"  corpus: {len(corpus.results)} cases, {corpus.audio_s:.1f} s audio; "
-        f"WER {corpus.wer:.4f}, CER {corpus.cer:.4f}; latency {corpus.latency_s:.2f} s, RTF {corpus.rtf:.3f}"
+        f"speech WER {corpus.wer:.4f}, CER {corpus.cer:.4f}; words on non-speech {corpus.nonspeech_words}; "
+        f"latency {corpus.latency_s:.2f} s, RTF {corpus.rtf:.3f}"
     ]
     lines += [f"    {c.describe()}" for c in checks]
     if reason:

@@ -77,6 +77,7 @@ def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
         "latency_s": corpus.latency_s,
         "rtf": corpus.rtf,
         "latency_cases_s": corpus.latency_cases_s,
+        "nonspeech_words": corpus.nonspeech_words,
         "verdict": reason or ("pass" if all(c.passed for c in checks) else "FAIL"),
     }
 
@@ -145,6 +146,7 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
             "cases": len(measured.results),
             "case_ids_sha256": measured.case_ids_sha256,
             "audio_s": round(measured.audio_s, 3),
+            "nonspeech_words": measured.nonspeech_words,
         }
         if measured.latency_cases_s:
             corpus["latency_cases_s"] = round(measured.latency_cases_s, 4)

@@ -47,7 +47,11 @@ class CaseResult:
 
 @dataclass
 class CorpusResult:
-    """All selected cases of a run, scored together."""
+    """All selected cases of a run, scored together.
+
+    WER and CER are over the speech cases: a non-speech case has no reference words, and a
+    hallucinating model would otherwise swamp the corpus figure. Words emitted on non-speech
+    cases are counted apart (``nonspeech_words``); each such case is also gated on its own."""
 
     run: ModelRun
     results: list[CaseResult]
@@ -70,6 +74,10 @@ class CorpusResult:
     def latency_cases_s(self) -> float:
         """Sum of median latencies over the latency subset: the gated latency figure."""
         return sum(r.timing.median for r in self.results if r.repeated)
+
+    @property
+    def nonspeech_words(self) -> int:
+        return sum(len(r.score.hypothesis.split()) for r in self.results if not r.score.reference)
 
     @property
     def case_ids_sha256(self) -> str:
@@ -192,7 +200,8 @@ class ModelRun:
 
     def corpus(self) -> CorpusResult:
         results = [self.measure(case) for case in self.cases]
-        wer, cer = corpus_scores([r.score.reference for r in results], [r.score.hypothesis for r in results])
+        speech = [r for r in results if r.score.reference]
+        wer, cer = corpus_scores([r.score.reference for r in speech], [r.score.hypothesis for r in speech])
         return CorpusResult(self, results, wer, cer)
 
     def measured_corpus(self) -> CorpusResult | None:

@@ -92,11 +92,15 @@ def test_results_json_written_even_when_failing_and_corpus_matches_jiwer(project
         assert set(case["latency_ms"]) == {"median", "min", "max", "runs"}
         assert case["rtf"] == pytest.approx(case["latency_ms"]["median"] / 1000 / case["audio_s"], rel=1e-3)
         assert case["verdict"] == "new"
-    refs = [normalize(c["text"]) for c in project.cases]
-    hyps = [c["hypothesis"] for c in data["cases"]]
+    pairs = zip(project.cases, data["cases"], strict=True)
+    speech = [(normalize(m["text"]), c["hypothesis"]) for m, c in pairs if m["text"]]
+    assert len(speech) == 2  # the silent case is left out of the corpus WER
+    refs, hyps = [r for r, _ in speech], [h for _, h in speech]
     assert data["corpus"]["wer"] == pytest.approx(jiwer.wer(refs, hyps))
     assert data["corpus"]["cer"] == pytest.approx(jiwer.cer(refs, hyps))
     assert data["corpus"]["audio_s"] == pytest.approx(sum(c["audio_s"] for c in data["cases"]))
+    silent = data["cases"][2]
+    assert data["corpus"]["nonspeech_words"] == len(silent["hypothesis"].split()) == silent["wer"]
 
 
 def test_update_round_trip_keeps_history_and_reports_changes(project):
@@ -275,3 +279,15 @@ def test_engines_from_the_hook_and_errored_cases(project):
     assert [c["id"] for c in data["cases"]] == ["long"]
     unknown = project.run(model="toy_echoes")
     unknown.stderr.fnmatch_lines(["*unknown model 'toy_echoes' (known: faster_whisper, toy_echo)"])
+
+
+def test_junit_xml_carries_the_metrics(project):
+    import xml.etree.ElementTree as ET
+
+    xml = project.path / "junit.xml"
+    assert project.run("--speech-new-cases=pass", f"--junitxml={xml}", "-k", "test_wer").ret == 0
+    cases = ET.parse(xml).getroot().iter("testcase")
+    props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
+    first = props[f"test_wer[faster_whisper-cpu-{project.cases[0]['id']}]"]
+    assert {"wer", "cer", "rtf", "latency_ms_median"} <= set(first)
+    assert 0.0 <= float(first["wer"]) and float(first["latency_ms_median"]) > 0
