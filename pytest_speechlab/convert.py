@@ -37,15 +37,15 @@ import gzip
 import hashlib
 import json
 import mmap
-import os
 import re
 import struct
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .storage import open_atomic
 
 __all__ = [
     "cached_checkpoint",
@@ -326,17 +326,8 @@ def convert(model_dir: Path, out_path: Path) -> Path:
 
     out_path = Path(out_path)
     checkpoint = ctranslate2_to_whisper(model_dir)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, out_path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with open_atomic(out_path, "wb") as handle:
+        torch.save(checkpoint, handle)
     return out_path
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import SpeechlabError
 
@@ -20,19 +22,29 @@ SCHEMA = 1
 HISTORY = "history.jsonl"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
+@contextmanager
+def open_atomic(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file that replaces ``path`` when the block ends without error.
+
+    It is written beside the target and renamed over it, so readers see the old file or the
+    new one, never half; on any error (an interrupt included) the temp file is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically."""
+    with open_atomic(path) as f:
+        f.write(text)
 
 
 def dumps(data: Any) -> str:
