@@ -2,14 +2,15 @@
 machines and across busy and idle moments of one machine.
 
 A baseline stores the latency and the calibration time of the machine it was measured on; a
-later run scales the baseline by its own calibration before applying the tolerance. The
+later run scales the baseline by its own calibration before applying the tolerance. Calibration
+runs before any model loads: inference libraries leave worker threads spinning after each call,
+which would make a calibration measured between runs read slow. The
 workload (float32 matrix products and FFTs through numpy's BLAS) stresses what CPU inference
 stresses; the median of several rounds ignores a stray slow one.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from functools import cache
 
@@ -27,15 +28,24 @@ def _workload(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @cache
-def calibrate() -> float:
-    """Median seconds of the fixed workload on this machine, now (measured once per session)."""
+def _inputs() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((512, 512), dtype=np.float32)
     b = rng.standard_normal((512, 512), dtype=np.float32) / 20
     _workload(a, b)  # warm-up: page in, pick BLAS kernels
-    runs = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        _workload(a, b)
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
+    return a, b
+
+
+def calibration_round() -> float:
+    """Seconds of one round of the workload."""
+    a, b = _inputs()
+    start = time.perf_counter()
+    _workload(a, b)
+    return time.perf_counter() - start
+
+
+@cache
+def calibrate() -> float:
+    """Seconds of the workload on this machine: the fastest of several rounds, its speed when
+    least disturbed (measured once per session)."""
+    return min(calibration_round() for _ in range(ROUNDS))

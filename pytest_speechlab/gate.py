@@ -14,7 +14,7 @@ import pytest
 
 from .calibration import calibrate
 from .metrics import alignment
-from .runner import CaseResult, CorpusResult, ModelRun
+from .runner import CaseResult, CorpusResult, ModelRun, SynthesisResult
 
 PASS, FAIL, NEW, ERROR, UNGATED = "pass", "FAIL", "new", "ERROR", "-"
 
@@ -28,19 +28,22 @@ class Check:
     baseline: float
     limit: float
     tolerance: str
+    floor: float = float("-inf")  # a lower limit too, for figures that may not drop either
 
     @property
     def passed(self) -> bool:
-        return self.measured <= self.limit + 1e-9
+        return self.floor - 1e-9 <= self.measured <= self.limit + 1e-9
 
     def describe(self) -> str:
-        verdict = "within" if self.passed else "exceeds"
+        low = self.measured < self.floor - 1e-9
+        verdict = "within" if self.passed else ("below" if low else "exceeds")
+        bound = self.floor if low else self.limit
         line = (
-            f"{self.metric} {self.measured:.4g} {verdict} limit {self.limit:.4g} "
+            f"{self.metric} {self.measured:.4g} {verdict} limit {bound:.4g} "
             f"(baseline {self.baseline:.4g}, tolerance {self.tolerance})"
         )
         if not self.passed:
-            line += f", missed by {self.measured - self.limit:.4g}"
+            line += f", missed by {abs(self.measured - bound):.4g}"
         return line
 
 
@@ -73,12 +76,12 @@ def case_checks(result: CaseResult, metrics: tuple[str, ...] = ("wer", "cer", "l
         checks.append(_absolute("WER", result.score.wer, entry["wer"], tol.wer))
     if "cer" in metrics and "cer" in entry:
         checks.append(_absolute("CER", result.score.cer, entry["cer"], tol.cer))
-    if "latency_ms" in metrics and "latency_ms" in entry and result.repeated:
+    if "latency_ms" in metrics and "latency_min_ms" in entry and result.repeated:
         checks.append(
             _relative(
-                "latency ms",
-                result.timing.median * 1000,
-                entry["latency_ms"],
+                "fastest latency ms",
+                result.timing.min * 1000,
+                entry["latency_min_ms"],
                 tol.latency,
                 latency_scale(run),
             )
@@ -102,17 +105,68 @@ def corpus_checks(corpus: CorpusResult) -> tuple[list[Check], str | None]:
         _absolute("corpus WER", corpus.wer, stored["wer"], tol.wer),
         _absolute("corpus CER", corpus.cer, stored["cer"], tol.cer),
     ]
-    if stored.get("latency_cases_s") and corpus.latency_cases_s:
+    entries = run.baseline.cases if run.baseline else {}
+    timed = [
+        (r, entries[r.case.id])
+        for r in corpus.results
+        if r.repeated and "latency_min_ms" in entries.get(r.case.id, {})
+    ]
+    if timed:
+        measured = sum(r.timing.min for r, _ in timed)
+        base = sum(e["latency_min_ms"] / 1000 for _, e in timed)
+        checks.append(_relative("latency-subset fastest s", measured, base, tol.latency, latency_scale(run)))
+    return checks, None
+
+
+def synthesis_checks(result: SynthesisResult) -> list[Check]:
+    """Text-to-speech checks: duration either way, clipping, silence padding, level, latency."""
+    run = result.run
+    entry = (run.baseline.cases.get(result.case.id, {}) if run.baseline else {}).get("tts")
+    if entry is None:
+        return []
+    tol, h = run.settings.tolerances, result.health
+    base = entry["duration_s"]
+    checks = [
+        Check("TTS duration s", h["duration_s"], base, base * (1 + tol.duration), f"±{tol.duration:.0%}",
+              floor=base * (1 - tol.duration)),
+        _absolute("TTS clipping", h["clipping"], entry["clipping"], 0.001),
+        _absolute("TTS leading silence s", h["lead_silence_s"], entry["lead_silence_s"], tol.silence),
+        _absolute("TTS trailing silence s", h["trail_silence_s"], entry["trail_silence_s"], tol.silence),
+        Check("TTS RMS dBFS", h["rms_dbfs"], entry["rms_dbfs"], entry["rms_dbfs"] + 6, "±6 dB",
+              floor=entry["rms_dbfs"] - 6),
+    ]  # fmt: skip
+    if "latency_min_ms" in entry and result.repeated:
         checks.append(
             _relative(
-                "latency-subset s",
-                corpus.latency_cases_s,
-                stored["latency_cases_s"],
+                "TTS fastest latency ms",
+                result.timing.min * 1000,
+                entry["latency_min_ms"],
                 tol.latency,
                 latency_scale(run),
             )
         )
-    return checks, None
+    return checks
+
+
+def synthesis_verdict(result: SynthesisResult) -> str:
+    if not synthesis_checks(result):
+        return NEW
+    return PASS if all(c.passed for c in synthesis_checks(result)) else FAIL
+
+
+def assert_tts_within_baseline(result: SynthesisResult) -> None:
+    """Fail unless the synthesised audio's health and (repeated) latency are within tolerance."""
+    run = result.run
+    if run.settings.update:
+        return
+    if not synthesis_checks(result):
+        _missing_baseline(run, result.case.id)
+        return
+    failed = [c for c in synthesis_checks(result) if not c.passed]
+    if failed:
+        lines = [f"{result.case.id} [{_where(run)}]: " + "; ".join(c.describe() for c in failed)]
+        lines.append(f"text: {result.case.text}")
+        pytest.fail("\n".join(lines), pytrace=False)
 
 
 def verdict(result: CaseResult) -> str:

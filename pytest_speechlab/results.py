@@ -13,9 +13,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .calibration import calibrate
-from .gate import corpus_checks, verdict
-from .metrics import normalizer_id
-from .runner import CaseResult, CorpusResult, ModelRun
+from .gate import corpus_checks, synthesis_verdict, verdict
+from .metrics import Timing, normalizer_id
+from .runner import CaseResult, CorpusResult, ModelRun, SynthesisResult
 from .storage import Baseline
 
 CORE_PACKAGES = ("pytest-speechlab", "openai-whisper", "jiwer", "numpy", "soundfile", "librosa")
@@ -65,6 +65,18 @@ def _case_json(result: CaseResult) -> dict[str, Any]:
     }
 
 
+def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
+    return {
+        "id": result.case.id,
+        "text": result.case.text,
+        "sample_rate": result.sample_rate,
+        **result.health,
+        "latency_ms": result.timing.as_ms(),
+        "rtf": result.rtf,
+        "verdict": synthesis_verdict(result),
+    }
+
+
 def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
     if corpus is None:
         return None
@@ -76,7 +88,6 @@ def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
         "audio_s": corpus.audio_s,
         "latency_s": corpus.latency_s,
         "rtf": corpus.rtf,
-        "latency_cases_s": corpus.latency_cases_s,
         "nonspeech_words": corpus.nonspeech_words,
         "verdict": reason or ("pass" if all(c.passed for c in checks) else "FAIL"),
     }
@@ -95,6 +106,7 @@ def run_json(run: ModelRun) -> dict[str, Any]:
         "machine": machine() if run.results else None,
         "corpus": _corpus_json(run.measured_corpus()),
         "cases": [_case_json(r) for r in run.results.values()],
+        "tts_cases": [_synthesis_json(r) for r in run.syntheses.values()],
         "errors": dict(run.errors),
     }
 
@@ -115,6 +127,14 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _latency_entry(timing: Timing, repeated: bool, old: dict[str, Any]) -> dict[str, Any]:
+    """Latency figures of a baseline entry: the median (reported) and the fastest run (gated),
+    new from repeated runs, else the stored ones."""
+    if repeated:
+        return {"latency_ms": round(timing.median * 1000, 1), "latency_min_ms": round(timing.min * 1000, 1)}
+    return {k: old[k] for k in ("latency_ms", "latency_min_ms") if k in old}
+
+
 def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str, list[Any]], dict[str, Any]]:
     """The baseline this run measured, merged over the stored one; and what changed.
 
@@ -132,11 +152,16 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
             "cer": round(result.score.cer, 4),
             "hypothesis": result.score.hypothesis,
         }
-        if result.repeated:
-            entry["latency_ms"] = round(result.timing.median * 1000, 1)
-        elif "latency_ms" in cases.get(case_id, {}):
-            entry["latency_ms"] = cases[case_id]["latency_ms"]
+        entry.update(_latency_entry(result.timing, result.repeated, cases.get(case_id, {})))
+        if "tts" in cases.get(case_id, {}):
+            entry["tts"] = cases[case_id]["tts"]
         cases[case_id] = entry
+    for case_id, synthesis in run.syntheses.items():
+        tts: dict[str, Any] = dict(synthesis.health)
+        tts.update(
+            _latency_entry(synthesis.timing, synthesis.repeated, cases.get(case_id, {}).get("tts", {}))
+        )
+        cases.setdefault(case_id, {})["tts"] = tts
     corpus = dict(old.corpus) if old else {}
     measured = run.measured_corpus()
     if measured is not None and full_manifest:
@@ -148,8 +173,6 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
             "audio_s": round(measured.audio_s, 3),
             "nonspeech_words": measured.nonspeech_words,
         }
-        if measured.latency_cases_s:
-            corpus["latency_cases_s"] = round(measured.latency_cases_s, 4)
     identity = asdict(engine.identity)
     meta = {
         "model": run.name,
@@ -181,7 +204,8 @@ def diff(old: Baseline | None, new: Baseline) -> dict[str, list[Any]]:
     after = {f"corpus.{k}": v for k, v in new.corpus.items()}
     for source, target in ((old.cases if old else {}, before), (new.cases, after)):
         for case_id, values in source.items():
-            target.update({f"{case_id}.{k}": v for k, v in values.items() if k != "hypothesis"})
+            target.update({f"{case_id}.{k}": v for k, v in values.items() if k not in ("hypothesis", "tts")})
+            target.update({f"{case_id}.tts.{k}": v for k, v in values.get("tts", {}).items()})
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):
             changes[key] = [before.get(key), after.get(key)]

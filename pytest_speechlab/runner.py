@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from .manifest import Case
 from .metrics import Score, Timing, corpus_scores, score
 from .options import Settings
 from .storage import Baseline, baseline_path, read_baseline
+from .tts import health
 
 
 @dataclass
@@ -71,17 +73,30 @@ class CorpusResult:
         return self.latency_s / self.audio_s if self.audio_s else 0.0
 
     @property
-    def latency_cases_s(self) -> float:
-        """Sum of median latencies over the latency subset: the gated latency figure."""
-        return sum(r.timing.median for r in self.results if r.repeated)
-
-    @property
     def nonspeech_words(self) -> int:
         return sum(len(r.score.hypothesis.split()) for r in self.results if not r.score.reference)
 
     @property
     def case_ids_sha256(self) -> str:
         return case_ids_digest([r.case.id for r in self.results])
+
+
+@dataclass
+class SynthesisResult:
+    """What one text-to-speech model made of one case's text."""
+
+    case: Case
+    audio: np.ndarray = field(repr=False)
+    sample_rate: int
+    timing: Timing
+    health: dict[str, float]
+    run: ModelRun = field(repr=False)
+    repeated: bool = False
+
+    @property
+    def rtf(self) -> float:
+        """Processing seconds per second of audio produced."""
+        return self.timing.median / max(self.health["duration_s"], 1e-9)
 
 
 def latency_subset(cases: tuple[Case, ...], settings: Settings) -> tuple[Case, ...]:
@@ -128,6 +143,7 @@ class ModelRun:
         self.audio = audio
         self.skip_reason = skip_reason
         self.results: dict[str, CaseResult] = {}
+        self.syntheses: dict[str, SynthesisResult] = {}
         self.errors: dict[str, str] = {}
         self.load_s: float | None = None
         self._engine: Engine | None = None
@@ -153,13 +169,19 @@ class ModelRun:
     def engine(self) -> Engine:
         """The loaded engine, warmed up; loaded on first use so that skipped runs cost nothing."""
         if self._engine is None:
+            # Calibrate before any model runs: inference libraries keep their worker threads
+            # spinning for a while after a call, which would slow the calibration down.
+            calibrate()
             start = time.perf_counter()
             engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
             self.load_s = time.perf_counter() - start
-            if self.cases:
-                warm = self.audio.get(self.cases[0], engine.sample_rate)
-                for _ in range(self.settings.warmup):
-                    engine.transcribe(warm, self.cases[0].language)
+            for _ in range(self.settings.warmup if self.cases else 0):
+                if "asr" in engine.tasks:
+                    engine.transcribe(
+                        self.audio.get(self.cases[0], engine.sample_rate), self.cases[0].language
+                    )
+                else:
+                    engine.synthesize(self.cases[0].text or "warm up", self.cases[0].language)
             self._engine = engine
         return self._engine
 
@@ -168,21 +190,25 @@ class ModelRun:
         """The engine's identity once loaded (None for a run that never loaded)."""
         return self._engine.identity if self._engine else None
 
+    def _time(self, work: Callable[[], Any], repeats: int) -> tuple[Any, Timing]:
+        """Run ``work`` ``repeats`` times (at least once) and time each run."""
+        runs, out = [], None
+        for _ in range(max(repeats, 1)):
+            start = time.perf_counter()
+            out = work()
+            runs.append(time.perf_counter() - start)
+        return out, Timing(tuple(runs))
+
     def _timed(self, case: Case, repeats: int) -> tuple[str, Timing]:
         engine = self.engine
         audio = self.audio.get(case, engine.sample_rate)
-        runs, text = [], ""
-        for _ in range(repeats):
-            start = time.perf_counter()
-            text = engine.transcribe(audio, case.language)
-            runs.append(time.perf_counter() - start)
-        return text, Timing(tuple(runs))
+        return self._time(lambda: engine.transcribe(audio, case.language), repeats)
 
     def measure(self, case: Case) -> CaseResult:
         """Transcribe and score ``case`` once (cached for the session)."""
         if case.id not in self.results:
             try:
-                text, timing = self._timed(case, 1)
+                text, timing = self._timed(case, 0)
             except Exception as exc:
                 self.errors[case.id] = f"{type(exc).__name__}: {exc}"
                 raise
@@ -193,8 +219,29 @@ class ModelRun:
         """Time ``case`` ``repeats`` times (after the run's warm-up) and keep those timings."""
         result = self.measure(case)
         if not result.repeated:
-            calibrate()  # measured before the timed runs, in the same conditions
             _, result.timing = self._timed(case, self.settings.repeats)
+            result.repeated = True
+        return result
+
+    def _timed_synthesis(self, case: Case, repeats: int) -> tuple[np.ndarray, Timing]:
+        engine = self.engine
+        return self._time(lambda: engine.synthesize(case.text, case.language), repeats)
+
+    def synthesize(self, case: Case, latency: bool = False) -> SynthesisResult:
+        """Synthesise ``case.text`` once (cached); with ``latency``, also time it ``repeats`` times."""
+        if case.id not in self.syntheses:
+            try:
+                audio, timing = self._timed_synthesis(case, 0)
+            except Exception as exc:
+                self.errors[case.id] = f"{type(exc).__name__}: {exc}"
+                raise
+            rate = self.engine.output_sample_rate
+            self.syntheses[case.id] = SynthesisResult(
+                case, audio, rate, timing, health(audio, rate, case.text), self
+            )
+        result = self.syntheses[case.id]
+        if latency and not result.repeated:
+            _, result.timing = self._timed_synthesis(case, self.settings.repeats)
             result.repeated = True
         return result
 
@@ -206,6 +253,10 @@ class ModelRun:
 
     def measured_corpus(self) -> CorpusResult | None:
         """The corpus of what was measured, if every selected case was; never measures."""
-        if not self.cases or any(c.id not in self.results for c in self.cases):
+        if (
+            "asr" not in self.engine_cls.tasks
+            or not self.cases
+            or any(c.id not in self.results for c in self.cases)
+        ):
             return None
         return self.corpus()
