@@ -27,6 +27,8 @@ class Tolerances:
     wer: float = 0.02
     cer: float = 0.02
     latency: float = 0.5
+    duration: float = 0.15  # text-to-speech: relative change of the audio's duration, either way
+    silence: float = 0.25  # text-to-speech: seconds of extra leading or trailing silence
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class Settings:
 
 FILE_KEYS = {
     "models", "device", "manifest", "tags", "baselines", "results", "wer_tolerance",
-    "cer_tolerance", "latency_tolerance", "repeats", "warmup", "latency_tags", "new_cases",
-    "options",
+    "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
+    "warmup", "latency_tags", "new_cases", "options",
 }  # fmt: skip
 
 
@@ -109,6 +111,20 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="REL",
         help="allowed relative latency increase, after calibration (default 0.5)",
+    )
+    add(
+        "--speech-duration-tolerance",
+        type=float,
+        default=None,
+        metavar="REL",
+        help="text-to-speech: allowed relative change of duration, either way (default 0.15)",
+    )
+    add(
+        "--speech-silence-tolerance",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="text-to-speech: allowed extra leading or trailing silence (default 0.25)",
     )
     add(
         "--speech-repeats",
@@ -230,6 +246,8 @@ def load_settings(config: pytest.Config) -> Settings:
             wer=float(number("speech_wer_tolerance", "wer_tolerance", defaults.wer)),
             cer=float(number("speech_cer_tolerance", "cer_tolerance", defaults.cer)),
             latency=float(number("speech_latency_tolerance", "latency_tolerance", defaults.latency)),
+            duration=float(number("speech_duration_tolerance", "duration_tolerance", defaults.duration)),
+            silence=float(number("speech_silence_tolerance", "silence_tolerance", defaults.silence)),
         ),
         repeats=max(1, int(number("speech_repeats", "repeats", 5))),
         warmup=int(number("speech_warmup", "warmup", 1)),

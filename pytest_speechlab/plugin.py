@@ -18,7 +18,7 @@ from .manifest import Case, load_manifest
 from .options import Settings, add_options, load_settings
 from .report import run_lines, update_lines
 from .results import new_baseline, results_json
-from .runner import AudioCache, CaseResult, CorpusResult, ModelRun, latency_subset
+from .runner import AudioCache, CaseResult, CorpusResult, ModelRun, SynthesisResult, latency_subset
 from .storage import dumps, write_atomic, write_baseline
 
 
@@ -84,11 +84,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = metafunc.config.stash.get(SESSION, None)
     if session is None:
         return
+    tts = "speech_synthesis" in metafunc.fixturenames
     if "speech_model" in metafunc.fixturenames:
-        runs = session.runs
+        task = "tts" if tts else "asr"
+        runs = [r for r in session.runs if task in r.engine_cls.tasks]
+        if not runs:  # one skip for the test, not one per case
+            reason = f"no selected model does {'text-to-speech' if tts else 'speech-to-text'}"
+            metafunc.parametrize(
+                "speech_model", [pytest.param(None, id="none", marks=pytest.mark.skip(reason=reason))]
+            )
+            return
         metafunc.parametrize("speech_model", runs, ids=[r.id for r in runs], indirect=True, scope="session")
     if "speech_case" in metafunc.fixturenames:
-        cases = session.cases
+        cases = tuple(c for c in session.cases if c.text.strip()) if tts else session.cases
         if metafunc.definition.get_closest_marker("speech_latency"):
             cases = latency_subset(cases, session.settings)
         params = [pytest.param(c, id=c.id, marks=[getattr(pytest.mark, t) for t in c.tags]) for c in cases]
@@ -138,6 +146,20 @@ def speech_latency(request: pytest.FixtureRequest, speech_model: ModelRun, speec
 
 
 @pytest.fixture
+def speech_synthesis(
+    request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case
+) -> SynthesisResult:
+    """The case's text synthesised and measured; timed ``--speech-repeats`` times in tests
+    marked ``speech_latency``."""
+    latency = request.node.get_closest_marker("speech_latency") is not None
+    result = speech_model.synthesize(speech_case, latency=latency)
+    props = request.node.user_properties
+    props += [(f"tts_{k}", v) for k, v in result.health.items()]
+    props.append(("latency_ms_median", round(result.timing.median * 1000, 2)))
+    return result
+
+
+@pytest.fixture
 def speech_corpus(speech_model: ModelRun) -> CorpusResult:
     """Every selected case of the model, scored together (corpus WER over all words)."""
     return speech_model.corpus()
@@ -150,7 +172,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     runs = [r for r in speech.runs if not r.skip_reason]
     if speech.settings.update and exitstatus != pytest.ExitCode.INTERRUPTED:
         for run in runs:
-            if run.results:
+            if run.results or run.syntheses:
                 baseline, changes, history = new_baseline(run, speech.full_manifest)
                 if changes or run.baseline is None:
                     write_baseline(baseline, history)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, verdict
+from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, synthesis_verdict, verdict
 from .metrics import normalizer_id
-from .runner import CaseResult, ModelRun
+from .runner import CaseResult, ModelRun, SynthesisResult
 
 
 def _num(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _latency(result: CaseResult, base: dict[str, Any]) -> str:
+def _latency(result: CaseResult | SynthesisResult, base: dict[str, Any]) -> str:
     t = result.timing
     if result.repeated:
         text = f"{t.median * 1000:.1f} [{t.min * 1000:.1f}-{t.max * 1000:.1f}] x{len(t.runs)}"
@@ -57,11 +57,40 @@ def run_lines(run: ModelRun) -> list[str]:
                 verdict(result),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
-    lines.extend(corpus_lines(run))
+    if run.results or run.errors or "asr" in run.engine_cls.tasks:
+        lines += _table(rows)
+        lines.extend(corpus_lines(run))
+    if run.syntheses:
+        lines += _table(synthesis_rows(run))
     return lines
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def synthesis_rows(run: ModelRun) -> list[tuple[str, ...]]:
+    header = ("tts case", "duration s / base", "RMS dBFS", "clipping", "silence lead/trail s")
+    rows = [(*header, "latency ms / base", "RTF", "verdict")]
+    stored = run.baseline.cases if run.baseline else {}
+    for case_id, result in run.syntheses.items():
+        h, base = result.health, stored.get(case_id, {}).get("tts", {})
+        rows.append(
+            (
+                case_id,
+                f"{h['duration_s']:.2f} / {_num(base.get('duration_s'), 2)}",
+                f"{h['rms_dbfs']:.1f}",
+                f"{h['clipping']:.4f}",
+                f"{h['lead_silence_s']:.2f}/{h['trail_silence_s']:.2f}",
+                _latency(result, base),
+                _num(result.rtf),
+                synthesis_verdict(result),
+            )
+        )
+    return rows
 
 
 def corpus_lines(run: ModelRun) -> list[str]:

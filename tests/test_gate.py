@@ -232,6 +232,7 @@ class ToyEchoEngine:
     "hello world" in any audio of a second or more and fails on shorter audio."""
 
     name = "toy_echo"
+    tasks = ("asr",)
     sample_rate = 16000
     default_options = {}
     identity = ModelIdentity("toy 0", "toy", "none", "none", "cpu", "none")
@@ -278,7 +279,7 @@ def test_engines_from_the_hook_and_errored_cases(project):
     assert data["errors"] == {"short": "RuntimeError: toy engine: audio too short"}
     assert [c["id"] for c in data["cases"]] == ["long"]
     unknown = project.run(model="toy_echoes")
-    unknown.stderr.fnmatch_lines(["*unknown model 'toy_echoes' (known: faster_whisper, toy_echo, whisper)"])
+    unknown.stderr.fnmatch_lines(["*unknown model 'toy_echoes' (known: espeak, faster_whisper, piper, toy_echo, whisper)"])
 
 
 def test_junit_xml_carries_the_metrics(project):

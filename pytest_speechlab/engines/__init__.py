@@ -15,6 +15,8 @@ from .base import Engine, ModelIdentity
 BUILTIN = {
     "faster_whisper": "pytest_speechlab.engines.faster_whisper:FasterWhisperEngine",
     "whisper": "pytest_speechlab.engines.whisper:WhisperEngine",
+    "piper": "pytest_speechlab.engines.piper:PiperEngine",
+    "espeak": "pytest_speechlab.engines.espeak:EspeakEngine",
 }
 
 __all__ = ["BUILTIN", "Engine", "ModelIdentity", "engine_class"]

@@ -54,6 +54,8 @@ class Engine(Protocol):
 class SpeechEngine(Protocol):
     """Text-to-speech: an adapter with ``"tts"`` in its ``tasks`` implements this too."""
 
+    output_sample_rate: int  # rate of the arrays synthesize() returns
+
     def synthesize(self, text: str, language: str | None) -> np.ndarray:
         """Float32 mono samples at the adapter's ``output_sample_rate``."""
         ...

@@ -1,0 +1,68 @@
+"""Text-to-speech engines and the health gate, with the real Piper voice and espeak-ng."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from pytest_speechlab.tts import health
+
+from .conftest import REPO
+
+
+def test_health_measures_what_it_says():
+    rate = 16000
+    tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate).astype(np.float32)
+    audio = np.concatenate([np.zeros(rate // 2, np.float32), tone, np.zeros(rate // 4, np.float32)])
+    audio[rate : rate + 16] = 1.0  # sixteen clipped samples
+    h = health(audio, rate, "abcd")
+    assert h["duration_s"] == pytest.approx(1.75)
+    assert h["lead_silence_s"] == pytest.approx(0.5, abs=0.011)
+    assert h["trail_silence_s"] == pytest.approx(0.25, abs=0.011)
+    assert h["clipping"] == pytest.approx(16 / len(audio), rel=1e-3)
+    assert h["peak_dbfs"] == pytest.approx(0.0)
+    assert h["s_per_char"] == pytest.approx(1.75 / 4)
+
+
+@pytest.fixture
+def tts_project(project):
+    shutil.copy(REPO / "suites" / "test_tts.py", project.path / "suites" / "test_tts.py")
+    return project
+
+
+@pytest.mark.parametrize("model", ["piper", "espeak"])
+def test_tts_update_then_pass(tts_project, model):
+    if model == "espeak" and shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    out = tts_project.path / "r.json"
+    first = tts_project.run("--update-baselines", model=model)
+    assert first.ret == 0, first.stdout.str()
+    data = json.loads((tts_project.path / "baselines" / model / "cpu.json").read_text())
+    speech = [c["id"] for c in tts_project.cases if c["text"]]
+    assert set(data["cases"]) == set(speech)  # the silent case has no text to speak
+    entry = data["cases"][speech[0]]["tts"]
+    assert entry["duration_s"] > 0.3 and entry["latency_min_ms"] > 0
+    second = tts_project.run(f"--speech-results={out}", model=model)
+    assert second.ret == 0, second.stdout.str()
+    second.stdout.fnmatch_lines(
+        ["*tts case*duration s / base*", "SKIPPED*no selected model does speech-to-text"]
+    )
+    result = json.loads(out.read_text())
+    assert {c["verdict"] for c in result["tts_cases"]} == {"pass"}
+    assert result["tts_cases"][0]["sample_rate"] == 22050
+
+
+def test_tts_duration_gate(tts_project):
+    assert tts_project.run("--update-baselines", model="piper").ret == 0
+    path = tts_project.path / "baselines" / "piper" / "cpu.json"
+    data = json.loads(path.read_text())
+    case = tts_project.cases[1]["id"]
+    measured = data["cases"][case]["tts"]["duration_s"]
+    data["cases"][case]["tts"]["duration_s"] = round(measured / 1.5, 4)  # as if it used to be faster
+    path.write_text(json.dumps(data))
+    result = tts_project.run(model="piper")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"{case} [[]piper on cpu[]]: TTS duration s {measured:.4g} exceeds limit *"])
