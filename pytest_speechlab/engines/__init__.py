@@ -17,6 +17,7 @@ BUILTIN = {
     "whisper": "pytest_speechlab.engines.whisper:WhisperEngine",
     "piper": "pytest_speechlab.engines.piper:PiperEngine",
     "espeak": "pytest_speechlab.engines.espeak:EspeakEngine",
+    "lfm2_5_audio": "pytest_speechlab.engines.lfm_audio:LFMAudioEngine",
 }
 
 __all__ = ["BUILTIN", "Engine", "ModelIdentity", "engine_class"]
