@@ -40,3 +40,14 @@ def resolve(names: list[str], unavailable: Callable[[str], str | None]) -> list[
 def default_compute_type(device: str) -> str:
     """int8 on CPU (fast, the usual deployment), float16 on accelerators."""
     return "int8" if device == "cpu" else "float16"
+
+
+def torch_unavailable(device: str) -> str | None:
+    """Why torch cannot use ``device`` here, or None: the check of every torch-based engine."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "cuda: torch sees no CUDA device"
+    if device == "mps" and not torch.backends.mps.is_available():
+        return "mps: torch sees no Metal device"
+    return None

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..devices import torch_unavailable
 from ..errors import SpeechlabError
 from ..manifest import sha256_file
 from .base import ModelIdentity
@@ -134,13 +135,7 @@ class LFMAudioEngine:
     @classmethod
     def unavailable(cls, device: str) -> str | None:
         _require()
-        import torch
-
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            return "cuda: torch sees no CUDA device"
-        if device == "mps" and not torch.backends.mps.is_available():
-            return "mps: torch sees no Metal device"
-        return None
+        return torch_unavailable(device)
 
     @classmethod
     def load(cls, source: str | None, device: str, options: dict[str, Any]) -> LFMAudioEngine:
