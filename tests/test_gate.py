@@ -9,6 +9,8 @@ import pytest
 
 from pytest_speechlab.metrics import normalize
 
+from .conftest import bundled_cases
+
 
 def test_update_then_pass(project):
     result = project.run("--update-baselines")
@@ -279,7 +281,9 @@ def test_engines_from_the_hook_and_errored_cases(project):
     assert data["errors"] == {"short": "RuntimeError: toy engine: audio too short"}
     assert [c["id"] for c in data["cases"]] == ["long"]
     unknown = project.run(model="toy_echoes")
-    unknown.stderr.fnmatch_lines(["*unknown model 'toy_echoes' (known: espeak, faster_whisper, piper, toy_echo, whisper)"])
+    unknown.stderr.fnmatch_lines(
+        ["*unknown model 'toy_echoes' (known: espeak, faster_whisper, piper, toy_echo, whisper)"]
+    )
 
 
 def test_junit_xml_carries_the_metrics(project):
@@ -292,3 +296,23 @@ def test_junit_xml_carries_the_metrics(project):
     first = props[f"test_wer[faster_whisper-cpu-{project.cases[0]['id']}]"]
     assert {"wer", "cer", "rtf", "latency_ms_median"} <= set(first)
     assert 0.0 <= float(first["wer"]) and float(first["latency_ms_median"]) > 0
+
+
+def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
+    """The same tiny.en weights in both engines (Whisper's converted from the CTranslate2 files)
+    must give nearly the same corpus WER: a check of the conversion and of both adapters."""
+    from .conftest import BUNDLED
+
+    out = project.path / "both.json"
+    result = project.run(
+        f"--speech-manifest={BUNDLED}",
+        f"--speech-results={out}",
+        "--speech-new-cases=pass",
+        "-k",
+        "test_corpus",
+        model="whisper,faster_whisper",
+    )
+    assert result.ret == 0, result.stdout.str()
+    runs = {run["model"]: run["corpus"] for run in json.loads(out.read_text())["runs"]}
+    assert runs["whisper"]["cases"] == runs["faster_whisper"]["cases"] == len(bundled_cases())
+    assert abs(runs["whisper"]["wer"] - runs["faster_whisper"]["wer"]) <= 0.03
