@@ -8,26 +8,19 @@ sha256 and the format tags (sample rate, ``stereo``, ``flac``) are always comput
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import soundfile
 import yaml
 
+from pytest_speechlab.manifest import sha256_file
+
 DATA_DIR = Path(__file__).resolve().parent.parent
 AUDIO_DIR = DATA_DIR / "audio"
 MANIFEST = DATA_DIR / "manifest.yaml"
 HEADER = "# Bundled speech-to-text test cases for pytest-speechlab; sources, licences and conversions: see data/README.md\n"
 RATE_TAGS = {8000, 16000, 22050, 44100, 48000}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def format_tags(path: Path) -> list[str]:
