@@ -191,9 +191,9 @@ class ModelRun:
         return self._engine.identity if self._engine else None
 
     def _time(self, work: Callable[[], Any], repeats: int) -> tuple[Any, Timing]:
-        """Run ``work`` ``repeats`` times (at least once) and time each run."""
+        """Run ``work`` ``repeats`` times and time each run."""
         runs, out = [], None
-        for _ in range(max(repeats, 1)):
+        for _ in range(repeats):
             start = time.perf_counter()
             out = work()
             runs.append(time.perf_counter() - start)
@@ -208,7 +208,7 @@ class ModelRun:
         """Transcribe and score ``case`` once (cached for the session)."""
         if case.id not in self.results:
             try:
-                text, timing = self._timed(case, 0)
+                text, timing = self._timed(case, 1)
             except Exception as exc:
                 self.errors[case.id] = f"{type(exc).__name__}: {exc}"
                 raise
@@ -231,7 +231,7 @@ class ModelRun:
         """Synthesise ``case.text`` once (cached); with ``latency``, also time it ``repeats`` times."""
         if case.id not in self.syntheses:
             try:
-                audio, timing = self._timed_synthesis(case, 0)
+                audio, timing = self._timed_synthesis(case, 1)
             except Exception as exc:
                 self.errors[case.id] = f"{type(exc).__name__}: {exc}"
                 raise
