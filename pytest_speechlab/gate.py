@@ -149,9 +149,10 @@ def synthesis_checks(result: SynthesisResult) -> list[Check]:
 
 
 def synthesis_verdict(result: SynthesisResult) -> str:
-    if not synthesis_checks(result):
+    checks = synthesis_checks(result)
+    if not checks:
         return NEW
-    return PASS if all(c.passed for c in synthesis_checks(result)) else FAIL
+    return PASS if all(c.passed for c in checks) else FAIL
 
 
 def assert_tts_within_baseline(result: SynthesisResult) -> None:
@@ -159,10 +160,11 @@ def assert_tts_within_baseline(result: SynthesisResult) -> None:
     run = result.run
     if run.settings.update:
         return
-    if not synthesis_checks(result):
+    checks = synthesis_checks(result)
+    if not checks:
         _missing_baseline(run, result.case.id)
         return
-    failed = [c for c in synthesis_checks(result) if not c.passed]
+    failed = [c for c in checks if not c.passed]
     if failed:
         lines = [f"{result.case.id} [{_where(run)}]: " + "; ".join(c.describe() for c in failed)]
         lines.append(f"text: {result.case.text}")

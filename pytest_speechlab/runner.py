@@ -190,28 +190,29 @@ class ModelRun:
         """The engine's identity once loaded (None for a run that never loaded)."""
         return self._engine.identity if self._engine else None
 
-    def _time(self, work: Callable[[], Any], repeats: int) -> tuple[Any, Timing]:
-        """Run ``work`` ``repeats`` times and time each run."""
+    def _time(self, case: Case, work: Callable[[], Any], repeats: int) -> tuple[Any, Timing]:
+        """Run ``work`` ``repeats`` times and time each run; a failure is recorded against
+        ``case`` (for the summary and the results file) and raised."""
         runs, out = [], None
-        for _ in range(repeats):
-            start = time.perf_counter()
-            out = work()
-            runs.append(time.perf_counter() - start)
+        try:
+            for _ in range(repeats):
+                start = time.perf_counter()
+                out = work()
+                runs.append(time.perf_counter() - start)
+        except Exception as exc:
+            self.errors[case.id] = f"{type(exc).__name__}: {exc}"
+            raise
         return out, Timing(tuple(runs))
 
     def _timed(self, case: Case, repeats: int) -> tuple[str, Timing]:
         engine = self.engine
         audio = self.audio.get(case, engine.sample_rate)
-        return self._time(lambda: engine.transcribe(audio, case.language), repeats)
+        return self._time(case, lambda: engine.transcribe(audio, case.language), repeats)
 
     def measure(self, case: Case) -> CaseResult:
         """Transcribe and score ``case`` once (cached for the session)."""
         if case.id not in self.results:
-            try:
-                text, timing = self._timed(case, 1)
-            except Exception as exc:
-                self.errors[case.id] = f"{type(exc).__name__}: {exc}"
-                raise
+            text, timing = self._timed(case, 1)
             self.results[case.id] = CaseResult(case, text, score(case.text, text), timing, self)
         return self.results[case.id]
 
@@ -225,16 +226,12 @@ class ModelRun:
 
     def _timed_synthesis(self, case: Case, repeats: int) -> tuple[np.ndarray, Timing]:
         engine = self.engine
-        return self._time(lambda: engine.synthesize(case.text, case.language), repeats)
+        return self._time(case, lambda: engine.synthesize(case.text, case.language), repeats)
 
     def synthesize(self, case: Case, latency: bool = False) -> SynthesisResult:
         """Synthesise ``case.text`` once (cached); with ``latency``, also time it ``repeats`` times."""
         if case.id not in self.syntheses:
-            try:
-                audio, timing = self._timed_synthesis(case, 1)
-            except Exception as exc:
-                self.errors[case.id] = f"{type(exc).__name__}: {exc}"
-                raise
+            audio, timing = self._timed_synthesis(case, 1)
             rate = self.engine.output_sample_rate
             self.syntheses[case.id] = SynthesisResult(
                 case, audio, rate, timing, health(audio, rate, case.text), self
