@@ -51,3 +51,14 @@ def torch_unavailable(device: str) -> str | None:
     if device == "mps" and not torch.backends.mps.is_available():
         return "mps: torch sees no Metal device"
     return None
+
+
+def torch_compute_type(
+    engine: str, option: str, requested: str | None, device: str, on_cuda: str, allowed: tuple[str, ...]
+) -> str:
+    """The dtype a torch engine runs in: ``requested``, else ``on_cuda`` on cuda and float32 elsewhere
+    (half precision on a CPU is slow or unsupported; mps float16 is left to the user)."""
+    chosen = requested or (on_cuda if device.startswith("cuda") else "float32")
+    if chosen not in allowed:
+        raise SpeechlabError(f"{engine}: {option} must be one of {', '.join(allowed)}, not {chosen!r}")
+    return chosen

@@ -75,6 +75,28 @@ def test_device_parsing():
     assert devices.default_compute_type("cuda") == "float16"
 
 
+@pytest.mark.parametrize(
+    ("requested", "device", "expected"),
+    [
+        (None, "cpu", "float32"),
+        (None, "mps", "float32"),
+        (None, "cuda:1", "bfloat16"),
+        ("float16", "cpu", "float16"),
+    ],
+)
+def test_torch_compute_type(requested, device, expected):
+    allowed = ("float32", "float16", "bfloat16")
+    assert devices.torch_compute_type("m", "dtype", requested, device, "bfloat16", allowed) == expected
+
+
+def test_torch_compute_type_outside_the_allowed_is_one_line():
+    with pytest.raises(SpeechlabError) as err:
+        devices.torch_compute_type(
+            "whisper", "compute_type", "int8", "cpu", "float16", ("float32", "float16")
+        )
+    assert str(err.value) == "whisper: compute_type must be one of float32, float16, not 'int8'"
+
+
 def test_write_atomic_replaces_whole_file(tmp_path, monkeypatch):
     target = tmp_path / "b.json"
     write_atomic(target, "old\n")

@@ -14,8 +14,6 @@ a regression gate deterministic; sampling, as the README uses for TTS, is seeded
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -23,11 +21,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..devices import torch_unavailable
+from ..devices import torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
-from ..manifest import sha256_file
 from .base import ModelIdentity
-from .sources import resolve_source
+from .sources import resolve_source, safetensors_digest, snapshot_revision
 
 AUDIO_START = 128  # <|audio_start|>: the text token after which the model emits audio frames
 END_OF_AUDIO = 2048  # the code that ends an audio segment (valid codes are 0..2047)
@@ -46,14 +43,6 @@ def _require() -> None:
             "lfm2_5_audio: liquid-audio is not installed "
             "(needs Python >= 3.12: pip install 'pytest-speechlab[lfm]')"
         ) from None
-
-
-def _weights_digest(folder: Path) -> str:
-    """One sha256 over every safetensors file under ``folder`` (model, detokenizer, codec)."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.safetensors")):
-        digest.update(f"{path.relative_to(folder).as_posix()} {sha256_file(path)}\n".encode())
-    return digest.hexdigest()
 
 
 def _check_folder(folder: Path) -> None:
@@ -146,21 +135,15 @@ class LFMAudioEngine:
         src = resolve_source(source or cls.default_source)
         if src.kind == "hub":
             folder = _download(src.value, options["revision"])
-            # A hub cache snapshot folder is named after its commit.
-            is_commit = re.fullmatch(r"[0-9a-f]{40}", folder.name)
-            revision = f"commit:{folder.name}" if is_commit else f"hub:{src.value}"
+            revision = snapshot_revision(folder, src.value)
         else:
             assert src.path is not None
             if options["revision"]:
                 raise SpeechlabError(f"lfm2_5_audio: revision applies to hub ids, not to {src}")
             folder = src.path
             _check_folder(folder)
-            revision = "sha256:" + _weights_digest(folder)
-        compute_type = options["dtype"] or ("bfloat16" if device.startswith("cuda") else "float32")
-        if compute_type not in DTYPES:
-            raise SpeechlabError(
-                f"lfm2_5_audio: dtype must be one of {', '.join(DTYPES)}, not {compute_type!r}"
-            )
+            revision = "sha256:" + safetensors_digest(folder)  # model, detokenizer, codec
+        compute_type = torch_compute_type(cls.name, "dtype", options["dtype"], device, "bfloat16", DTYPES)
         dtype = getattr(torch, compute_type)
 
         # A Path, not a str: liquid-audio treats every str as a hub id and downloads it.

@@ -8,12 +8,15 @@ engine's own loader downloads and caches, for users with network.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from ..errors import SpeechlabError
+from ..manifest import sha256_file
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,16 @@ def _package_source(name: str) -> Source:
     path = Path(get_path())
     model_id = str(getattr(module, "MODEL_NAME", path.name))
     return Source("package", f"{name}=={dist_version}", path=path, model_id=model_id)
+
+
+def safetensors_digest(folder: Path) -> str:
+    """One sha256 over every safetensors file under ``folder``: the revision of a local model."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.safetensors")):
+        digest.update(f"{path.relative_to(folder).as_posix()} {sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def snapshot_revision(folder: Path, repo_id: str) -> str:
+    """The commit of a hub cache snapshot (its folder is named after it), else the hub id."""
+    return f"commit:{folder.name}" if re.fullmatch(r"[0-9a-f]{40}", folder.name) else f"hub:{repo_id}"

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..devices import torch_unavailable
+from ..devices import torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
 from ..manifest import sha256_file
 from .base import ModelIdentity
@@ -87,9 +87,9 @@ class WhisperEngine:
                 checkpoint = cached_checkpoint(src.path, cache)
             revision = "sha256:" + sha256_file(checkpoint)
             model = load_whisper_model(checkpoint, device=device)
-        compute_type = options["compute_type"] or ("float16" if device.startswith("cuda") else "float32")
-        if compute_type not in ("float16", "float32"):
-            raise SpeechlabError(f"whisper: compute_type must be float16 or float32, not {compute_type!r}")
+        compute_type = torch_compute_type(
+            cls.name, "compute_type", options["compute_type"], device, "float16", ("float32", "float16")
+        )
         decoding = {k: v for k, v in options.items() if k not in ("compute_type", "cache_dir")}
         identity = ModelIdentity(
             engine=f"openai-whisper {version('openai-whisper')}",
