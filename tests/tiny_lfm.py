@@ -289,3 +289,9 @@ def build_tiny_lfm_checkpoint(folder: Path) -> Path:
         }
         save_file(detok_state, detok_dir / "model.safetensors", metadata={"format": "pt"})
     return folder
+
+
+if __name__ == "__main__":  # python tests/tiny_lfm.py FOLDER
+    import sys
+
+    print(build_tiny_lfm_checkpoint(Path(sys.argv[1])))

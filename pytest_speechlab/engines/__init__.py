@@ -18,6 +18,7 @@ BUILTIN = {
     "piper": "pytest_speechlab.engines.piper:PiperEngine",
     "espeak": "pytest_speechlab.engines.espeak:EspeakEngine",
     "lfm2_5_audio": "pytest_speechlab.engines.lfm_audio:LFMAudioEngine",
+    "seamless_m4t": "pytest_speechlab.engines.seamless:SeamlessM4TEngine",
 }
 
 __all__ = ["BUILTIN", "Engine", "ModelIdentity", "engine_class"]
