@@ -65,6 +65,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def parse_yaml(path: Path, text: str) -> Any:
+    """``text`` of the YAML file ``path``; a syntax error names the file and line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpeechlabError(f"{path}{where}: not valid YAML ({problem})") from None
+
+
 def _case_lines(text: str) -> list[int]:
     """1-based line numbers of the entries of ``cases``, for error messages."""
     try:
@@ -85,13 +96,7 @@ def load_manifest(path: Path | str) -> Manifest:
     if not path.is_file():
         raise SpeechlabError(f"{path}: manifest not found")
     text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpeechlabError(f"{path}{where}: not valid YAML ({problem})") from None
+    data = parse_yaml(path, text)
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise SpeechlabError(f"{path}: expected a mapping with a 'cases' list")
     if not data["cases"]:

