@@ -84,7 +84,14 @@ class Registry:
 
     def dumps(self) -> str:
         body = {"schema": SCHEMA, "models": {n: e.as_yaml() for n, e in self.models.items()}}
-        return HEADER + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+        return HEADER + yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes repeated values out in full: anchors and aliases don't belong in a file people edit."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _lines(text: str) -> dict[str, int]:

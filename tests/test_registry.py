@@ -242,3 +242,13 @@ def test_ci_workflow_uses_real_commands_and_options(pytestconfig):
     assert "--junitxml=" in gate and "GITHUB_STEP_SUMMARY" in steps["Job summary"]["run"]
     assert "speechlab touched --base" in steps["Models this change touches"]["run"]
     cli.parser().parse_args(["touched", "--base", "origin/main"])
+
+
+def test_written_registry_has_no_yaml_aliases(tmp_path):
+    from pytest_speechlab.registry import Registry
+
+    shared = {"ceilings": {"production": {"wer": 0.1}}}
+    registry = Registry(tmp_path / "r.yaml", {n: Entry(n, thresholds=shared) for n in ("a", "b")})
+    text = registry.dumps()
+    assert "&" not in text and "*" not in text
+    assert text.count("wer: 0.1") == 2
