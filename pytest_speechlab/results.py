@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from .calibration import calibrate
@@ -29,10 +31,29 @@ def packages(extra: dict[str, str]) -> dict[str, str]:
     return {**found, **extra}
 
 
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "sve")
+
+
+def cpu_model() -> tuple[str, list[str]]:
+    """The CPU's name and the SIMD extensions that change numeric kernels (Linux; else the
+    platform's processor string): quantised transcripts can differ between them."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    name = re.search(r"^(?:model name|Model)\s*:\s*(.+)$", info, re.M)
+    flags = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", info, re.M)
+    present = set(flags.group(1).split()) if flags else set()
+    return (name.group(1).strip() if name else platform.machine()), [f for f in SIMD_FLAGS if f in present]
+
+
 def machine() -> dict[str, Any]:
+    cpu, simd = cpu_model()
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu,
+        "simd": simd,
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
         "calibration_ms": round(calibrate() * 1000, 3),

@@ -71,7 +71,7 @@ def test_device_parsing():
     assert devices.parse("cpu, cuda:1") == ["cpu", "cuda:1"]
     with pytest.raises(SpeechlabError, match="unknown device 'cuda:x'"):
         devices.parse("cuda:x")
-    assert devices.default_compute_type("cpu") == "int8"
+    assert devices.default_compute_type("cpu") == "float32"
     assert devices.default_compute_type("cuda") == "float16"
 
 

@@ -37,7 +37,7 @@ class FasterWhisperEngine:
         "temperature": 0.0,
         "vad_filter": False,
         "condition_on_previous_text": True,
-        "compute_type": None,  # None: int8 on cpu, float16 on cuda
+        "compute_type": None,  # None: float32 on cpu (portable; see devices), float16 on cuda
         "cpu_threads": 0,  # 0: CTranslate2's default
         "cache_dir": None,  # hub downloads; None: the Hugging Face cache
     }
