@@ -16,12 +16,17 @@ from .registry import Registry
 from .runner import ModelRun
 
 
+def _fmt(value: float, sign: str = "") -> str:
+    """Four decimals for rates (as baselines store them), one for larger figures."""
+    return f"{value:{sign}.4f}" if abs(value) < 10 else f"{value:{sign}.1f}"
+
+
 def _row(check: Check) -> str:
-    delta = check.measured - check.baseline
     mark = "pass" if check.passed else "**FAIL**"
+    delta = _fmt(check.measured - check.baseline, "+")
     return (
-        f"| {check.metric} | {check.baseline:.4g} | {check.measured:.4g} | {delta:+.4g} "
-        f"| {mark} (limit {check.limit:.4g}, {check.tolerance}) |"
+        f"| {check.metric} | {_fmt(check.baseline)} | {_fmt(check.measured)} | {delta} "
+        f"| {mark} (limit {_fmt(check.limit)}, {check.tolerance}) |"
     )
 
 
