@@ -150,7 +150,13 @@ def speech_model(request: pytest.FixtureRequest) -> ModelRun:
         pytest.skip("no speech model selected: pass --speech-model=NAME")
     if run.skip_reason:
         pytest.skip(run.skip_reason)
-    run.engine  # noqa: B018 - load here so that a load failure is reported once, as a fixture error
+    problem = None
+    try:
+        run.engine  # noqa: B018 - load here, so that a load failure is a fixture error
+    except SpeechlabError as exc:  # a known problem (no weights, no network): one line, no traceback
+        problem = str(exc)
+    if problem:
+        pytest.fail(f"cannot load {run.name} on {run.device}: {problem}", pytrace=False)
     return run
 
 

@@ -169,3 +169,13 @@ def test_interrupted_update_leaves_the_old_baseline(project):
     leftovers = [p.name for p in project.baseline.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
     assert hashlib.sha256(before).hexdigest() == hashlib.sha256(project.baseline.read_bytes()).hexdigest()
+
+
+def test_a_model_that_cannot_load_errors_its_tests_with_one_line(project):
+    missing = project.path / "no-such-model"
+    result = project.run(f"--speech-source=faster_whisper={missing}", "-k", "test_wer")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    message = f"cannot load faster_whisper on cpu: model source {missing}: no such file or folder"
+    result.stdout.fnmatch_lines([message] * len(project.cases))
+    assert "Traceback" not in result.stdout.str() and "SpeechlabError" not in result.stdout.str()
+    assert result.parseoutcomes()["errors"] == len(project.cases)
