@@ -8,13 +8,14 @@ latencies from repeated runs (the median) are gated; single-run timings are repo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from .calibration import calibrate
 from .metrics import alignment
 from .runner import CaseResult, CorpusResult, ModelRun, SynthesisResult
+from .stats import Change, bootstrap, paired
 
 PASS, FAIL, NEW, ERROR, UNGATED = "pass", "FAIL", "new", "ERROR", "-"
 
@@ -29,21 +30,31 @@ class Check:
     limit: float
     tolerance: str
     floor: float = float("-inf")  # a lower limit too, for figures that may not drop either
+    change: Change | None = None  # corpus WER: the paired bootstrap against the baseline
+
+    @property
+    def within(self) -> bool:
+        return self.floor - 1e-9 <= self.measured <= self.limit + 1e-9
 
     @property
     def passed(self) -> bool:
-        return self.floor - 1e-9 <= self.measured <= self.limit + 1e-9
+        """Within the limit; or beyond it by a change the bootstrap cannot tell from noise."""
+        return self.within or (self.change is not None and not self.change.significant)
 
     def describe(self) -> str:
         low = self.measured < self.floor - 1e-9
-        verdict = "within" if self.passed else ("below" if low else "exceeds")
+        verdict = "within" if self.within else ("below" if low else "exceeds")
         bound = self.floor if low else self.limit
         line = (
             f"{self.metric} {self.measured:.4g} {verdict} limit {bound:.4g} "
             f"(baseline {self.baseline:.4g}, tolerance {self.tolerance})"
         )
-        if not self.passed:
+        if not self.within:
             line += f", missed by {abs(self.measured - bound):.4g}"
+        if self.change is not None:
+            line += f"; {self.change.describe()}"
+            if not self.within:
+                line += ": significant" if self.change.significant else ": not significant, passes"
         return line
 
 
@@ -106,11 +117,14 @@ def corpus_checks(corpus: CorpusResult) -> tuple[list[Check], str | None]:
             f"{len(corpus.results)} different ones: not comparable"
         )
     tol = run.settings.tolerances
-    checks = [
-        _absolute("corpus WER", corpus.wer, stored["wer"], tol.wer),
-        _absolute("corpus CER", corpus.cer, stored["cer"], tol.cer),
-    ]
     entries = run.baseline.cases if run.baseline else {}
+    wer = _absolute("corpus WER", corpus.wer, stored["wer"], tol.wer)
+    if all("hypothesis" in entries.get(r.case.id, {}) for r in corpus.results):
+        refs = [r.score.reference for r in corpus.results]
+        before = [entries[r.case.id]["hypothesis"] for r in corpus.results]
+        after = [r.score.hypothesis for r in corpus.results]
+        wer = replace(wer, change=bootstrap(paired(refs, before, after)))
+    checks = [wer, _absolute("corpus CER", corpus.cer, stored["cer"], tol.cer)]
     timed = [
         (r, entries[r.case.id])
         for r in corpus.results
