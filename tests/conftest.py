@@ -6,6 +6,8 @@ Each project holds a few short cases copied from the bundled data, the real suit
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -18,6 +20,15 @@ import yaml
 from pytest_speechlab.manifest import Case, load_manifest
 
 pytest_plugins = ["pytester"]
+
+# pytester's in-process runs remove the modules a run imported when it ends, and some native
+# extensions cannot be imported twice in one process: torch crashes ("bad call flags", then a
+# segfault), numpy.fft refuses ("cannot load module more than once per process", through
+# librosa's resampling). The plugin imports these lazily, so import them here, once, for the
+# whole test session.
+for _native in ("torch", "ctranslate2", "librosa", "scipy.signal", "whisper", "faster_whisper"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_native)
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "suites" / "test_asr.py"
