@@ -19,7 +19,7 @@ from .manifest import Case, load_manifest
 from .options import Settings, add_options, load_settings
 from .promotion import Evidence, builtin_vetoes
 from .registry import Registry, change_status, check_transition, load_registry
-from .report import run_lines, update_lines
+from .report import comparison_lines, run_lines, update_lines
 from .results import new_baseline, results_document, run_json
 from .runner import AudioCache, CaseResult, CorpusResult, ModelRun, SynthesisResult, latency_subset
 from .storage import dumps, write_atomic, write_baseline
@@ -312,6 +312,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for run in speech.runs:
         for line in run_lines(run):
             terminalreporter.write_line(line)
+    for line in comparison_lines(speech.runs):
+        terminalreporter.write_line(line)
     for path, changes in speech.updates:
         for line in update_lines(path, changes):
             terminalreporter.write_line(line)

@@ -27,7 +27,7 @@ SCHEMA = 1
 STATUSES = ("experimental", "candidate", "production", "deprecated")
 PROMOTIONS = ("candidate", "production")  # the statuses a gated run promotes to
 TOLERANCES = ("wer_tolerance", "cer_tolerance", "latency_tolerance")
-CEILING_METRICS = ("wer", "cer", "rtf")  # corpus figures of a run
+CEILING_METRICS = ("wer", "cer", "rtf", "hallucination_rate")  # corpus figures of a run
 ENTRY_KEYS = {"engine", "source", "revision", "capabilities", "status", "thresholds", "history"}
 HEADER = """\
 # pytest-speechlab model registry: one entry per --speech-model name.

@@ -9,6 +9,10 @@ from .metrics import normalizer_id
 from .runner import CaseResult, ModelRun, SynthesisResult
 
 
+def _rate(words_per_s: float | None) -> str:
+    return "" if words_per_s is None else f" ({words_per_s:.2f}/s)"
+
+
 def _num(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -103,7 +107,8 @@ def corpus_lines(run: ModelRun) -> list[str]:
     checks, reason = corpus_checks(corpus)
     lines = [
         f"  corpus: {len(corpus.results)} cases, {corpus.audio_s:.1f} s audio; "
-        f"speech WER {corpus.wer:.4f}, CER {corpus.cer:.4f}; words on non-speech {corpus.nonspeech_words}; "
+        f"speech WER {corpus.wer:.4f}, CER {corpus.cer:.4f}; words on non-speech {corpus.nonspeech_words}"
+        f"{_rate(corpus.hallucination_rate)}; "
         f"latency {corpus.latency_s:.2f} s, RTF {corpus.rtf:.3f}"
     ]
     lines += [f"    {c.describe()}" for c in checks]
@@ -129,3 +134,39 @@ def update_lines(path: str, changes: dict[str, list[Any]]) -> list[str]:
     for key, (old, new) in changes.items():
         lines.append(f"  {key}: {'(new)' if old is None else old} -> {'(removed)' if new is None else new}")
     return lines
+
+
+def comparison_rows(runs: list[ModelRun]) -> list[tuple[str, ...]]:
+    """One row per model and device that ran: the side-by-side view of a multi-model run.
+    RTFx is audio seconds per processing second (inverse RTF, as the Open ASR Leaderboard)."""
+    header = ("model", "device", "WER", "CER", "non-speech words/s", "RTF", "RTFx", "TTS RTF", "load s")
+    header += ("load MB",)
+    rows = [header]
+    for run in runs:
+        if run.skip_reason or not (run.results or run.syntheses):
+            continue
+        corpus = run.measured_corpus()
+        tts = [r.rtf for r in run.syntheses.values()]
+        tts_rtf = sum(tts) / len(tts) if tts else None
+        rows.append(
+            (
+                run.name,
+                run.device,
+                _num(corpus.wer, 4) if corpus else "-",
+                _num(corpus.cer, 4) if corpus else "-",
+                _num(corpus.hallucination_rate, 2) if corpus else "-",
+                _num(corpus.rtf) if corpus else "-",
+                _num(1 / corpus.rtf, 1) if corpus and corpus.rtf else "-",
+                _num(tts_rtf),
+                _num(run.load_s, 2),
+                _num(run.load_mb, 0),
+            )
+        )
+    return rows
+
+
+def comparison_lines(runs: list[ModelRun]) -> list[str]:
+    rows = comparison_rows(runs)
+    if len(rows) < 3:  # a comparison needs two runs
+        return []
+    return ["speechlab: comparison (corpus figures over the selected cases)", *_table(rows)]

@@ -108,6 +108,8 @@ def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
         "latency_s": corpus.latency_s,
         "rtf": corpus.rtf,
         "nonspeech_words": corpus.nonspeech_words,
+        "nonspeech_s": round(corpus.nonspeech_s, 3),
+        "hallucination_rate": corpus.hallucination_rate,
         "verdict": reason or ("pass" if all(c.passed for c in checks) else "FAIL"),
     }
 
@@ -122,6 +124,7 @@ def run_json(run: ModelRun) -> dict[str, Any]:
         "normalizer": normalizer_id(),
         "baseline": str(run.baseline_file),
         "load_s": run.load_s,
+        "load_mb": run.load_mb,
         "machine": machine() if run.results else None,
         "corpus": _corpus_json(run.measured_corpus()),
         "cases": [_case_json(r) for r in run.results.values()],

@@ -8,9 +8,11 @@ cases in the latency subset are timed again, ``repeats`` times, for latency stat
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +79,15 @@ class CorpusResult:
         return sum(len(r.score.hypothesis.split()) for r in self.results if not r.score.reference)
 
     @property
+    def nonspeech_s(self) -> float:
+        return sum(r.audio_s for r in self.results if not r.score.reference)
+
+    @property
+    def hallucination_rate(self) -> float | None:
+        """Words emitted per second of non-speech audio (None without non-speech cases)."""
+        return self.nonspeech_words / self.nonspeech_s if self.nonspeech_s else None
+
+    @property
     def case_ids_sha256(self) -> str:
         return case_ids_digest([r.case.id for r in self.results])
 
@@ -122,6 +133,15 @@ class AudioCache:
         return self._arrays[key]
 
 
+def resident_mb() -> float | None:
+    """This process's resident memory in MB (Linux's /proc; None elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 class ModelRun:
     """One model on one device for the whole session."""
 
@@ -146,6 +166,7 @@ class ModelRun:
         self.syntheses: dict[str, SynthesisResult] = {}
         self.errors: dict[str, str] = {}
         self.load_s: float | None = None
+        self.load_mb: float | None = None  # resident memory the load added (Linux)
         self._engine: Engine | None = None
         self.options = self._options()
         self.baseline_file = baseline_path(settings.baselines, name, device)
@@ -172,9 +193,11 @@ class ModelRun:
             # Calibrate before any model runs: inference libraries keep their worker threads
             # spinning for a while after a call, which would slow the calibration down.
             calibrate()
+            rss = resident_mb()
             start = time.perf_counter()
             engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
             self.load_s = time.perf_counter() - start
+            self.load_mb = resident_mb() - rss if rss is not None else None
             for _ in range(self.settings.warmup if self.cases else 0):
                 if "asr" in engine.tasks:
                     engine.transcribe(

@@ -13,6 +13,7 @@ from .gate import ERROR, FAIL, NEW, PASS, Check, case_checks, corpus_checks, syn
 from .gate import synthesis_verdict as tts_verdict
 from .metrics import normalizer_id
 from .registry import Registry
+from .report import comparison_rows
 from .runner import ModelRun
 
 
@@ -60,10 +61,17 @@ def run_markdown(run: ModelRun, registry: Registry | None) -> list[str]:
     lines += ["| metric | baseline | measured | delta | verdict |", "| --- | ---: | ---: | ---: | --- |"]
     lines += [_row(c) for c in checks]
     if corpus is not None:
-        lines.append(f"| words on non-speech | | {corpus.nonspeech_words} | | reported |")
+        rate = corpus.hallucination_rate
+        per_s = "" if rate is None else f" ({rate:.2f} per second)"
+        words = f"{corpus.nonspeech_words}{per_s}"
+        lines.append(f"| words on non-speech (hallucination) | | {words} | | reported |")
         lines.append(f"| real-time factor | | {corpus.rtf:.3f} | | reported |")
     counts = ", ".join(f"{n} {v.lower()}" for v, n in sorted(verdicts.items()) if n)
     lines.append(f"| cases | | {counts or 'none'} | | |")
+    for check in checks:
+        if check.change is not None:
+            significance = "significant" if check.change.significant else "not significant"
+            lines += ["", f"{check.change.describe()}: {significance}."]
     if not_gated and run.results:
         lines += ["", f"Corpus not gated: {not_gated}."]
     failing = []
@@ -81,10 +89,19 @@ def run_markdown(run: ModelRun, registry: Registry | None) -> list[str]:
     return [*lines, ""]
 
 
+def _markdown_table(rows: list[tuple[str, ...]]) -> list[str]:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    return lines + ["| " + " | ".join(row) + " |" for row in body]
+
+
 def markdown(runs: list[ModelRun], registry: Registry | None, promotion: list[str]) -> str:
     lines = ["## Speech model gate", ""]
     for run in runs:
         lines += run_markdown(run, registry)
+    rows = comparison_rows(runs)
+    if len(rows) > 2:
+        lines += ["### Comparison", "", *_markdown_table(rows), ""]
     if promotion:
         lines += ["### Promotion", "", *[f"- {line}" for line in promotion], ""]
     return "\n".join(lines)

@@ -33,6 +33,12 @@ def test_update_then_pass(project):
     again = project.run()
     assert again.ret == 0, again.stdout.str()
     again.stdout.fnmatch_lines(["*speechlab summary*", "*overall: pass"])
+    again.stdout.fnmatch_lines(
+        [
+            "*corpus WER change +0.0000 [[]+0.0000, +0.0000[]] "
+            "(95% one-sided bootstrap over 2 cases, 0 changed)"
+        ]
+    )
     outcomes = again.parseoutcomes()
     assert outcomes["passed"] == 3 * len(project.cases) - 2 + 1  # wer+cer per case, 1 latency, corpus
     assert "failed" not in outcomes
@@ -103,6 +109,9 @@ def test_results_json_written_even_when_failing_and_corpus_matches_jiwer(project
     assert data["corpus"]["audio_s"] == pytest.approx(sum(c["audio_s"] for c in data["cases"]), abs=1e-3)
     silent = data["cases"][2]
     assert data["corpus"]["nonspeech_words"] == len(silent["hypothesis"].split()) == silent["wer"]
+    assert data["corpus"]["nonspeech_s"] == pytest.approx(silent["audio_s"], abs=1e-3)
+    rate = data["corpus"]["nonspeech_words"] / silent["audio_s"]
+    assert data["corpus"]["hallucination_rate"] == pytest.approx(rate, rel=1e-3)
 
 
 def test_update_round_trip_keeps_history_and_reports_changes(project):
@@ -303,9 +312,11 @@ def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     from .conftest import BUNDLED
 
     out = project.path / "both.json"
+    summary = project.path / "both.md"
     result = project.run(
         f"--speech-manifest={BUNDLED}",
         f"--speech-results={out}",
+        f"--speech-summary={summary}",
         "--speech-new-cases=pass",
         "-k",
         "test_corpus",
@@ -315,3 +326,15 @@ def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     runs = {run["model"]: run["corpus"] for run in json.loads(out.read_text())["runs"]}
     assert runs["whisper"]["cases"] == runs["faster_whisper"]["cases"] == len(bundled_cases())
     assert abs(runs["whisper"]["wer"] - runs["faster_whisper"]["wer"]) <= 0.03
+    # the side-by-side table of a multi-model run, in the terminal and in the Markdown summary
+    wer = {name: f"{corpus['wer']:.4f}" for name, corpus in runs.items()}
+    result.stdout.fnmatch_lines(
+        [
+            "speechlab: comparison (corpus figures over the selected cases)",
+            "  model * device * WER * CER * non-speech words/s * RTF * RTFx * TTS RTF * load s * load MB",
+            f"  whisper * cpu * {wer['whisper']} *",
+            f"  faster_whisper * cpu * {wer['faster_whisper']} *",
+        ]
+    )
+    text = summary.read_text()
+    assert "### Comparison" in text and f"| faster_whisper | cpu | {wer['faster_whisper']} |" in text

@@ -197,6 +197,10 @@ def test_markdown_summary(project, registry):
     assert "registry status **experimental**" in text
     assert "| metric | baseline | measured | delta | verdict |" in text
     assert "| corpus WER |" in text
+    assert (
+        "corpus WER change +0.0000 [+0.0000, +0.0000] (95% one-sided bootstrap over 2 cases, 0 changed)"
+        in text
+    )
     assert f"- `{case}`: WER " in text
     assert "### Promotion" in text and "BLOCKED" in text
 
