@@ -24,7 +24,7 @@ import numpy as np
 from ..devices import torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
 from .base import ModelIdentity
-from .sources import resolve_source, safetensors_digest, snapshot_revision
+from .sources import model_folder, resolve_source
 
 AUDIO_START = 128  # <|audio_start|>: the text token after which the model emits audio frames
 END_OF_AUDIO = 2048  # the code that ends an audio segment (valid codes are 0..2047)
@@ -133,16 +133,8 @@ class LFMAudioEngine:
         from liquid_audio import LFM2AudioModel, LFM2AudioProcessor
 
         src = resolve_source(source or cls.default_source)
-        if src.kind == "hub":
-            folder = _download(src.value, options["revision"])
-            revision = snapshot_revision(folder, src.value)
-        else:
-            assert src.path is not None
-            if options["revision"]:
-                raise SpeechlabError(f"lfm2_5_audio: revision applies to hub ids, not to {src}")
-            folder = src.path
-            _check_folder(folder)
-            revision = "sha256:" + safetensors_digest(folder)  # model, detokenizer, codec
+        # the revision of a local folder covers model, detokenizer and codec weights
+        folder, revision = model_folder(cls.name, src, options["revision"], _download, _check_folder)
         compute_type = torch_compute_type(cls.name, "dtype", options["dtype"], device, "bfloat16", DTYPES)
         dtype = getattr(torch, compute_type)
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..devices import torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
 from .base import ModelIdentity
-from .sources import resolve_source, safetensors_digest, snapshot_revision
+from .sources import model_folder, resolve_source
 
 DTYPES = ("float32", "float16", "bfloat16")
 # The transformers files of a hub snapshot; the repository also holds fairseq2 checkpoints
@@ -116,16 +116,13 @@ class SeamlessM4TEngine:
         from transformers import AutoProcessor, SeamlessM4Tv2Model
 
         src = resolve_source(source or cls.default_source)
-        if src.kind == "hub":
-            folder = _download(src.value, options["revision"], options["cache_dir"])
-            revision = snapshot_revision(folder, src.value)
-        else:
-            assert src.path is not None
-            if options["revision"]:
-                raise SpeechlabError(f"seamless_m4t: revision applies to hub ids, not to {src}")
-            folder = src.path
-            revision = "sha256:" + safetensors_digest(folder)
-        _check_folder(folder)
+        folder, revision = model_folder(
+            cls.name,
+            src,
+            options["revision"],
+            lambda repo_id, rev: _download(repo_id, rev, options["cache_dir"]),
+            _check_folder,
+        )
         compute_type = torch_compute_type(cls.name, "dtype", options["dtype"], device, "float16", DTYPES)
         dtype = getattr(torch, compute_type)
         processor = AutoProcessor.from_pretrained(folder)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
@@ -68,3 +69,23 @@ def safetensors_digest(folder: Path) -> str:
 def snapshot_revision(folder: Path, repo_id: str) -> str:
     """The commit of a hub cache snapshot (its folder is named after it), else the hub id."""
     return f"commit:{folder.name}" if re.fullmatch(r"[0-9a-f]{40}", folder.name) else f"hub:{repo_id}"
+
+
+def model_folder(
+    engine: str,
+    src: Source,
+    revision: str | None,
+    download: Callable[[str, str | None], Path],
+    check: Callable[[Path], None],
+) -> tuple[Path, str]:
+    """The folder of a hub snapshot (fetched by ``download``, recorded by its commit) or of a
+    local model (recorded by the sha256 of its weights), checked by ``check`` before hashing."""
+    if src.kind == "hub":
+        folder = download(src.value, revision)
+        check(folder)
+        return folder, snapshot_revision(folder, src.value)
+    assert src.path is not None
+    if revision:
+        raise SpeechlabError(f"{engine}: revision applies to hub ids, not to {src}")
+    check(src.path)
+    return src.path, "sha256:" + safetensors_digest(src.path)
