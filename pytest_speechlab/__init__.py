@@ -10,6 +10,7 @@ from .gate import (
     assert_cer_within_baseline,
     assert_corpus_within_baseline,
     assert_latency_within_baseline,
+    assert_tts_intelligible,
     assert_tts_within_baseline,
     assert_wer_within_baseline,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "assert_cer_within_baseline",
     "assert_corpus_within_baseline",
     "assert_latency_within_baseline",
+    "assert_tts_intelligible",
     "assert_tts_within_baseline",
     "assert_wer_within_baseline",
     "load_audio",

@@ -137,8 +137,23 @@ def corpus_checks(corpus: CorpusResult) -> tuple[list[Check], str | None]:
     return checks, None
 
 
-def synthesis_checks(result: SynthesisResult) -> list[Check]:
-    """Text-to-speech checks: duration either way, clipping, silence padding, level, latency."""
+def judge_check(result: SynthesisResult) -> tuple[Check | None, str | None]:
+    """The judge WER against the baseline's, or why it cannot be compared (None, None when the
+    judge has not listened or the baseline has no judge WER for the case)."""
+    run = result.run
+    entry = (run.baseline.cases.get(result.case.id, {}) if run.baseline else {}).get("tts", {})
+    if result.judge_score is None or "judge_wer" not in entry or run.baseline is None:
+        return None, None
+    stored = run.baseline.meta.get("judge")
+    if stored != result.judge:
+        return None, f"the baseline was judged by {stored}, this run by {result.judge}: not comparable"
+    tol = run.settings.tolerances.wer
+    return _absolute("TTS judge WER", result.judge_score.wer, entry["judge_wer"], tol), None
+
+
+def synthesis_checks(result: SynthesisResult, judged: bool = True) -> list[Check]:
+    """Text-to-speech checks: duration either way, clipping, silence padding, level, latency,
+    and (``judged``) the judge WER once the judge has listened."""
     run = result.run
     entry = (run.baseline.cases.get(result.case.id, {}) if run.baseline else {}).get("tts")
     if entry is None:
@@ -164,7 +179,8 @@ def synthesis_checks(result: SynthesisResult) -> list[Check]:
                 latency_scale(run),
             )
         )
-    return checks
+    judge, _ = judge_check(result) if judged else (None, None)
+    return checks + ([judge] if judge else [])
 
 
 def synthesis_verdict(result: SynthesisResult) -> str:
@@ -179,7 +195,7 @@ def assert_tts_within_baseline(result: SynthesisResult) -> None:
     run = result.run
     if run.settings.update:
         return
-    checks = synthesis_checks(result)
+    checks = synthesis_checks(result, judged=False)
     if not checks:
         _missing_baseline(run, result.case.id)
         return
@@ -187,6 +203,26 @@ def assert_tts_within_baseline(result: SynthesisResult) -> None:
     if failed:
         lines = [f"{result.case.id} [{_where(run)}]: " + "; ".join(c.describe() for c in failed)]
         lines.append(f"text: {result.case.text}")
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
+def assert_tts_intelligible(result: SynthesisResult) -> None:
+    """Fail unless the judge understood the synthesised speech as well as it did the baseline's."""
+    run = result.run
+    if run.settings.update or result.judge_score is None:
+        return
+    check, reason = judge_check(result)
+    if reason:
+        pytest.skip(f"{result.case.id} [{_where(run)}]: {reason}")
+    if check is None:
+        _missing_baseline(run, f"{result.case.id} (judge WER)")
+        return
+    if not check.passed:
+        s = result.judge_score
+        lines = [
+            f"{result.case.id} [{_where(run)}]: {check.describe()}",
+            alignment(s.reference, s.hypothesis),
+        ]
         pytest.fail("\n".join(lines), pytrace=False)
 
 

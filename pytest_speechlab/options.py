@@ -29,6 +29,7 @@ class Tolerances:
     latency: float = 0.5
     duration: float = 0.15  # text-to-speech: relative change of the audio's duration, either way
     silence: float = 0.25  # text-to-speech: seconds of extra leading or trailing silence
+    robustness: float = 0.3  # WER under a perturbation over the same case's clean WER, absolute
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,17 @@ class Settings:
     promote_reason: str = ""
     promote_force: bool = False
     summary: Path | None = None
+    judge: str | None = "faster_whisper"  # the speech-to-text model that listens to synthesised speech
+    report: Path | None = None
+    robustness_tags: tuple[str, ...] = ("robustness",)
+    robustness_examples: str = "ci"  # the hypothesis profile of the robustness suite: ci or wide
 
 
 FILE_KEYS = {
     "models", "device", "manifest", "tags", "baselines", "results", "wer_tolerance",
     "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
-    "warmup", "latency_tags", "new_cases", "options", "registry", "summary",
+    "warmup", "latency_tags", "new_cases", "options", "registry", "summary", "judge", "report",
+    "robustness_tolerance", "robustness_tags", "robustness_examples",
 }  # fmt: skip
 
 
@@ -131,6 +137,31 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="SECONDS",
         help="text-to-speech: allowed extra leading or trailing silence (default 0.25)",
+    )
+    add(
+        "--speech-robustness-tolerance",
+        type=float,
+        default=None,
+        metavar="ABS",
+        help="allowed absolute WER increase under a perturbation over the clean WER (default 0.3)",
+    )
+    add(
+        "--speech-robustness-examples",
+        choices=("ci", "wide"),
+        default=None,
+        help="perturbations tried per robustness case: ci (few, fixed; default) or wide (many, random)",
+    )
+    add(
+        "--speech-judge",
+        default=None,
+        metavar="NAME",
+        help="speech-to-text model that transcribes synthesised speech (default faster_whisper; none)",
+    )
+    add(
+        "--speech-report",
+        default=None,
+        metavar="PATH.html",
+        help="write a self-contained HTML report with tables and plots",
     )
     add(
         "--speech-repeats",
@@ -265,9 +296,13 @@ def load_settings(config: pytest.Config) -> Settings:
     if new_cases not in ("fail", "pass"):
         raise SpeechlabError(f"{pyproject}: new_cases must be 'fail' or 'pass'")
     defaults = Tolerances()
-    cli_tolerances = {"wer", "cer", "latency", "duration", "silence"}
+    cli_tolerances = {"wer", "cer", "latency", "duration", "silence", "robustness"}
     given = frozenset(t for t in cli_tolerances if opt(f"speech_{t}_tolerance") is not None)
     promote_to = opt("promote_to")
+    judge = str(opt("speech_judge") or file.get("judge", "faster_whisper")).strip()
+    examples = opt("speech_robustness_examples") or file.get("robustness_examples", "ci")
+    if examples not in ("ci", "wide"):
+        raise SpeechlabError(f"{pyproject}: robustness_examples must be 'ci' or 'wide'")
     if opt("promote_force") and not opt("promote_reason").strip():
         raise SpeechlabError("--promote-force: give the reason with --promote-reason")
     if (opt("promote_force") or opt("promote_reason")) and not promote_to:
@@ -286,6 +321,9 @@ def load_settings(config: pytest.Config) -> Settings:
             latency=float(number("speech_latency_tolerance", "latency_tolerance", defaults.latency)),
             duration=float(number("speech_duration_tolerance", "duration_tolerance", defaults.duration)),
             silence=float(number("speech_silence_tolerance", "silence_tolerance", defaults.silence)),
+            robustness=float(
+                number("speech_robustness_tolerance", "robustness_tolerance", defaults.robustness)
+            ),
         ),
         repeats=max(1, int(number("speech_repeats", "repeats", 5))),
         warmup=int(number("speech_warmup", "warmup", 1)),
@@ -299,4 +337,8 @@ def load_settings(config: pytest.Config) -> Settings:
         promote_reason=opt("promote_reason"),
         promote_force=bool(opt("promote_force")),
         summary=path("speech_summary", "summary", None),
+        judge=None if judge.lower() == "none" else judge,
+        report=path("speech_report", "report", None),
+        robustness_tags=_split(file.get("robustness_tags", ["robustness"])),
+        robustness_examples=examples,
     )

@@ -15,6 +15,7 @@ import pytest
 from . import devices, hookspecs
 from .engines import engine_class
 from .errors import SpeechlabError
+from .judge import Judge
 from .manifest import Case, load_manifest
 from .options import Settings, add_options, load_settings
 from .promotion import Evidence, builtin_vetoes
@@ -74,7 +75,30 @@ def _build(config: pytest.Config) -> SpeechSession | None:
         model_settings = _with_registry_thresholds(settings, registry, model)
         for device, reason in devices.resolve(names, cls.unavailable):
             runs.append(ModelRun(model, device, cls, model_settings, cases, audio, skip_reason=reason))
+    _assign_judges(runs, settings, registry, extra, audio)
     return SpeechSession(settings, cases, not settings.tags, runs, registry, manifest.cases)
+
+
+def _assign_judges(
+    runs: list[ModelRun], settings: Settings, registry: Registry, extra: dict[str, type], audio: AudioCache
+) -> None:
+    """Give each text-to-speech run its judge: the judge model on the same device, shared with
+    a run of that model under test if there is one, so it is loaded once per device."""
+    tts = [r for r in runs if "tts" in r.engine_cls.tasks and not r.skip_reason]
+    if not settings.judge or not tts:
+        return
+    cls = engine_class(settings.judge, extra)
+    if "asr" not in cls.tasks:
+        raise SpeechlabError(f"--speech-judge: {settings.judge} does not do speech-to-text")
+    judges: dict[str, Judge] = {}
+    for run in tts:
+        if run.device not in judges:
+            same = next((r for r in runs if r.name == settings.judge and r.device == run.device), None)
+            judge_settings = _with_registry_thresholds(settings, registry, settings.judge)
+            judges[run.device] = Judge(
+                same or ModelRun(settings.judge, run.device, cls, judge_settings, (), audio)
+            )
+        run.judge = judges[run.device]
 
 
 def _with_registry_thresholds(settings: Settings, registry: Registry, model: str) -> Settings:
@@ -121,7 +145,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = metafunc.config.stash.get(SESSION, None)
     if session is None:
         return
-    tts = "speech_synthesis" in metafunc.fixturenames
+    tts = bool({"speech_synthesis", "speech_intelligibility"} & set(metafunc.fixturenames))
     if "speech_model" in metafunc.fixturenames:
         task = "tts" if tts else "asr"
         runs = [r for r in session.runs if task in r.engine_cls.tasks]
@@ -199,6 +223,27 @@ def speech_synthesis(
     props = request.node.user_properties
     props += [(f"tts_{k}", v) for k, v in result.health.items()]
     props.append(("latency_ms_median", round(result.timing.median * 1000, 2)))
+    return result
+
+
+@pytest.fixture
+def speech_intelligibility(
+    request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case
+) -> SynthesisResult:
+    """The case's text synthesised, then transcribed by the judge (``--speech-judge``)."""
+    if speech_model.judge is None:
+        pytest.skip("no judge: --speech-judge=none")
+    problem = None
+    try:
+        speech_model.judge.run.engine  # noqa: B018 - a judge that cannot load fails in one line
+    except SpeechlabError as exc:
+        problem = str(exc)
+    if problem:
+        judge = speech_model.judge.run
+        pytest.fail(f"cannot load the judge {judge.name} on {judge.device}: {problem}", pytrace=False)
+    result = speech_model.judged(speech_case)
+    if result.judge_score is not None:
+        request.node.user_properties.append(("tts_judge_wer", result.judge_score.wer))
     return result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, synthesis_verdict, verdict
-from .metrics import normalizer_id
+from .metrics import corpus_scores, normalizer_id
 from .runner import CaseResult, ModelRun, SynthesisResult
 
 
@@ -66,7 +66,25 @@ def run_lines(run: ModelRun) -> list[str]:
         lines.extend(corpus_lines(run))
     if run.syntheses:
         lines += _table(synthesis_rows(run))
+        lines += judge_lines(run)
     return lines
+
+
+def judge_lines(run: ModelRun) -> list[str]:
+    """The judge's corpus WER over the synthesised speech, beside the baseline's."""
+    judged = [r for r in run.syntheses.values() if r.judge_score is not None]
+    if not judged:
+        return []
+    refs = [r.judge_score.reference for r in judged if r.judge_score]
+    hyps = [r.judge_score.hypothesis for r in judged if r.judge_score]
+    wer, _ = corpus_scores(refs, hyps)
+    stored = run.baseline.cases if run.baseline else {}
+    before = [stored.get(r.case.id, {}).get("tts", {}).get("judge_hypothesis") for r in judged]
+    base = corpus_scores(refs, before)[0] if all(b is not None for b in before) else None
+    return [
+        f"  intelligibility: judge WER {wer:.4f} over {len(judged)} utterances "
+        f"(baseline {_num(base)}), judged by {judged[0].judge}"
+    ]
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
@@ -77,11 +95,19 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def synthesis_rows(run: ModelRun) -> list[tuple[str, ...]]:
-    header = ("tts case", "duration s / base", "RMS dBFS", "clipping", "silence lead/trail s")
+    header = (
+        "tts case",
+        "duration s / base",
+        "RMS dBFS",
+        "clipping",
+        "silence lead/trail s",
+        "judge WER / base",
+    )
     rows = [(*header, "latency ms / base", "RTF", "verdict")]
     stored = run.baseline.cases if run.baseline else {}
     for case_id, result in run.syntheses.items():
         h, base = result.health, stored.get(case_id, {}).get("tts", {})
+        judge = result.judge_score
         rows.append(
             (
                 case_id,
@@ -89,6 +115,7 @@ def synthesis_rows(run: ModelRun) -> list[tuple[str, ...]]:
                 f"{h['rms_dbfs']:.1f}",
                 f"{h['clipping']:.4f}",
                 f"{h['lead_silence_s']:.2f}/{h['trail_silence_s']:.2f}",
+                f"{_num(judge.wer if judge else None)} / {_num(base.get('judge_wer'))}",
                 _latency(result, base),
                 _num(result.rtf),
                 synthesis_verdict(result),

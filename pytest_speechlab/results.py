@@ -85,6 +85,8 @@ def _case_json(result: CaseResult) -> dict[str, Any]:
 
 
 def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
+    entry = (result.run.baseline.cases.get(result.case.id, {}) if result.run.baseline else {}).get("tts")
+    judged = result.judge_score
     return {
         "id": result.case.id,
         "text": result.case.text,
@@ -92,6 +94,10 @@ def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
         **result.health,
         "latency_ms": result.timing.as_ms(),
         "rtf": result.rtf,
+        "judge": result.judge,
+        "judge_hypothesis": judged.hypothesis if judged else None,
+        "judge_wer": judged.wer if judged else None,
+        "baseline": {k: v for k, v in (entry or {}).items() if k != "judge_hypothesis"} or None,
         "verdict": synthesis_verdict(result),
     }
 
@@ -167,11 +173,23 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
         if "tts" in cases.get(case_id, {}):
             entry["tts"] = cases[case_id]["tts"]
         cases[case_id] = entry
+    judges = {s.judge for s in run.syntheses.values() if s.judge}
+    judge = judges.pop() if len(judges) == 1 else None
+    if old and old.meta.get("judge") != judge and judge is not None:  # judge WERs of another judge
+        for values in cases.values():
+            for key in ("judge_wer", "judge_hypothesis"):
+                values.get("tts", {}).pop(key, None)
     for case_id, synthesis in run.syntheses.items():
+        before = cases.get(case_id, {}).get("tts", {})
         tts: dict[str, Any] = dict(synthesis.health)
-        tts.update(
-            _latency_entry(synthesis.timing, synthesis.repeated, cases.get(case_id, {}).get("tts", {}))
-        )
+        tts.update(_latency_entry(synthesis.timing, synthesis.repeated, before))
+        if synthesis.judge_score is not None:
+            tts.update(
+                judge_wer=round(synthesis.judge_score.wer, 4),
+                judge_hypothesis=synthesis.judge_score.hypothesis,
+            )
+        elif judge is not None or (old and old.meta.get("judge")):
+            tts.update({k: before[k] for k in ("judge_wer", "judge_hypothesis") if k in before})
         cases.setdefault(case_id, {})["tts"] = tts
     corpus = dict(old.corpus) if old else {}
     measured = run.measured_corpus()
@@ -194,6 +212,9 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
         "machine": machine(),
         "updated": utc_now(),
     }
+    judge = judge or (old.meta.get("judge") if old else None)
+    if judge and any("judge_wer" in v.get("tts", {}) for v in cases.values()):
+        meta["judge"] = judge
     baseline = Baseline(path=run.baseline_file, cases=cases, corpus=corpus, meta=meta)
     changes = diff(old, baseline)
     history = {
@@ -216,7 +237,8 @@ def diff(old: Baseline | None, new: Baseline) -> dict[str, list[Any]]:
     for source, target in ((old.cases if old else {}, before), (new.cases, after)):
         for case_id, values in source.items():
             target.update({f"{case_id}.{k}": v for k, v in values.items() if k not in ("hypothesis", "tts")})
-            target.update({f"{case_id}.tts.{k}": v for k, v in values.get("tts", {}).items()})
+            tts = values.get("tts", {})
+            target.update({f"{case_id}.tts.{k}": v for k, v in tts.items() if k != "judge_hypothesis"})
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):
             changes[key] = [before.get(key), after.get(key)]

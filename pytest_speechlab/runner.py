@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from .metrics import Score, Timing, corpus_scores, score
 from .options import Settings
 from .storage import Baseline, baseline_path, read_baseline
 from .tts import health
+
+if TYPE_CHECKING:
+    from .judge import Judge
 
 
 @dataclass
@@ -103,6 +106,9 @@ class SynthesisResult:
     health: dict[str, float]
     run: ModelRun = field(repr=False)
     repeated: bool = False
+    judge: str | None = None  # the judge that listened (``Judge.name``), once it has
+    judge_raw: str = ""
+    judge_score: Score | None = None  # what the judge heard, scored against the case's text
 
     @property
     def rtf(self) -> float:
@@ -167,6 +173,7 @@ class ModelRun:
         self.errors: dict[str, str] = {}
         self.load_s: float | None = None
         self.load_mb: float | None = None  # resident memory the load added (Linux)
+        self.judge: Judge | None = None  # text-to-speech runs: who listens for intelligibility
         self._engine: Engine | None = None
         self.options = self._options()
         self.baseline_file = baseline_path(settings.baselines, name, device)
@@ -263,6 +270,15 @@ class ModelRun:
         if latency and not result.repeated:
             _, result.timing = self._timed_synthesis(case, self.settings.repeats)
             result.repeated = True
+        return result
+
+    def judged(self, case: Case) -> SynthesisResult:
+        """Synthesise ``case`` (cached) and have the judge transcribe it, once."""
+        result = self.synthesize(case)
+        if result.judge is None and self.judge is not None:
+            heard = self.judge.listen(result.audio, result.sample_rate, case.language)
+            result.judge, result.judge_raw = self.judge.name, heard
+            result.judge_score = score(case.text, heard)
         return result
 
     def corpus(self) -> CorpusResult:

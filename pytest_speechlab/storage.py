@@ -73,7 +73,9 @@ def _check_numbers(path: Path, where: str, values: Any) -> None:
     if not isinstance(values, dict):
         raise SpeechlabError(f"{path}: {where} must be an object")
     for key, value in values.items():
-        if key in ("wer", "cer", "latency_ms", "latency_min_ms", "rtf", "audio_s") and not (
+        if key == "tts":
+            _check_numbers(path, f"{where}.tts", value)
+        if key in ("wer", "cer", "judge_wer", "latency_ms", "latency_min_ms", "rtf", "audio_s") and not (
             isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
         ):
             raise SpeechlabError(f"{path}: {where}.{key} must be a number >= 0, got {value!r}")

@@ -1,12 +1,14 @@
 """Text-to-speech: the health of the synthesised audio against the stored baselines.
 
 Run with ``pytest --speech-model=piper`` (or ``espeak``); each case's reference text is
-synthesised once, and the ``latency`` cases are timed repeatedly.
+synthesised once, and the ``latency`` cases are timed repeatedly. The intelligibility round
+trip has a fixed speech-to-text judge (``--speech-judge``, Faster-Whisper by default) transcribe
+each utterance and gates the judge's WER against the baseline's.
 """
 
 import pytest
 
-from pytest_speechlab import assert_tts_within_baseline
+from pytest_speechlab import assert_tts_intelligible, assert_tts_within_baseline
 
 
 def test_tts(speech_synthesis):
@@ -16,3 +18,7 @@ def test_tts(speech_synthesis):
 @pytest.mark.speech_latency
 def test_tts_latency(speech_synthesis):
     assert_tts_within_baseline(speech_synthesis)
+
+
+def test_tts_intelligibility(speech_intelligibility):
+    assert_tts_intelligible(speech_intelligibility)

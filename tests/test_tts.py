@@ -45,6 +45,8 @@ def test_tts_update_then_pass(tts_project, model):
     assert set(data["cases"]) == set(speech)  # the silent case has no text to speak
     entry = data["cases"][speech[0]]["tts"]
     assert entry["duration_s"] > 0.3 and entry["latency_min_ms"] > 0
+    assert data["judge"].startswith("faster_whisper tiny.en float32 sha256:")
+    assert all("judge_wer" in data["cases"][c]["tts"] for c in speech)
     second = tts_project.run(f"--speech-results={out}", model=model)
     assert second.ret == 0, second.stdout.str()
     second.stdout.fnmatch_lines(
@@ -53,6 +55,7 @@ def test_tts_update_then_pass(tts_project, model):
     result = json.loads(out.read_text())
     assert {c["verdict"] for c in result["tts_cases"]} == {"pass"}
     assert result["tts_cases"][0]["sample_rate"] == 22050
+    assert all(c["judge_wer"] == data["cases"][c["id"]]["tts"]["judge_wer"] for c in result["tts_cases"])
 
 
 def test_tts_duration_gate(tts_project):
@@ -66,3 +69,39 @@ def test_tts_duration_gate(tts_project):
     result = tts_project.run(model="piper")
     assert result.ret == 1
     result.stdout.fnmatch_lines([f"{case} [[]piper on cpu[]]: TTS duration s {measured:.4g} exceeds limit *"])
+
+
+def test_tts_intelligibility_gate(tts_project):
+    """The judge (real Faster-Whisper tiny.en) hears Piper say "queen of hearts" otherwise than
+    it used to: the round trip fails with the alignment; another judge's figures are not gated."""
+    assert tts_project.run("--update-baselines", model="piper").ret == 0
+    path = tts_project.path / "baselines" / "piper" / "cpu.json"
+    data = json.loads(path.read_text())
+    case = tts_project.cases[1]["id"]
+    measured = data["cases"][case]["tts"]["judge_wer"]
+    assert measured > 0.1  # tiny.en mishears this one; the test relies on it
+    data["cases"][case]["tts"]["judge_wer"] = 0.0  # as if it used to understand every word
+    path.write_text(json.dumps(data))
+    result = tts_project.run("-k", "intelligibility", model="piper")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [f"*{case} [[]piper on cpu[]]: TTS judge WER {measured:.4g} exceeds limit 0.02*", "*REF:*"]
+    )
+    result.assert_outcomes(passed=1, failed=1)
+
+    data["judge"] = "whisper base.en float32 sha256:0"
+    path.write_text(json.dumps(data))
+    other = tts_project.run("-k", "intelligibility", model="piper")
+    assert other.ret == 0
+    other.stdout.fnmatch_lines(["*the baseline was judged by whisper base.en*not comparable*"])
+
+
+def test_tts_judge_options(tts_project):
+    assert tts_project.run("--update-baselines", model="piper").ret == 0
+    none = tts_project.run("--speech-judge=none", "-k", "intelligibility", model="piper")
+    assert none.ret == 0
+    none.assert_outcomes(skipped=2)
+    none.stdout.fnmatch_lines(["*no judge: --speech-judge=none*"])
+    wrong = tts_project.run("--speech-judge=piper", model="piper")
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    wrong.stderr.fnmatch_lines(["*--speech-judge: piper does not do speech-to-text*"])
