@@ -10,21 +10,27 @@ from .gate import (
     assert_cer_within_baseline,
     assert_corpus_within_baseline,
     assert_latency_within_baseline,
+    assert_robust,
+    assert_sweep_within_baseline,
     assert_tts_intelligible,
     assert_tts_within_baseline,
     assert_wer_within_baseline,
 )
 from .manifest import Case, load_manifest
 from .metrics import normalize, score
+from .perturb import Perturbation
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Case",
+    "Perturbation",
     "SpeechlabError",
     "assert_cer_within_baseline",
     "assert_corpus_within_baseline",
     "assert_latency_within_baseline",
+    "assert_robust",
+    "assert_sweep_within_baseline",
     "assert_tts_intelligible",
     "assert_tts_within_baseline",
     "assert_wer_within_baseline",

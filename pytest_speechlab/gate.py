@@ -14,7 +14,7 @@ import pytest
 
 from .calibration import calibrate
 from .metrics import alignment
-from .runner import CaseResult, CorpusResult, ModelRun, SynthesisResult
+from .runner import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
 from .stats import Change, bootstrap, paired
 
 PASS, FAIL, NEW, ERROR, UNGATED = "pass", "FAIL", "new", "ERROR", "-"
@@ -31,6 +31,7 @@ class Check:
     tolerance: str
     floor: float = float("-inf")  # a lower limit too, for figures that may not drop either
     change: Change | None = None  # corpus WER: the paired bootstrap against the baseline
+    against: str = "baseline"  # what ``baseline`` is: robustness checks compare with the clean WER
 
     @property
     def within(self) -> bool:
@@ -47,7 +48,7 @@ class Check:
         bound = self.floor if low else self.limit
         line = (
             f"{self.metric} {self.measured:.4g} {verdict} limit {bound:.4g} "
-            f"(baseline {self.baseline:.4g}, tolerance {self.tolerance})"
+            f"({self.against} {self.baseline:.4g}, tolerance {self.tolerance})"
         )
         if not self.within:
             line += f", missed by {abs(self.measured - bound):.4g}"
@@ -296,3 +297,49 @@ def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
     failed = [c for c in checks if not c.passed]
     if failed:
         pytest.fail(f"corpus [{_where(run)}]: " + "; ".join(c.describe() for c in failed), pytrace=False)
+
+
+def robustness_check(result: PerturbedResult) -> Check:
+    """Metamorphic: the WER after the perturbation against the same run's clean WER."""
+    tol = result.run.settings.tolerances.robustness
+    clean = result.clean.score.wer
+    return Check(f"WER with {result.perturbation}", result.score.wer, clean, result.limit, f"+{tol:g}",
+                 against="clean WER")  # fmt: skip
+
+
+def sweep_check(result: PerturbedResult) -> Check | None:
+    """The WER after a fixed perturbation against the baseline's WER after the same one."""
+    run = result.run
+    stored = (run.baseline.cases.get(result.case.id, {}) if run.baseline else {}).get("robustness", {})
+    if result.perturbation.id not in stored:
+        return None
+    base = stored[result.perturbation.id]
+    return _absolute(f"WER with {result.perturbation}", result.score.wer, base, run.settings.tolerances.wer)
+
+
+def _fail_perturbed(result: PerturbedResult, check: Check) -> None:
+    s = result.score
+    lines = [
+        f"{result.case.id} [{_where(result.run)}]: {check.describe()}",
+        alignment(s.reference, s.hypothesis),
+    ]
+    pytest.fail("\n".join(lines), pytrace=False)
+
+
+def assert_robust(result: PerturbedResult) -> None:
+    """Fail unless the perturbation cost at most ``robustness`` WER over the clean audio."""
+    check = robustness_check(result)
+    if not result.run.settings.update and not check.passed:
+        _fail_perturbed(result, check)
+
+
+def assert_sweep_within_baseline(result: PerturbedResult) -> None:
+    """Fail unless the WER after a fixed perturbation is within tolerance of the baseline's."""
+    run = result.run
+    if run.settings.update:
+        return
+    check = sweep_check(result)
+    if check is None:
+        _missing_baseline(run, f"{result.case.id} ({result.perturbation.id})")
+    elif not check.passed:
+        _fail_perturbed(result, check)

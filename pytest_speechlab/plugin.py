@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from . import devices, hookspecs
+from . import devices, hookspecs, strategies
 from .engines import engine_class
 from .errors import SpeechlabError
 from .judge import Judge
@@ -130,10 +130,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "speech_latency: run this test on the latency subset of the manifest only"
     )
+    config.addinivalue_line(
+        "markers", "speech_robustness: run this test on the robustness subset of the manifest only"
+    )
     try:
         session = _build(config)
     except SpeechlabError as exc:
         raise pytest.UsageError(str(exc)) from None
+    strategies.register_profile(session.settings.robustness_examples if session else "ci")
     if session is None:
         return
     config.stash[SESSION] = session
@@ -160,6 +164,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases = tuple(c for c in session.cases if c.text.strip()) if tts else session.cases
         if metafunc.definition.get_closest_marker("speech_latency"):
             cases = latency_subset(cases, session.settings)
+        if metafunc.definition.get_closest_marker("speech_robustness"):
+            tags = set(session.settings.robustness_tags)
+            cases = tuple(c for c in cases if tags & set(c.tags) and c.text.strip())
         params = [pytest.param(c, id=c.id, marks=[getattr(pytest.mark, t) for t in c.tags]) for c in cases]
         if not params:
             params = [pytest.param(None, id="no-cases", marks=pytest.mark.skip(reason="no case selected"))]

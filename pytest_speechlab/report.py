@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, synthesis_verdict, verdict
+from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, robustness_check, synthesis_verdict, verdict
 from .metrics import corpus_scores, normalizer_id
-from .runner import CaseResult, ModelRun, SynthesisResult
+from .runner import CaseResult, ModelRun, PerturbedResult, SynthesisResult
 
 
 def _rate(words_per_s: float | None) -> str:
@@ -67,7 +67,36 @@ def run_lines(run: ModelRun) -> list[str]:
     if run.syntheses:
         lines += _table(synthesis_rows(run))
         lines += judge_lines(run)
+    return lines + robustness_lines(run)
+
+
+def robustness_lines(run: ModelRun) -> list[str]:
+    """How many perturbed transcriptions stayed within their limit; the noise sweep as a curve
+    of corpus WER (over the robustness cases) against SNR."""
+    drawn = [r for r in run.perturbed.values() if not r.recorded]
+    lines = []
+    if drawn:
+        beyond = [r for r in drawn if not robustness_check(r).passed]
+        cases = len({r.case.id for r in drawn})
+        lines.append(
+            f"  robustness: {len(drawn)} perturbed transcriptions of {cases} case(s), "
+            f"{len(beyond)} beyond clean WER + {run.settings.tolerances.robustness:g}"
+        )
+    sweep: dict[str, list[PerturbedResult]] = {}
+    for r in run.perturbed.values():
+        if r.recorded:
+            sweep.setdefault(r.perturbation.describe(), []).append(r)
+    points = [
+        f"{name.removeprefix('noise at ').removesuffix(' SNR')} {corpus_scores(*_texts(rs))[0]:.3f}"
+        for name, rs in sweep.items()
+    ]
+    if points:
+        lines.append("  noise sweep, corpus WER at SNR: " + ", ".join(points))
     return lines
+
+
+def _texts(results: list[PerturbedResult]) -> tuple[list[str], list[str]]:
+    return [r.score.reference for r in results], [r.score.hypothesis for r in results]
 
 
 def judge_lines(run: ModelRun) -> list[str]:

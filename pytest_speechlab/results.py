@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from .calibration import calibrate
-from .gate import corpus_checks, synthesis_verdict, verdict
+from .gate import corpus_checks, robustness_check, sweep_check, synthesis_verdict, verdict
 from .metrics import Timing, normalizer_id
 from .provenance import git_commit, utc_now, who
-from .runner import CaseResult, CorpusResult, ModelRun, SynthesisResult
+from .runner import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
 from .storage import Baseline
 
 CORE_PACKAGES = ("pytest-speechlab", "openai-whisper", "jiwer", "numpy", "soundfile", "librosa")
@@ -102,6 +102,24 @@ def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
     }
 
 
+def _perturbed_json(result: PerturbedResult) -> dict[str, Any]:
+    """A perturbed transcription; a recorded sweep point is judged against its baseline, a drawn
+    perturbation against the clean WER (``passed`` None: no baseline to judge by)."""
+    check = sweep_check(result) if result.recorded else robustness_check(result)
+    return {
+        "case": result.case.id,
+        **result.perturbation.as_dict(),
+        "id": result.perturbation.id,
+        "description": result.perturbation.describe(),
+        "hypothesis": result.score.hypothesis,
+        "wer": result.score.wer,
+        "clean_wer": result.clean.score.wer,
+        "limit": check.limit if check else None,
+        "passed": check.passed if check else None,
+        "recorded": result.recorded,
+    }
+
+
 def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
     if corpus is None:
         return None
@@ -135,6 +153,7 @@ def run_json(run: ModelRun) -> dict[str, Any]:
         "corpus": _corpus_json(run.measured_corpus()),
         "cases": [_case_json(r) for r in run.results.values()],
         "tts_cases": [_synthesis_json(r) for r in run.syntheses.values()],
+        "robustness": [_perturbed_json(r) for r in run.perturbed.values()],
         "errors": dict(run.errors),
     }
 
@@ -170,9 +189,14 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
             "hypothesis": result.score.hypothesis,
         }
         entry.update(_latency_entry(result.timing, result.repeated, cases.get(case_id, {})))
-        if "tts" in cases.get(case_id, {}):
-            entry["tts"] = cases[case_id]["tts"]
+        for kept in ("tts", "robustness"):
+            if kept in cases.get(case_id, {}):
+                entry[kept] = cases[case_id][kept]
         cases[case_id] = entry
+    for perturbed in run.perturbed.values():
+        if perturbed.recorded:
+            sweep = cases.setdefault(perturbed.case.id, {}).setdefault("robustness", {})
+            sweep[perturbed.perturbation.id] = round(perturbed.score.wer, 4)
     judges = {s.judge for s in run.syntheses.values() if s.judge}
     judge = judges.pop() if len(judges) == 1 else None
     if old and old.meta.get("judge") != judge and judge is not None:  # judge WERs of another judge
@@ -203,13 +227,16 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> tuple[Baseline, dict[str
             "nonspeech_words": measured.nonspeech_words,
         }
     identity = asdict(engine.identity)
+    # The machine block is where the stored latencies were timed (its calibration scales them):
+    # an update that timed nothing keeps the machine the latencies came from.
+    timed = any(r.repeated for r in [*run.results.values(), *run.syntheses.values()])
     meta = {
         "model": run.name,
         "device": run.device.partition(":")[0],
         "identity": identity,
         "normalizer": normalizer_id(),
         "packages": packages(identity.pop("packages")),
-        "machine": machine(),
+        "machine": machine() if timed or not old else old.meta.get("machine", machine()),
         "updated": utc_now(),
     }
     judge = judge or (old.meta.get("judge") if old else None)
@@ -236,7 +263,9 @@ def diff(old: Baseline | None, new: Baseline) -> dict[str, list[Any]]:
     after = {f"corpus.{k}": v for k, v in new.corpus.items()}
     for source, target in ((old.cases if old else {}, before), (new.cases, after)):
         for case_id, values in source.items():
-            target.update({f"{case_id}.{k}": v for k, v in values.items() if k not in ("hypothesis", "tts")})
+            skip = ("hypothesis", "tts", "robustness")
+            target.update({f"{case_id}.{k}": v for k, v in values.items() if k not in skip})
+            target.update({f"{case_id}.robustness.{k}": v for k, v in values.get("robustness", {}).items()})
             tts = values.get("tts", {})
             target.update({f"{case_id}.tts.{k}": v for k, v in tts.items() if k != "judge_hypothesis"})
     for key in sorted(set(before) | set(after)):

@@ -24,6 +24,7 @@ from .errors import SpeechlabError
 from .manifest import Case
 from .metrics import Score, Timing, corpus_scores, score
 from .options import Settings
+from .perturb import Perturbation
 from .storage import Baseline, baseline_path, read_baseline
 from .tts import health
 
@@ -116,6 +117,30 @@ class SynthesisResult:
         return self.timing.median / max(self.health["duration_s"], 1e-9)
 
 
+@dataclass
+class PerturbedResult:
+    """What one model made of one case after a perturbation, beside its clean result."""
+
+    perturbation: Perturbation
+    raw_hypothesis: str
+    score: Score
+    clean: CaseResult = field(repr=False)
+    recorded: bool = False  # part of the fixed sweep stored in the baseline
+
+    @property
+    def case(self) -> Case:
+        return self.clean.case
+
+    @property
+    def run(self) -> ModelRun:
+        return self.clean.run
+
+    @property
+    def limit(self) -> float:
+        """The most WER the perturbation may cost: the clean WER plus the robustness tolerance."""
+        return self.clean.score.wer + self.run.settings.tolerances.robustness
+
+
 def latency_subset(cases: tuple[Case, ...], settings: Settings) -> tuple[Case, ...]:
     """The cases timed repeatedly: those carrying any of ``settings.latency_tags``."""
     tags = set(settings.latency_tags)
@@ -170,6 +195,7 @@ class ModelRun:
         self.skip_reason = skip_reason
         self.results: dict[str, CaseResult] = {}
         self.syntheses: dict[str, SynthesisResult] = {}
+        self.perturbed: dict[tuple[str, Perturbation], PerturbedResult] = {}
         self.errors: dict[str, str] = {}
         self.load_s: float | None = None
         self.load_mb: float | None = None  # resident memory the load added (Linux)
@@ -253,6 +279,21 @@ class ModelRun:
             _, result.timing = self._timed(case, self.settings.repeats)
             result.repeated = True
         return result
+
+    def measure_perturbed(
+        self, case: Case, perturbation: Perturbation, record: bool = False
+    ) -> PerturbedResult:
+        """Transcribe ``case`` after ``perturbation`` (cached), beside its clean result; with
+        ``record``, the WER goes into the baseline (fixed sweeps, not random draws)."""
+        key = (case.id, perturbation)
+        if key not in self.perturbed:
+            clean = self.measure(case)
+            engine = self.engine
+            audio = perturbation.apply(self.audio.get(case, engine.sample_rate), engine.sample_rate)
+            text, _ = self._time(case, lambda: engine.transcribe(audio, case.language), 1)
+            self.perturbed[key] = PerturbedResult(perturbation, text, score(case.text, text), clean)
+        self.perturbed[key].recorded |= record
+        return self.perturbed[key]
 
     def _timed_synthesis(self, case: Case, repeats: int) -> tuple[np.ndarray, Timing]:
         engine = self.engine

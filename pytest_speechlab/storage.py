@@ -73,8 +73,12 @@ def _check_numbers(path: Path, where: str, values: Any) -> None:
     if not isinstance(values, dict):
         raise SpeechlabError(f"{path}: {where} must be an object")
     for key, value in values.items():
-        if key == "tts":
-            _check_numbers(path, f"{where}.tts", value)
+        if key in ("tts", "robustness"):
+            _check_numbers(path, f"{where}.{key}", value)
+        if key == "robustness" and not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()
+        ):
+            raise SpeechlabError(f"{path}: {where}.robustness must map perturbations to WERs >= 0")
         if key in ("wer", "cer", "judge_wer", "latency_ms", "latency_min_ms", "rtf", "audio_s") and not (
             isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
         ):

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .gate import ERROR, FAIL, NEW, PASS, Check, case_checks, corpus_checks, synthesis_checks, verdict
+from .gate import (
+    ERROR,
+    FAIL,
+    NEW,
+    PASS,
+    Check,
+    case_checks,
+    corpus_checks,
+    robustness_check,
+    sweep_check,
+    synthesis_checks,
+    verdict,
+)
 from .gate import synthesis_verdict as tts_verdict
 from .metrics import normalizer_id
 from .registry import Registry
@@ -83,6 +95,10 @@ def run_markdown(run: ModelRun, registry: Registry | None) -> list[str]:
         bad = [c.describe() for c in synthesis_checks(synthesis) if not c.passed]
         if bad:
             failing.append(f"- `{synthesis.case.id}` (TTS): " + "; ".join(bad))
+    for perturbed in run.perturbed.values():
+        check = sweep_check(perturbed) if perturbed.recorded else robustness_check(perturbed)
+        if check is not None and not check.passed:
+            failing.append(f"- `{perturbed.case.id}` (robustness): {check.describe()}")
     failing += [f"- `{case_id}`: error: {message}" for case_id, message in run.errors.items()]
     if failing:
         lines += ["", "Failing checks:", "", *failing]
