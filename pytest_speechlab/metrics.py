@@ -113,4 +113,5 @@ class Timing:
             "min": round(self.min * 1000, 2),
             "max": round(self.max * 1000, 2),
             "runs": len(self.runs),
+            "all": [round(t * 1000, 2) for t in self.runs],
         }

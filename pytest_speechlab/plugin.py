@@ -15,6 +15,7 @@ import pytest
 from . import devices, hookspecs, strategies
 from .engines import engine_class
 from .errors import SpeechlabError
+from .html_report import write_report
 from .judge import Judge
 from .manifest import Case, load_manifest
 from .options import Settings, add_options, load_settings
@@ -133,6 +134,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "speech_robustness: run this test on the robustness subset of the manifest only"
     )
+    config.addinivalue_line(
+        "markers", "speech_task(task): run this test with the models doing task: asr or tts"
+    )
+    config.addinivalue_line("markers", "speech_speed: the speed suite, timed by pytest-benchmark")
     try:
         session = _build(config)
     except SpeechlabError as exc:
@@ -149,7 +154,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = metafunc.config.stash.get(SESSION, None)
     if session is None:
         return
+    marker = metafunc.definition.get_closest_marker("speech_task")
     tts = bool({"speech_synthesis", "speech_intelligibility"} & set(metafunc.fixturenames))
+    tts = tts or (marker is not None and "tts" in marker.args)
     if "speech_model" in metafunc.fixturenames:
         task = "tts" if tts else "asr"
         runs = [r for r in session.runs if task in r.engine_cls.tasks]
@@ -354,6 +361,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _promote(session, speech, data)
     if speech.settings.summary:
         write_atomic(speech.settings.summary, markdown(speech.runs, speech.registry, speech.promotion))
+    if speech.settings.report:
+        write_report(speech.settings.report, data)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -373,5 +382,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"speechlab: results written to {speech.settings.results}")
     if speech.settings.summary:
         terminalreporter.write_line(f"speechlab: summary written to {speech.settings.summary}")
+    if speech.settings.report:
+        terminalreporter.write_line(f"speechlab: report written to {speech.settings.report}")
     for i, line in enumerate(speech.promotion):
         terminalreporter.write_line(("speechlab: " if i == 0 else "  ") + line, bold=i == 0)

@@ -80,8 +80,14 @@ def _case_json(result: CaseResult) -> dict[str, Any]:
         "reference_words": s.reference_words,
         "latency_ms": result.timing.as_ms(),
         "rtf": result.rtf,
+        "baseline": _stored(result.run, result.case.id, ("wer", "cer", "latency_ms", "latency_min_ms")),
         "verdict": verdict(result),
     }
+
+
+def _stored(run: ModelRun, case_id: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    entry = run.baseline.cases.get(case_id, {}) if run.baseline else {}
+    return {k: entry[k] for k in keys if k in entry} or None
 
 
 def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
@@ -154,6 +160,7 @@ def run_json(run: ModelRun) -> dict[str, Any]:
         "cases": [_case_json(r) for r in run.results.values()],
         "tts_cases": [_synthesis_json(r) for r in run.syntheses.values()],
         "robustness": [_perturbed_json(r) for r in run.perturbed.values()],
+        "benchmarks": list(run.benchmarks.values()),
         "errors": dict(run.errors),
     }
 

@@ -196,6 +196,7 @@ class ModelRun:
         self.results: dict[str, CaseResult] = {}
         self.syntheses: dict[str, SynthesisResult] = {}
         self.perturbed: dict[tuple[str, Perturbation], PerturbedResult] = {}
+        self.benchmarks: dict[str, dict[str, Any]] = {}  # pytest-benchmark figures (speed.py)
         self.errors: dict[str, str] = {}
         self.load_s: float | None = None
         self.load_mb: float | None = None  # resident memory the load added (Linux)

@@ -7,6 +7,7 @@ deterministic, which a baseline comparison needs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -96,9 +97,14 @@ class PiperEngine:
     def identity(self) -> ModelIdentity:
         return self._identity
 
-    def synthesize(self, text: str, language: str | None) -> np.ndarray:
+    def stream(self, text: str, language: str | None) -> Iterator[np.ndarray]:
+        """Audio sentence by sentence, as Piper produces it (time to first audio)."""
         from piper.config import SynthesisConfig
 
         config = SynthesisConfig(**self._identity.options)
-        chunks = [chunk.audio_float_array for chunk in self._voice.synthesize(text, config)]
-        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+        for chunk in self._voice.synthesize(text, config):
+            yield chunk.audio_float_array.astype(np.float32)
+
+    def synthesize(self, text: str, language: str | None) -> np.ndarray:
+        chunks = list(self.stream(text, language))
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

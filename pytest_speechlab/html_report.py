@@ -1,0 +1,608 @@
+"""The HTML report (``--speech-report``): one self-contained page a reviewer opens to see what changed.
+
+The page is built from the results JSON (``results.run_json``), so it can be rendered again from a
+saved results file. It embeds everything (CSS inline, plots as base64 PNG), so it can be attached
+to a CI job or mailed and still open offline. Keys added to the results later (repeated latency
+runs, baselines per case, robustness, the TTS judge) are optional: a section without data is
+left out rather than shown empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .gate import ERROR, FAIL, PASS
+from .storage import write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+_FAIL_ROW = ' class="fail"'
+DPI = 100
+WER_TOP = 1.5  # WER axis limit: non-speech cases reach 100+ and would flatten every other bar
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.5em;color:#222}
+h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+.meta{color:#555;font-size:.9em}.meta li{margin:.1em 0}code{font-size:.9em}
+.banner{padding:.7em 1em;border-radius:4px;margin:1em 0;font-weight:600}
+.banner ul{font-weight:400;margin:.4em 0 0}
+.bad{background:#fdecea;border:1px solid #c62828;color:#8e1c1c}
+.good{background:#e8f5e9;border:1px solid #2e7d32;color:#1b5e20}
+table{border-collapse:collapse;margin:.5em 0;font-size:.88em}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}td.l,th.l{text-align:left}
+tr.fail td{background:#fdecea}tr.skip td{color:#888}
+tr.text td{background:#fff8f7;text-align:left;font-family:ui-monospace,monospace;font-size:.95em}
+.worse{color:#c62828}.better{color:#2e7d32}
+figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}
+figcaption{font-size:.85em;color:#555}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _num(value: Any, digits: int = 4, sign: str = "") -> str:
+    """A figure for a table cell; ``-`` where the data has none."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:{sign}.{digits}f}"
+
+
+def _active(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in runs if not r.get("skipped")]
+
+
+def _label(run: dict[str, Any]) -> str:
+    return f"{run.get('model', '?')} ({run.get('device', '?')})"
+
+
+def _plain(text: str) -> str:
+    """Text for matplotlib: a ``$`` in a case id must not start mathtext."""
+    return text.replace("$", r"\$")
+
+
+def failures(runs: list[dict[str, Any]]) -> list[str]:
+    """Every failing check of the runs, one line each, for the banner."""
+    found: list[str] = []
+    for run in _active(runs):
+        who = _label(run)
+        for case in run.get("cases") or []:
+            if case.get("verdict") in (FAIL, ERROR):
+                found.append(
+                    f"{who}: case {case.get('id')} {case.get('verdict')} (WER {_num(case.get('wer'))})"
+                )
+        corpus = run.get("corpus") or {}
+        if corpus.get("verdict") == FAIL:
+            found.append(f"{who}: corpus FAIL (WER {_num(corpus.get('wer'))}, CER {_num(corpus.get('cer'))})")
+        for entry in run.get("robustness") or []:
+            if entry.get("passed") is False:
+                found.append(
+                    f"{who}: robustness {entry.get('case')} {entry.get('description') or entry.get('id')} "
+                    f"(WER {_num(entry.get('wer'))} > limit {_num(entry.get('limit'))})"
+                )
+        for case in run.get("tts_cases") or []:
+            if case.get("verdict") in (FAIL, ERROR):
+                found.append(f"{who}: TTS case {case.get('id')} {case.get('verdict')}")
+        for case_id, message in (run.get("errors") or {}).items():
+            found.append(f"{who}: error in {case_id}: {message}")
+    return found
+
+
+def _overall(run: dict[str, Any]) -> str:
+    """The run's verdict for the overview, with the reason when the corpus was not gated."""
+    if run.get("errors") or any(c.get("verdict") == ERROR for c in run.get("cases") or []):
+        return ERROR
+    if failures([run]):
+        return FAIL
+    reason = (run.get("corpus") or {}).get("verdict")
+    return f"pass ({reason})" if reason and reason not in (PASS, FAIL) else PASS
+
+
+# --- header, banner, overview ---------------------------------------------------------------------
+
+
+def _identity(identity: dict[str, Any] | None) -> str:
+    """Whatever identity fields are there, compactly; the package list is left to the JSON."""
+    if not identity:
+        return "no identity"
+    parts: list[str] = []
+    for key, value in identity.items():
+        if key == "packages" or value in (None, "", {}):
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        parts.append(f"{_e(key)} <code>{_e(value)}</code>")
+    return "; ".join(parts)
+
+
+def _header(runs: list[dict[str, Any]], title: str) -> list[str]:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [f"<h1>{_e(title)}</h1>", '<ul class="meta">', f"<li>generated {now}</li>"]
+    machine = next((r["machine"] for r in runs if r.get("machine")), None)
+    if machine:
+        simd = ", ".join(machine.get("simd") or []) or "none"
+        lines.append(
+            f"<li>machine: {_e(machine.get('cpu', '?'))} ({_e(machine.get('cpu_count', '?'))} cores), "
+            f"SIMD {_e(simd)}, Python {_e(machine.get('python', '?'))}</li>"
+        )
+    for run in runs:
+        if run.get("skipped"):
+            lines.append(f"<li><b>{_e(_label(run))}</b>: skipped</li>")
+            continue
+        base = f"; baseline <code>{_e(run['baseline'])}</code>" if run.get("baseline") else ""
+        lines.append(f"<li><b>{_e(_label(run))}</b>: {_identity(run.get('identity'))}{base}</li>")
+    normalizers = dict.fromkeys(r["normalizer"] for r in runs if r.get("normalizer"))
+    if normalizers:
+        lines.append(f"<li>normaliser: <code>{_e(', '.join(normalizers))}</code></li>")
+    return [*lines, "</ul>"]
+
+
+def _banner(found: list[str]) -> list[str]:
+    if not found:
+        return ['<div class="banner good">no regressions against the baselines</div>']
+    items = "".join(f"<li>{_e(f)}</li>" for f in found)
+    noun = "check" if len(found) == 1 else "checks"
+    return [f'<div class="banner bad">{len(found)} failing {noun}<ul>{items}</ul></div>']
+
+
+def _table(head: Iterable[str], rows: Iterable[str], left: int = 1) -> list[str]:
+    """A table whose first ``left`` columns (names) are left-aligned, the rest (figures) right."""
+    cells = "".join(f'<th class="l">{h}</th>' if i < left else f"<th>{h}</th>" for i, h in enumerate(head))
+    return ["<table>", f"<tr>{cells}</tr>", *rows, "</table>"]
+
+
+def _cells(values: Iterable[str], left: int = 1) -> str:
+    return "".join(f'<td class="l">{v}</td>' if i < left else f"<td>{v}</td>" for i, v in enumerate(values))
+
+
+def _overview(runs: list[dict[str, Any]]) -> list[str]:
+    head = [
+        "model",
+        "device",
+        "WER",
+        "CER",
+        "non-speech words/s",
+        "RTF",
+        "RTFx",
+        "load s",
+        "load MB",
+        "verdict",
+    ]
+    rows: list[str] = []
+    for run in runs:
+        name = [_e(run.get("model", "?")), _e(run.get("device", "?"))]
+        if run.get("skipped"):
+            reason = f'<td class="l" colspan="8">skipped: {_e(run["skipped"])}</td>'
+            rows.append(f'<tr class="skip">{_cells(name, 2)}{reason}</tr>')
+            continue
+        corpus = run.get("corpus") or {}
+        rtf = corpus.get("rtf")
+        rtfx = 1 / rtf if isinstance(rtf, int | float) and rtf > 0 else None
+        verdict = _overall(run)
+        figures = [
+            _num(corpus.get("wer")),
+            _num(corpus.get("cer")),
+            _num(corpus.get("hallucination_rate"), 2),
+            _num(rtf, 3),
+            _num(rtfx, 1),
+            _num(run.get("load_s"), 2),
+            _num(run.get("load_mb"), 0),
+            _e(verdict),
+        ]
+        css = _FAIL_ROW if verdict in (FAIL, ERROR) else ""
+        rows.append(f"<tr{css}>{_cells(name + figures, 2)}</tr>")
+    return _table(head, rows, left=2)
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    """A figure outside pyplot, so rendering leaves no global state (and needs no display)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig, ax
+
+
+def _img(fig: Figure, alt: str, caption: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    fig.clear()
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def _colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _case_ids(runs: list[dict[str, Any]], key: str = "cases") -> list[str]:
+    return list(dict.fromkeys(str(c.get("id")) for r in runs for c in r.get(key) or []))
+
+
+def plot_wer(runs: list[dict[str, Any]]) -> Figure | None:
+    """WER per case, a bar per run, the baseline as a black tick: a regression stands out as a
+    bar above its tick. Bars beyond the axis (non-speech cases) are cut and labelled."""
+    runs = [r for r in _active(runs) if r.get("cases")]
+    ids = _case_ids(runs)
+    if not ids:
+        return None
+    index = {case_id: i for i, case_id in enumerate(ids)}
+    width = 0.8 / len(runs)
+    values = [c["wer"] for r in runs for c in r["cases"] if isinstance(c.get("wer"), int | float)]
+    top = min(max([*values, 0.1]) * 1.1, WER_TOP)
+    fig, ax = _figure(min(16.0, max(6.0, 0.3 * len(ids) * len(runs) + 2)), 3.6)
+    marked = False
+    for k, (run, color) in enumerate(zip(runs, _colors(len(runs)), strict=True)):
+        xs, ys, bx, by = [], [], [], []
+        for case in run["cases"]:
+            x = index[str(case.get("id"))] - 0.4 + width * (k + 0.5)
+            wer = case.get("wer")
+            if isinstance(wer, int | float):
+                xs.append(x)
+                ys.append(min(wer, top))
+                if wer > top:
+                    ax.text(
+                        x,
+                        top * 0.98,
+                        f"{wer:.3g}",
+                        rotation=90,
+                        ha="center",
+                        va="top",
+                        fontsize=7,
+                        color="white",
+                    )
+            base = (case.get("baseline") or {}).get("wer")
+            if isinstance(base, int | float):
+                bx.append(x)
+                by.append(min(base, top))
+        ax.bar(xs, ys, width=width, color=color, label=_plain(_label(run)))
+        if bx:
+            ax.plot(
+                bx,
+                by,
+                linestyle="none",
+                marker="_",
+                markersize=max(4.0, 40 * width),
+                mew=2,
+                color="black",
+                label=None if marked else "baseline",
+            )
+            marked = True
+    ax.set_xticks(range(len(ids)), [_plain(i) for i in ids], rotation=90, fontsize=7)
+    ax.set_xlim(-0.6, len(ids) - 0.4)
+    ax.set_ylim(0, top)
+    ax.set_ylabel("WER")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def plot_latency(runs: list[dict[str, Any]]) -> Figure | None:
+    """The spread of repeated timings per case and run: whether a latency change is beyond
+    the run-to-run noise."""
+    runs = _active(runs)
+    ids = [
+        i
+        for i in _case_ids(runs)
+        if any(len(_timings(c)) > 1 for r in runs for c in r.get("cases") or [] if str(c.get("id")) == i)
+    ]
+    if not ids:
+        return None
+    timed = [r for r in runs if any(len(_timings(c)) > 1 for c in r.get("cases") or [])]
+    width = 0.8 / len(timed)
+    fig, ax = _figure(min(16.0, max(5.0, 0.5 * len(ids) * len(timed) + 2)), 3.4)
+    handles: list[tuple[Any, str]] = []
+    for k, (run, color) in enumerate(zip(timed, _colors(len(timed)), strict=True)):
+        data, positions = [], []
+        for case in run.get("cases") or []:
+            times = _timings(case)
+            if len(times) > 1 and str(case.get("id")) in ids:
+                data.append(times)
+                positions.append(ids.index(str(case.get("id"))) - 0.4 + width * (k + 0.5))
+        if data:
+            parts = ax.boxplot(
+                data, positions=positions, widths=width * 0.8, patch_artist=True, manage_ticks=False
+            )
+            for box in parts["boxes"]:
+                box.set_facecolor(color)
+            handles.append((parts["boxes"][0], _plain(_label(run))))
+    ax.set_xticks(range(len(ids)), [_plain(i) for i in ids], rotation=90, fontsize=7)
+    ax.set_xlim(-0.6, len(ids) - 0.4)
+    ax.set_ylabel("latency ms")
+    ax.legend([h for h, _ in handles], [n for _, n in handles], fontsize=7)
+    return fig
+
+
+def _timings(case: dict[str, Any]) -> list[float]:
+    times = (case.get("latency_ms") or {}).get("all") or []
+    return [t for t in times if isinstance(t, int | float)]
+
+
+def plot_wer_rtf(runs: list[dict[str, Any]]) -> Figure | None:
+    """Accuracy against speed of every model and device: the trade-off in one picture."""
+    points = [
+        (_label(r), r["corpus"]["rtf"], r["corpus"]["wer"])
+        for r in _active(runs)
+        if isinstance((r.get("corpus") or {}).get("rtf"), int | float)
+        and isinstance(r["corpus"].get("wer"), int | float)
+    ]
+    if not points:
+        return None
+    names: dict[tuple[float, float], list[str]] = {}  # runs with the same figures share one label
+    for name, rtf, wer in points:
+        names.setdefault((rtf, wer), []).append(name)
+    fig, ax = _figure(5.0, 3.6)
+    for ((rtf, wer), together), color in zip(names.items(), _colors(len(names)), strict=True):
+        ax.scatter([rtf], [wer], color=color, s=40, zorder=3)
+        ax.annotate(
+            _plain("\n".join(together)), (rtf, wer), xytext=(5, 4), textcoords="offset points", fontsize=7
+        )
+    rtfs = [p[1] for p in points]
+    if min(rtfs) > 0 and max(rtfs) / min(rtfs) > 10:
+        ax.set_xscale("log")
+    ax.margins(0.25)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_xlabel("RTF (lower is faster)")
+    ax.set_ylabel("corpus WER")
+    return fig
+
+
+def _noise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Noise entries by (run, case), those with an SNR and a WER: the fixed sweep's (``recorded``)
+    when the run has one, so that every curve has the same points, else every noise draw."""
+    curves: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in _active(runs):
+        entries = run.get("robustness") or []
+        entries = [e for e in entries if e.get("recorded")] or entries
+        for entry in entries:
+            snr = (entry.get("params") or {}).get("snr_db")
+            if (
+                entry.get("kind") == "noise"
+                and isinstance(snr, int | float)
+                and isinstance(entry.get("wer"), int | float)
+            ):
+                curves.setdefault((_label(run), str(entry.get("case"))), []).append(entry)
+    return curves
+
+
+def plot_robustness(runs: list[dict[str, Any]]) -> Figure | None:
+    """WER as noise rises, clean at the left: where each model starts to break down."""
+    curves = _noise(runs)
+    if not curves:
+        return None
+    snrs = sorted({e["params"]["snr_db"] for entries in curves.values() for e in entries}, reverse=True)
+    x_of = {snr: i + 1 for i, snr in enumerate(snrs)}
+    cases = list(dict.fromkeys(case for _, case in curves))
+    names = list(dict.fromkeys(name for name, _ in curves))
+    color = dict(zip(cases, _colors(len(cases)), strict=True))  # colour per case, line style per run
+    style = {name: ("-", "--", ":", "-.")[i % 4] for i, name in enumerate(names)}
+    fig, ax = _figure(max(5.0, 0.6 * len(snrs) + 3), 3.6)
+    for (name, case), entries in curves.items():
+        entries = sorted(entries, key=lambda e: -e["params"]["snr_db"])
+        xs = [x_of[e["params"]["snr_db"]] for e in entries]
+        ys = [e["wer"] for e in entries]
+        clean = next((e["clean_wer"] for e in entries if isinstance(e.get("clean_wer"), int | float)), None)
+        if clean is not None:
+            xs, ys = [0, *xs], [clean, *ys]
+        label = _plain(f"{case} · {name}" if len(names) > 1 else case)
+        ax.plot(xs, ys, style[name], marker="o", markersize=3, color=color[case], label=label)
+    ax.set_xticks(range(len(snrs) + 1), ["clean", *(f"{s:g}" for s in snrs)])
+    ax.set_xlabel("SNR dB")
+    ax.set_ylabel("WER")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def plot_perturbations(runs: list[dict[str, Any]]) -> Figure | None:
+    """Mean WER increase over clean audio per perturbation kind and run: which kind hurts most."""
+    runs = [r for r in _active(runs) if r.get("robustness")]
+    means: dict[str, dict[str, float]] = {}
+    for run in runs:
+        by_kind: dict[str, list[float]] = {}
+        for e in run["robustness"]:
+            if isinstance(e.get("wer"), int | float) and isinstance(e.get("clean_wer"), int | float):
+                by_kind.setdefault(str(e.get("kind")), []).append(e["wer"] - e["clean_wer"])
+        if by_kind:
+            means[_label(run)] = {k: sum(v) / len(v) for k, v in by_kind.items()}
+    if not means:
+        return None
+    kinds = list(dict.fromkeys(k for m in means.values() for k in m))
+    width = 0.8 / len(means)
+    fig, ax = _figure(max(4.0, 0.8 * len(kinds) * len(means) + 2), 3.0)
+    for k, ((name, mean), color) in enumerate(zip(means.items(), _colors(len(means)), strict=True)):
+        xs = [kinds.index(kind) - 0.4 + width * (k + 0.5) for kind in mean]
+        ax.bar(xs, list(mean.values()), width=width, color=color, label=_plain(name))
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(kinds)), [_plain(k) for k in kinds], fontsize=8)
+    ax.set_ylabel("mean WER increase")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _plots(runs: list[dict[str, Any]]) -> list[str]:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return ["<p>Plots need matplotlib (<code>pip install matplotlib</code>).</p>"]
+    plots = [
+        (plot_wer, "WER per case", "WER per case and model; black ticks are the baselines"),
+        (plot_latency, "latency", "latency of repeatedly timed cases (ms)"),
+        (plot_wer_rtf, "WER vs RTF", "corpus WER against real-time factor"),
+        (plot_robustness, "robustness", "WER against signal-to-noise ratio"),
+        (plot_perturbations, "perturbations", "mean WER increase per perturbation kind"),
+    ]
+    images: list[str] = []
+    for plot, alt, caption in plots:
+        fig = plot(runs)
+        if fig is not None:
+            images.append(_img(fig, alt, caption))
+    return images
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def _delta(value: Any, base: Any) -> str:
+    if not isinstance(value, int | float) or not isinstance(base, int | float):
+        return "-"
+    change = value - base
+    css = "worse" if change > 0 else "better" if change < 0 else ""
+    return f'<span class="{css}">{change:+.4f}</span>' if css else f"{change:+.4f}"
+
+
+def _latency(case: dict[str, Any]) -> str:
+    latency = case.get("latency_ms") or {}
+    runs = latency.get("runs") or len(latency.get("all") or [])
+    if isinstance(runs, int) and runs > 1:
+        return f"{_num(latency.get('median'), 1)} / {_num(latency.get('min'), 1)} (x{runs})"
+    return _num(latency.get("median"), 1)
+
+
+def _case_table(run: dict[str, Any]) -> list[str]:
+    head = ["case", "WER", "baseline WER", "delta", "CER", "latency ms median / min", "RTF", "verdict"]
+    rows: list[str] = []
+    for case in run.get("cases") or []:
+        base = case.get("baseline") or {}
+        verdict = case.get("verdict", "-")
+        failing = verdict in (FAIL, ERROR)
+        values = [
+            _e(case.get("id")),
+            _num(case.get("wer")),
+            _num(base.get("wer")),
+            _delta(case.get("wer"), base.get("wer")),
+            _num(case.get("cer")),
+            _latency(case),
+            _num(case.get("rtf"), 3),
+            _e(verdict),
+        ]
+        rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values)}</tr>")
+        if failing:
+            rows.append(
+                f'<tr class="text"><td colspan="8">reference: {_e(case.get("reference", ""))}<br>'
+                f"hypothesis: {_e(case.get('hypothesis', ''))}</td></tr>"
+            )
+    out = [f"<h3>{_e(_label(run))}</h3>", *_table(head, rows)]
+    errors = run.get("errors") or {}
+    if errors:
+        items = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in errors.items())
+        out.append(f'<div class="banner bad">errors<ul>{items}</ul></div>')
+    return out
+
+
+def _robustness_table(runs: list[dict[str, Any]]) -> list[str]:
+    head = ["model", "case", "perturbation", "clean WER", "WER", "limit", "verdict"]
+    rows: list[str] = []
+    for run in _active(runs):
+        for e in run.get("robustness") or []:
+            passed = e.get("passed")
+            mark = PASS if passed else FAIL if passed is False else "-"
+            values = [
+                _e(_label(run)),
+                _e(e.get("case", "?")),
+                _e(e.get("description") or e.get("id") or e.get("kind", "?")),
+                _num(e.get("clean_wer")),
+                _num(e.get("wer")),
+                _num(e.get("limit")),
+                mark,
+            ]
+            rows.append(f"<tr{_FAIL_ROW if passed is False else ''}>{_cells(values, 3)}</tr>")
+    return ["<h2>Robustness</h2>", *_table(head, rows, left=3)] if rows else []
+
+
+def _tts_table(runs: list[dict[str, Any]]) -> list[str]:
+    head = ["model", "case", "duration s", "RMS dBFS", "clipping", "lead / trail silence s"]
+    head += ["judge WER / baseline", "latency ms median", "verdict"]
+    rows: list[str] = []
+    judges: dict[str, None] = {}  # ordered set
+    for run in _active(runs):
+        for case in run.get("tts_cases") or []:
+            verdict = case.get("verdict", "-")
+            silence = f"{_num(case.get('lead_silence_s'), 2)} / {_num(case.get('trail_silence_s'), 2)}"
+            heard = case.get("judge_hypothesis")
+            judge = f"{_num(case.get('judge_wer'))} / {_num((case.get('baseline') or {}).get('judge_wer'))}"
+            if heard is not None:
+                judge = f'<span title="{_e(heard)}">{judge}</span>'
+            if case.get("judge"):
+                judges[str(case["judge"])] = None
+            values = [
+                _e(_label(run)),
+                _e(case.get("id")),
+                _num(case.get("duration_s"), 2),
+                _num(case.get("rms_dbfs"), 1),
+                _num(case.get("clipping"), 4),
+                silence,
+                judge,
+                _num((case.get("latency_ms") or {}).get("median"), 1),
+                _e(verdict),
+            ]
+            failing = verdict in (FAIL, ERROR)
+            rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values, 2)}</tr>")
+            if failing:
+                said = f"<br>judge heard: {_e(heard)}" if heard is not None else ""
+                rows.append(
+                    f'<tr class="text"><td colspan="9">text: {_e(case.get("text", ""))}{said}</td></tr>'
+                )
+    if not rows:
+        return []
+    note = f"<p>judge: {_e(', '.join(judges))} (hover a judge WER for what it heard)</p>" if judges else ""
+    return ["<h2>Text to speech</h2>", note, *_table(head, rows, left=2)]
+
+
+# --- page -----------------------------------------------------------------------------------------
+
+
+def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
+    """The whole page for runs given as ``results.run_json`` produces them."""
+    body = [*_header(runs, title), *_banner(failures(runs)), "<h2>Overview</h2>", *_overview(runs)]
+    images = _plots(runs)
+    if images:
+        body += ["<h2>Plots</h2>", *images]
+    measured = [r for r in _active(runs) if r.get("cases") or r.get("errors")]
+    if measured:
+        body.append("<h2>Cases</h2>")
+        for run in measured:
+            body += _case_table(run)
+    body += _robustness_table(runs) + _tts_table(runs)
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            *body,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def write_report(path: Path, runs: list[dict[str, Any]]) -> None:
+    """Write the page atomically, so a CI artifact is never a half-written file."""
+    write_atomic(Path(path), render(runs))

