@@ -42,7 +42,8 @@ th{background:#f4f4f4}td.l,th.l{text-align:left}
 tr.fail td{background:#fdecea}tr.skip td{color:#888}
 tr.text td{background:#fff8f7;text-align:left;font-family:ui-monospace,monospace;font-size:.95em}
 .worse{color:#c62828}.better{color:#2e7d32}
-figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}
+figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top;max-width:100%}
+figure img{max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#555}
 """
 
@@ -466,8 +467,8 @@ def _plots(runs: list[dict[str, Any]]) -> list[str]:
 def _delta(value: Any, base: Any) -> str:
     if not isinstance(value, int | float) or not isinstance(base, int | float):
         return "-"
-    change = value - base
-    css = "worse" if change > 0 else "better" if change < 0 else ""
+    change = value - base  # baselines are rounded to 4 places: smaller changes are no change
+    css = "worse" if change > 5e-5 else "better" if change < -5e-5 else ""
     return f'<span class="{css}">{change:+.4f}</span>' if css else f"{change:+.4f}"
 
 

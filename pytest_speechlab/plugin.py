@@ -24,7 +24,7 @@ from .registry import Registry, change_status, check_transition, load_registry
 from .report import comparison_lines, run_lines, update_lines
 from .results import new_baseline, results_document, run_json
 from .runner import AudioCache, CaseResult, CorpusResult, ModelRun, SynthesisResult, latency_subset
-from .storage import dumps, write_atomic, write_baseline
+from .storage import dumps, shown, write_atomic, write_baseline
 from .summary import markdown
 
 
@@ -353,7 +353,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 baseline, changes, history = new_baseline(run, speech.full_manifest)
                 if changes or run.baseline is None:
                     write_baseline(baseline, history)
-                speech.updates.append((str(run.baseline_file), changes))
+                speech.updates.append((shown(run.baseline_file), changes))
     data = [run_json(run) for run in speech.runs]
     if speech.settings.results:
         write_atomic(speech.settings.results, dumps(results_document(data)))

@@ -7,6 +7,7 @@ from typing import Any
 from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, robustness_check, synthesis_verdict, verdict
 from .metrics import corpus_scores, normalizer_id
 from .runner import CaseResult, ModelRun, PerturbedResult, SynthesisResult
+from .storage import shown
 
 
 def _rate(words_per_s: float | None) -> str:
@@ -40,7 +41,7 @@ def run_lines(run: ModelRun) -> list[str]:
             f"  model {i.model_id} ({i.source}, {i.revision[:19]}...), {i.compute_type}, {i.engine}; "
             f"load {run.load_s or 0:.2f} s"
         )
-    lines.append(f"  normaliser {normalizer_id()}; baseline {run.baseline_file}")
+    lines.append(f"  normaliser {normalizer_id()}; baseline {shown(run.baseline_file)}")
     rows = [("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")]
     stored = run.baseline.cases if run.baseline else {}
     for case in run.cases:
@@ -67,7 +68,27 @@ def run_lines(run: ModelRun) -> list[str]:
     if run.syntheses:
         lines += _table(synthesis_rows(run))
         lines += judge_lines(run)
-    return lines + robustness_lines(run)
+    return lines + robustness_lines(run) + speed_lines(run)
+
+
+def speed_lines(run: ModelRun) -> list[str]:
+    """The pytest-benchmark figures in one line: load, per-case RTFx, batched RTFx, first audio."""
+    marks = run.benchmarks
+    parts = []
+    if "load" in marks:
+        parts.append(f"load {marks['load']['median_s']:.2f} s")
+    cases = [b["rtfx"] for name, b in marks.items() if name.startswith("transcribe[")]
+    if cases:
+        parts.append(f"RTFx per case {min(cases):.1f}-{max(cases):.1f} ({len(cases)} cases)")
+    batched = [
+        f"{b['batch_size']}: {b['rtfx']:.1f}" for name, b in marks.items() if name.startswith("batched[")
+    ]
+    if batched:
+        parts.append("batched RTFx by batch size " + ", ".join(batched))
+    first = [b["median_s"] * 1000 for name, b in marks.items() if name.startswith("first_audio[")]
+    if first:
+        parts.append(f"time to first audio {min(first):.0f}-{max(first):.0f} ms")
+    return ["  speed (pytest-benchmark medians): " + "; ".join(parts)] if parts else []
 
 
 def robustness_lines(run: ModelRun) -> list[str]:

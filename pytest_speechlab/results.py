@@ -16,7 +16,7 @@ from .gate import corpus_checks, robustness_check, sweep_check, synthesis_verdic
 from .metrics import Timing, normalizer_id
 from .provenance import git_commit, utc_now, who
 from .runner import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
-from .storage import Baseline
+from .storage import Baseline, shown
 
 CORE_PACKAGES = ("pytest-speechlab", "openai-whisper", "jiwer", "numpy", "soundfile", "librosa")
 
@@ -152,7 +152,7 @@ def run_json(run: ModelRun) -> dict[str, Any]:
         "skipped": run.skip_reason,
         "identity": identity,
         "normalizer": normalizer_id(),
-        "baseline": str(run.baseline_file),
+        "baseline": shown(run.baseline_file),
         "load_s": run.load_s,
         "load_mb": run.load_mb,
         "machine": machine() if run.results else None,

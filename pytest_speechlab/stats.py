@@ -1,4 +1,4 @@
-"""Is a corpus WER change real? A paired bootstrap over cases, seeded.
+"""Is a corpus change real? Paired bootstraps over cases, seeded: corpus WER and latency.
 
 With a few dozen cases one word is a point or more of corpus WER, so a fixed tolerance alone
 either misses real regressions or fails on noise. Each case is scored twice, against its
@@ -89,3 +89,43 @@ def bootstrap(data: Paired, resamples: int = RESAMPLES, seed: int = SEED) -> Cha
     low, high = np.percentile(diffs, [tail, 100 - tail])
     changed = int(np.count_nonzero(data.after != data.before))
     return Change(before, after, float(low), float(high), n, changed)
+
+
+@dataclass(frozen=True)
+class Slowdown:
+    """The latency subset's total time over the baseline's, with its bootstrap interval."""
+
+    ratio: float
+    low: float
+    high: float
+    expected: float  # the ratio the machine calibration explains (>= 1)
+    cases: int
+
+    @property
+    def significant(self) -> bool:
+        """Slower than the calibration explains, in most resamples: many cases, not one."""
+        return self.low > self.expected
+
+    def describe(self) -> str:
+        return (
+            f"latency ratio x{self.ratio:.2f} [x{self.low:.2f}, x{self.high:.2f}] "
+            f"({CONFIDENCE:.0%} one-sided bootstrap over {self.cases} cases, x{self.expected:.2f} expected)"
+        )
+
+
+def slowdown(
+    before: np.ndarray, after: np.ndarray, expected: float, resamples: int = RESAMPLES, seed: int = SEED
+) -> Slowdown:
+    """Paired per-case times (baseline, this run) resampled over cases: the total time ratio.
+
+    One case that ran slow (a noisy neighbour during its runs) moves the total but not the
+    interval's lower bound; a slower model moves every case."""
+    n = len(before)
+    ratio = float(after.sum() / before.sum()) if n and before.sum() else 1.0
+    if n == 0:
+        return Slowdown(ratio, ratio, ratio, expected, 0)
+    picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    ratios = after[picks].sum(axis=1) / np.maximum(before[picks].sum(axis=1), 1e-12)
+    tail = (1 - CONFIDENCE) * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return Slowdown(ratio, float(low), float(high), expected, n)

@@ -64,6 +64,14 @@ class Baseline:
         return {"schema": SCHEMA, **self.meta, "corpus": self.corpus, "cases": self.cases}
 
 
+def shown(path: Path) -> str:
+    """``path`` as a person reads it: relative to the current folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def baseline_path(folder: Path, model: str, device: str) -> Path:
     """``baselines/<model>/<device>.json``; cuda:1 shares the cuda baseline."""
     return folder / model / f"{device.partition(':')[0]}.json"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+import pytest
+
 from pytest_speechlab.gate import Check
 from pytest_speechlab.stats import bootstrap, paired, word_errors
 
@@ -70,3 +73,21 @@ def test_non_speech_cases_are_left_out_and_errors_come_from_jiwer():
     data = paired(["a b c", "", "d e"], ["a b c", "", "d e"], ["a x c", "hallucinated words", "d"])
     assert list(data.words) == [3, 2] and list(data.after) == [1, 1]
     assert word_errors("a b c", "a c d e") == 3  # one deletion, two insertions
+
+
+def test_one_slow_case_is_not_a_significant_slowdown():
+    """Six timed cases; a noisy neighbour triples one of them: the total moves past +50%, the
+    interval's lower bound does not, so the latency-subset check passes. A model twice as slow
+    on every case is significant."""
+    from pytest_speechlab.stats import slowdown
+
+    before = np.array([0.43, 0.49, 0.58, 0.68, 0.76, 0.83])
+    spike = before.copy()
+    spike[5] *= 4  # 0.83 s -> 3.3 s
+    one = slowdown(before, spike, expected=1.0)
+    assert one.ratio > 1.5 and not one.significant
+    every = slowdown(before, before * 2, expected=1.0)
+    assert every.ratio == pytest.approx(2.0) and every.low == pytest.approx(2.0) and every.significant
+    # a slowdown the machine calibration explains (x2 slower machine) is not a regression
+    assert not slowdown(before, before * 2, expected=2.0).significant
+    assert slowdown(before, spike, expected=1.0) == one  # seeded: the same interval every run
