@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,23 @@ def cmd_touched(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render the HTML report again from a saved results file (a CI artifact, say)."""
+    from .html_report import write_report
+
+    source = Path(args.results)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SpeechlabError(f"{source}: cannot read results ({exc})") from None
+    runs = data.get("runs", [data]) if isinstance(data, dict) else None
+    if not runs or not all(isinstance(r, dict) and "model" in r for r in runs):
+        raise SpeechlabError(f"{source}: not a results file written by --speech-results")
+    write_report(Path(args.out), runs)
+    print(f"speechlab: report written to {args.out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="speechlab", description=__doc__.splitlines()[0])
     top.add_argument("--registry", default=None, metavar="PATH", help="default: registry.yaml")
@@ -182,6 +200,10 @@ def parser() -> argparse.ArgumentParser:
     touched.add_argument("--base", required=True, help="git ref, e.g. origin/main")
     touched.add_argument("--baselines", default="baselines")
     touched.set_defaults(func=cmd_touched)
+    report = sub.add_parser("report", help="render the HTML report from a --speech-results file")
+    report.add_argument("results", help="results JSON written by --speech-results")
+    report.add_argument("out", help="HTML file to write")
+    report.set_defaults(func=cmd_report)
     return top
 
 

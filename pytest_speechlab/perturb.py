@@ -15,7 +15,6 @@ from typing import Any
 
 import librosa
 import numpy as np
-import scipy.signal
 
 KINDS = ("noise", "gain", "resample", "speed", "clipping", "padding", "telephone")
 
@@ -130,6 +129,8 @@ def telephone(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     low, high = TELEPHONE_BAND
     if sample_rate <= 2 * high:
         raise ValueError(f"telephone needs a sample rate above {2 * high:g} Hz, got {sample_rate}")
+    import scipy.signal  # here: scipy.signal is slow to import and only this needs it
+
     sos = scipy.signal.butter(4, [low, high], btype="bandpass", fs=sample_rate, output="sos")
     band = scipy.signal.sosfiltfilt(sos, np.asarray(audio, dtype=np.float64))
     return np.array(_roundtrip(band, sample_rate, TELEPHONE_RATE), dtype=np.float32)

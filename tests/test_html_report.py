@@ -264,3 +264,22 @@ def test_speech_report_from_a_real_run(project):
     assert page.count("data:image/png;base64,") >= 2  # per-case WER; latency of the timed case
     assert all(case["id"] in page for case in project.cases)
     assert "faster_whisper" in page and "no regressions against the baselines" in page
+
+
+def test_speechlab_report_renders_a_saved_results_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from pytest_speechlab import cli
+
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps({"runs": _runs()}))
+    out = tmp_path / "again.html"
+    assert cli.main(["report", str(saved), str(out)]) == 0
+    again = out.read_text()
+    assert "jfk" in again and "cards_002" in again and again.count("data:image/png;base64,") >= 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert cli.main(["report", str(bad), str(out)]) == 2
+    assert "not a results file written by --speech-results" in capsys.readouterr().err
