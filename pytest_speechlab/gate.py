@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from .calibration import calibrate
-from .metrics import alignment
+from .metrics import Score, alignment
 from .runner import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
 from .stats import Change, Slowdown, bootstrap, paired, slowdown
 from .storage import shown
@@ -226,13 +226,8 @@ def assert_tts_intelligible(result: SynthesisResult) -> None:
     if check is None:
         _missing_baseline(run, f"{result.case.id} (judge WER)")
         return
-    if not check.passed:
-        s = result.judge_score
-        lines = [
-            f"{result.case.id} [{_where(run)}]: {check.describe()}",
-            alignment(s.reference, s.hypothesis),
-        ]
-        pytest.fail("\n".join(lines), pytrace=False)
+    if not check.passed and result.judge_score is not None:
+        _fail_aligned(result.case.id, run, check, result.judge_score)
 
 
 def verdict(result: CaseResult) -> str:
@@ -325,20 +320,19 @@ def sweep_check(result: PerturbedResult) -> Check | None:
     return _absolute(f"WER with {result.perturbation}", result.score.wer, base, run.settings.tolerances.wer)
 
 
-def _fail_perturbed(result: PerturbedResult, check: Check) -> None:
-    s = result.score
-    lines = [
-        f"{result.case.id} [{_where(result.run)}]: {check.describe()}",
-        alignment(s.reference, s.hypothesis),
-    ]
-    pytest.fail("\n".join(lines), pytrace=False)
+def _fail_aligned(case_id: str, run: ModelRun, check: Check, s: Score) -> None:
+    """Fail with the check and the word alignment of what was heard."""
+    pytest.fail(
+        f"{case_id} [{_where(run)}]: {check.describe()}\n{alignment(s.reference, s.hypothesis)}",
+        pytrace=False,
+    )
 
 
 def assert_robust(result: PerturbedResult) -> None:
     """Fail unless the perturbation cost at most ``robustness`` WER over the clean audio."""
     check = robustness_check(result)
     if not result.run.settings.update and not check.passed:
-        _fail_perturbed(result, check)
+        _fail_aligned(result.case.id, result.run, check, result.score)
 
 
 def assert_sweep_within_baseline(result: PerturbedResult) -> None:
@@ -350,4 +344,4 @@ def assert_sweep_within_baseline(result: PerturbedResult) -> None:
     if check is None:
         _missing_baseline(run, f"{result.case.id} ({result.perturbation.id})")
     elif not check.passed:
-        _fail_perturbed(result, check)
+        _fail_aligned(result.case.id, result.run, check, result.score)
