@@ -150,7 +150,7 @@ def judge_check(result: SynthesisResult) -> tuple[Check | None, str | None]:
     """The judge WER against the baseline's, or why it cannot be compared (None, None when the
     judge has not listened or the baseline has no judge WER for the case)."""
     run = result.run
-    entry = (run.baseline.cases.get(result.case.id, {}) if run.baseline else {}).get("tts", {})
+    entry = result.stored or {}
     if result.judge_score is None or "judge_wer" not in entry or run.baseline is None:
         return None, None
     stored = run.baseline.meta.get("judge")
@@ -164,7 +164,7 @@ def synthesis_checks(result: SynthesisResult, judged: bool = True) -> list[Check
     """Text-to-speech checks: duration either way, clipping, silence padding, level, latency,
     and (``judged``) the judge WER once the judge has listened."""
     run = result.run
-    entry = (run.baseline.cases.get(result.case.id, {}) if run.baseline else {}).get("tts")
+    entry = result.stored
     if entry is None:
         return []
     tol, h = run.settings.tolerances, result.health
@@ -318,6 +318,12 @@ def sweep_check(result: PerturbedResult) -> Check | None:
         return None
     base = stored[result.perturbation.id]
     return _absolute(f"WER with {result.perturbation}", result.score.wer, base, run.settings.tolerances.wer)
+
+
+def perturbed_check(result: PerturbedResult) -> Check | None:
+    """The check that judges ``result``: a recorded sweep point against its baseline (None
+    without one), a drawn perturbation against the clean WER."""
+    return sweep_check(result) if result.recorded else robustness_check(result)
 
 
 def _fail_aligned(case_id: str, run: ModelRun, check: Check, s: Score) -> None:

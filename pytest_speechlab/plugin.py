@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from . import devices, hookspecs, strategies
+from . import devices, hookspecs
 from .engines import engine_class
 from .errors import SpeechlabError
 from .html_report import write_report
@@ -142,9 +142,11 @@ def pytest_configure(config: pytest.Config) -> None:
         session = _build(config)
     except SpeechlabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    strategies.register_profile(session.settings.robustness_examples if session else "ci")
     if session is None:
         return
+    from . import strategies  # here: hypothesis is slow to import, and inert runs do not need it
+
+    strategies.register_profile(session.settings.robustness_examples)
     config.stash[SESSION] = session
     for tag in sorted({t for case in session.cases for t in case.tags}):
         config.addinivalue_line("markers", f"{tag}: manifest tag")

@@ -128,8 +128,7 @@ def judge_lines(run: ModelRun) -> list[str]:
     refs = [r.judge_score.reference for r in judged if r.judge_score]
     hyps = [r.judge_score.hypothesis for r in judged if r.judge_score]
     wer, _ = corpus_scores(refs, hyps)
-    stored = run.baseline.cases if run.baseline else {}
-    before = [stored.get(r.case.id, {}).get("tts", {}).get("judge_hypothesis") for r in judged]
+    before = [(r.stored or {}).get("judge_hypothesis") for r in judged]
     base = corpus_scores(refs, before)[0] if all(b is not None for b in before) else None
     return [
         f"  intelligibility: judge WER {wer:.4f} over {len(judged)} utterances "
@@ -154,9 +153,8 @@ def synthesis_rows(run: ModelRun) -> list[tuple[str, ...]]:
         "judge WER / base",
     )
     rows = [(*header, "latency ms / base", "RTF", "verdict")]
-    stored = run.baseline.cases if run.baseline else {}
     for case_id, result in run.syntheses.items():
-        h, base = result.health, stored.get(case_id, {}).get("tts", {})
+        h, base = result.health, result.stored or {}
         judge = result.judge_score
         rows.append(
             (

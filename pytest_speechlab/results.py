@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .calibration import calibrate
-from .gate import corpus_checks, robustness_check, sweep_check, synthesis_verdict, verdict
+from .gate import corpus_checks, perturbed_check, synthesis_verdict, verdict
 from .metrics import Timing, normalizer_id
 from .provenance import git_commit, utc_now, who
 from .runner import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
@@ -91,7 +91,7 @@ def _stored(run: ModelRun, case_id: str, keys: tuple[str, ...]) -> dict[str, Any
 
 
 def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
-    entry = (result.run.baseline.cases.get(result.case.id, {}) if result.run.baseline else {}).get("tts")
+    entry = result.stored
     judged = result.judge_score
     return {
         "id": result.case.id,
@@ -111,7 +111,7 @@ def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
 def _perturbed_json(result: PerturbedResult) -> dict[str, Any]:
     """A perturbed transcription; a recorded sweep point is judged against its baseline, a drawn
     perturbation against the clean WER (``passed`` None: no baseline to judge by)."""
-    check = sweep_check(result) if result.recorded else robustness_check(result)
+    check = perturbed_check(result)
     return {
         "case": result.case.id,
         **result.perturbation.as_dict(),

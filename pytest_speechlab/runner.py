@@ -112,6 +112,12 @@ class SynthesisResult:
     judge_score: Score | None = None  # what the judge heard, scored against the case's text
 
     @property
+    def stored(self) -> dict[str, Any] | None:
+        """The baseline's ``tts`` entry for this case, None when there is none."""
+        baseline = self.run.baseline
+        return (baseline.cases.get(self.case.id, {}) if baseline else {}).get("tts")
+
+    @property
     def rtf(self) -> float:
         """Processing seconds per second of audio produced."""
         return self.timing.median / max(self.health["duration_s"], 1e-9)

@@ -73,11 +73,11 @@ def long_recording(run: ModelRun, cases: tuple[Case, ...]) -> tuple[np.ndarray, 
     return audio, " ".join(c.text for c in speech)
 
 
-def bench_batched(benchmark: Any, run: ModelRun, cases: tuple[Case, ...], batch_size: int) -> str:
-    """Throughput of the engine's batched pipeline on the long recording of ``cases``."""
+def bench_batched(
+    benchmark: Any, run: ModelRun, audio: np.ndarray, language: str | None, batch_size: int
+) -> str:
+    """Throughput of the engine's batched pipeline on ``audio`` (a ``long_recording``)."""
     engine = run.engine
-    audio, _ = long_recording(run, cases)
-    language = cases[0].language if cases else None
     batched = engine.transcribe_batched  # type: ignore[attr-defined]
     text = benchmark.pedantic(
         batched, args=(audio, language, batch_size), rounds=run.settings.repeats, warmup_rounds=1

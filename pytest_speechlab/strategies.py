@@ -141,3 +141,8 @@ def register_profile(examples: str) -> None:
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
+
+
+# Registered on import, for a suite collected with no model selected; the plugin registers the
+# run's choice once a model is (and only then imports this module and hypothesis).
+register_profile("ci")

@@ -17,8 +17,7 @@ from .gate import (
     Check,
     case_checks,
     corpus_checks,
-    robustness_check,
-    sweep_check,
+    perturbed_check,
     synthesis_checks,
     verdict,
 )
@@ -96,7 +95,7 @@ def run_markdown(run: ModelRun, registry: Registry | None) -> list[str]:
         if bad:
             failing.append(f"- `{synthesis.case.id}` (TTS): " + "; ".join(bad))
     for perturbed in run.perturbed.values():
-        check = sweep_check(perturbed) if perturbed.recorded else robustness_check(perturbed)
+        check = perturbed_check(perturbed)
         if check is not None and not check.passed:
             failing.append(f"- `{perturbed.case.id}` (robustness): {check.describe()}")
     failing += [f"- `{case_id}`: error: {message}" for case_id, message in run.errors.items()]
