@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,27 @@ def short_cases() -> list[Case]:
     and digital silence. Enough for control flow, and quick."""
     by_id = {c.id: c for c in bundled_cases()}
     return [by_id["cards_001"], by_id["cards_002"], by_id["silence_3s"]]
+
+
+def error_line_without(modules: list[str], statement: str) -> str:
+    """The ``SpeechlabError`` line that ``statement`` raises in a fresh interpreter where
+    ``modules`` cannot be imported (``sys.modules[name] = None``): a missing or broken package,
+    without uninstalling anything. The statement sees ``SeamlessM4TEngine`` and ``LFMAudioEngine``."""
+    code = (
+        "import sys\n"
+        f"for name in {modules!r}:\n"
+        "    sys.modules[name] = None\n"
+        "from pytest_speechlab.engines.lfm_audio import LFMAudioEngine\n"
+        "from pytest_speechlab.engines.seamless import SeamlessM4TEngine\n"
+        "from pytest_speechlab.errors import SpeechlabError\n"
+        "try:\n"
+        f"    {statement}\n"
+        "except SpeechlabError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return out.stdout.strip()
 
 
 @dataclass

@@ -9,9 +9,6 @@ replaced by a local folder).
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from transformers import AutoTokenizer  # noqa: E402
 from pytest_speechlab.engines.lfm_audio import LFMAudioEngine  # noqa: E402
 from pytest_speechlab.errors import SpeechlabError  # noqa: E402
 
+from .conftest import error_line_without  # noqa: E402
 from .tiny_lfm import build_tiny_lfm_checkpoint  # noqa: E402
 
 # liquid-audio 1.3 still passes past_key_values to transformers' Lfm2Model (renamed cache in 5.x).
@@ -211,19 +209,7 @@ def test_hub_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_module_imports_without_torch_or_liquid_audio() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['torch'] = sys.modules['liquid_audio'] = None\n"
-        "from pytest_speechlab.engines.lfm_audio import LFMAudioEngine\n"
-        "from pytest_speechlab.errors import SpeechlabError\n"
-        "try:\n"
-        "    LFMAudioEngine.unavailable('cpu')\n"
-        "except SpeechlabError as exc:\n"
-        "    print(exc)\n"
-    )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == (
+    assert error_line_without(["torch", "liquid_audio"], "LFMAudioEngine.unavailable('cpu')") == (
         "lfm2_5_audio: liquid-audio is not installed "
         "(needs Python >= 3.12: pip install 'pytest-speechlab[lfm]')"
     )

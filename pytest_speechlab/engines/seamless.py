@@ -52,6 +52,22 @@ def _require() -> None:
         ) from None
 
 
+def _classes() -> tuple[Any, Any]:
+    """transformers' processor and model classes. transformers imports them lazily and, when a
+    backend fails (a torchaudio built for another torch, say), says only "Could not import
+    module"; the cause it hides is named here, in one line."""
+    try:
+        from transformers import AutoProcessor, SeamlessM4TFeatureExtractor, SeamlessM4Tv2Model  # noqa: F401
+    except (ImportError, RuntimeError) as exc:
+        cause: BaseException = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        raise SpeechlabError(
+            f"seamless_m4t: transformers cannot import SeamlessM4T: {' '.join(str(cause).split())}"
+        ) from None
+    return AutoProcessor, SeamlessM4Tv2Model
+
+
 def _check_folder(folder: Path) -> None:
     """Name what a local folder lacks, before transformers fails on it with a traceback."""
     if not folder.is_dir():
@@ -113,8 +129,8 @@ class SeamlessM4TEngine:
     def load(cls, source: str | None, device: str, options: dict[str, Any]) -> SeamlessM4TEngine:
         _require()
         import torch
-        from transformers import AutoProcessor, SeamlessM4Tv2Model
 
+        AutoProcessor, SeamlessM4Tv2Model = _classes()
         src = resolve_source(source or cls.default_source)
         folder, revision = model_folder(
             cls.name,
