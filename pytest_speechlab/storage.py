@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,18 @@ SCHEMA = 1
 HISTORY = "history.jsonl"
 
 
+def _mode_for(path: Path) -> int:
+    """The permissions the new file gets: those of the file it replaces, else a new file's
+    (0o666 less the umask). mkstemp's temp files are private (0o600), and the rename would
+    otherwise carry that over to a baseline, the registry or a report."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextmanager
 def open_atomic(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """A file that replaces ``path`` when the block ends without error.
@@ -31,6 +44,7 @@ def open_atomic(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import jiwer
 import pytest
@@ -115,6 +117,22 @@ def test_write_atomic_replaces_whole_file(tmp_path, monkeypatch):
         write_atomic(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["b.json"]
+
+
+def test_write_atomic_keeps_permissions(tmp_path):
+    """A replaced file keeps its mode; a new one gets the umask's, not the temp file's 0o600."""
+    old_umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.json"
+        write_atomic(fresh, "{}\n")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        shared = tmp_path / "shared.json"
+        shared.write_text("{}\n")
+        shared.chmod(0o664)
+        write_atomic(shared, "[]\n")
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_text() == "[]\n"
+    finally:
+        os.umask(old_umask)
 
 
 def test_baseline_round_trip_and_history(tmp_path):
