@@ -4,9 +4,12 @@ The public API is small: the assertions tests call, and the pieces a test may wa
 its own (manifest loading, audio decoding, scoring).
 """
 
-from .audio import load_audio
+from .core.audio import load_audio
+from .core.manifest import Case, load_manifest
+from .core.metrics import normalize, score
+from .core.perturb import Perturbation
 from .errors import SpeechlabError
-from .gate import (
+from .gate.assertions import (
     assert_cer_within_baseline,
     assert_corpus_within_baseline,
     assert_latency_within_baseline,
@@ -16,9 +19,6 @@ from .gate import (
     assert_tts_within_baseline,
     assert_wer_within_baseline,
 )
-from .manifest import Case, load_manifest
-from .metrics import normalize, score
-from .perturb import Perturbation
 
 __version__ = "0.1.0"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .core.settings import read_file_settings
 from .errors import SpeechlabError
-from .options import read_file_settings
-from .registry import STATUSES, Entry, Registry, change_status, load_registry, register
+from .store.registry import STATUSES, Entry, Registry, change_status, load_registry, register
 
 CORE = ("base.py", "sources.py", "__init__.py")  # engine modules every adapter depends on
 
@@ -147,7 +147,7 @@ def cmd_touched(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Render the HTML report again from a saved results file (a CI artifact, say)."""
-    from .html_report import write_report
+    from .report.html import write_report
 
     source = Path(args.results)
     try:

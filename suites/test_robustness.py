@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_speechlab import assert_robust, assert_sweep_within_baseline, strategies
-from pytest_speechlab.perturb import noise_sweep
+from pytest_speechlab import assert_robust, assert_sweep_within_baseline
+from pytest_speechlab.core import strategies
+from pytest_speechlab.core.perturb import noise_sweep
 
 PERTURBATIONS = {
     "noise": strategies.noise(min_snr_db=10, max_snr_db=30),

@@ -11,8 +11,8 @@ as RTFx (audio seconds per second).
 import pytest
 
 from pytest_speechlab import normalize, score
-from pytest_speechlab.runner import latency_subset
-from pytest_speechlab.speed import (
+from pytest_speechlab.measure.run import latency_subset
+from pytest_speechlab.measure.speed import (
     bench_batched,
     bench_first_audio,
     bench_load,

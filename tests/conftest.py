@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_speechlab.manifest import Case, load_manifest
+from pytest_speechlab.core.manifest import Case, load_manifest
 
 pytest_plugins = ["pytester"]
 

@@ -10,9 +10,9 @@ import pytest
 import soundfile
 import yaml
 
-from pytest_speechlab import runner
-from pytest_speechlab.audio import load_audio
+from pytest_speechlab.core.audio import load_audio
 from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.measure import run as runner
 
 from .conftest import short_cases
 

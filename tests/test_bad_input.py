@@ -155,7 +155,7 @@ def test_interrupted_update_leaves_the_old_baseline(project):
     project.pytester.makeconftest(
         """
         import os
-        import pytest_speechlab.storage as storage
+        import pytest_speechlab.store.atomic as storage
 
         def interrupted(src, dst):
             raise KeyboardInterrupt("power cut during rename")

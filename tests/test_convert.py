@@ -25,8 +25,8 @@ import torch  # noqa: E402
 from whisper.model import ModelDimensions, Whisper, sinusoids  # noqa: E402
 from whisper.normalizers import EnglishTextNormalizer  # noqa: E402
 
-from pytest_speechlab.audio import load_audio  # noqa: E402
-from pytest_speechlab.convert import (  # noqa: E402
+from pytest_speechlab.core.audio import load_audio  # noqa: E402
+from pytest_speechlab.engines.whisper_convert import (  # noqa: E402
     cached_checkpoint,
     convert,
     ctranslate2_to_whisper,

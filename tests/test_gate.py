@@ -7,7 +7,7 @@ import json
 import jiwer
 import pytest
 
-from pytest_speechlab.metrics import normalize
+from pytest_speechlab.core.metrics import normalize
 
 from .conftest import bundled_cases
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_speechlab.html_report import failures, render, write_report
+from pytest_speechlab.report.html import failures, render, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('x')</script> & more"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_speechlab.audio import load_audio
+from pytest_speechlab.core.audio import load_audio
+from pytest_speechlab.core.manifest import load_manifest
 from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
-from pytest_speechlab.manifest import load_manifest
 
 from .conftest import SUITE, bundled_cases
 

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_speechlab import load_audio, strategies
-from pytest_speechlab.perturb import (
+from pytest_speechlab import load_audio
+from pytest_speechlab.core import strategies
+from pytest_speechlab.core.perturb import (
     KINDS,
     Perturbation,
     add_noise,

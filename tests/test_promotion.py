@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from pytest_speechlab.registry import load_registry
+from pytest_speechlab.store.registry import load_registry
 
 REGISTRY = """\
 schema: 1

@@ -12,7 +12,7 @@ import yaml
 
 from pytest_speechlab import cli
 from pytest_speechlab.errors import SpeechlabError
-from pytest_speechlab.registry import Entry, change_status, check_transition, load_registry, register
+from pytest_speechlab.store.registry import Entry, change_status, check_transition, load_registry, register
 
 REGISTRY = """\
 schema: 1
@@ -246,7 +246,7 @@ def test_ci_workflow_uses_real_commands_and_options(pytestconfig):
 
 
 def test_written_registry_has_no_yaml_aliases(tmp_path):
-    from pytest_speechlab.registry import Registry
+    from pytest_speechlab.store.registry import Registry
 
     shared = {"ceilings": {"production": {"wer": 0.1}}}
     registry = Registry(tmp_path / "r.yaml", {n: Entry(n, thresholds=shared) for n in ("a", "b")})

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from pytest_speechlab.perturb import KINDS
+from pytest_speechlab.core.perturb import KINDS
 
 from .conftest import REPO
 

@@ -7,8 +7,8 @@ import random
 import numpy as np
 import pytest
 
-from pytest_speechlab.gate import Check
-from pytest_speechlab.stats import bootstrap, paired, word_errors
+from pytest_speechlab.core.stats import bootstrap, paired, word_errors
+from pytest_speechlab.gate.checks import Check
 
 WORDS = "the quick brown fox jumps over a lazy dog while seven tall ships sail past".split()
 
@@ -79,7 +79,7 @@ def test_one_slow_case_is_not_a_significant_slowdown():
     """Six timed cases; a noisy neighbour triples one of them: the total moves past +50%, the
     interval's lower bound does not, so the latency-subset check passes. A model twice as slow
     on every case is significant."""
-    from pytest_speechlab.stats import slowdown
+    from pytest_speechlab.core.stats import slowdown
 
     before = np.array([0.43, 0.49, 0.58, 0.68, 0.76, 0.83])
     spike = before.copy()

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pytest_speechlab.tts import health
+from pytest_speechlab.core.health import health
 
 from .conftest import REPO
 

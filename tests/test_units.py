@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_speechlab import devices
+from pytest_speechlab.core import devices
+from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, score
 from pytest_speechlab.errors import SpeechlabError
-from pytest_speechlab.metrics import Timing, corpus_scores, normalize, score
-from pytest_speechlab.storage import Baseline, read_baseline, write_atomic, write_baseline
+from pytest_speechlab.store.atomic import write_atomic
+from pytest_speechlab.store.baselines import Baseline, read_baseline, write_baseline
 
 
 def test_score_normalises_before_counting():
@@ -112,7 +113,7 @@ def test_write_atomic_replaces_whole_file(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("pytest_speechlab.storage.os.replace", fail)
+    monkeypatch.setattr("pytest_speechlab.store.atomic.os.replace", fail)
     with pytest.raises(OSError):
         write_atomic(target, "new\n")
     assert target.read_text() == "old\n"

@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..devices import default_compute_type
+from ..core.devices import default_compute_type
+from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
-from ..manifest import sha256_file
 from .base import ModelIdentity
 from .sources import resolve_source
 

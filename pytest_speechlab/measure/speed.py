@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .manifest import Case
-from .runner import ModelRun
+from ..core.manifest import Case
+from .run import ModelRun
 
 GAP_S = 0.5  # silence between cases in the long recording of the batched benchmark
 

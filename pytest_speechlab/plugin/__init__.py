@@ -12,20 +12,23 @@ from typing import Any
 
 import pytest
 
-from . import devices, hookspecs
-from .engines import engine_class
-from .errors import SpeechlabError
-from .html_report import write_report
-from .judge import Judge
-from .manifest import Case, load_manifest
-from .options import Settings, add_options, load_settings
-from .promotion import Evidence, builtin_vetoes
-from .registry import Registry, change_status, check_transition, load_registry
-from .report import comparison_lines, run_lines, update_lines
-from .results import new_baseline, results_document, run_json
-from .runner import AudioCache, CaseResult, CorpusResult, ModelRun, SynthesisResult, latency_subset
-from .storage import dumps, shown, write_atomic, write_baseline
-from .summary import markdown
+from ..core import devices
+from ..core.manifest import Case, load_manifest
+from ..core.settings import Settings
+from ..engines import engine_class
+from ..errors import SpeechlabError
+from ..gate.promotion import Evidence, builtin_vetoes
+from ..measure.judge import Judge
+from ..measure.run import AudioCache, CaseResult, CorpusResult, ModelRun, SynthesisResult, latency_subset
+from ..report.html import write_report
+from ..report.markdown import markdown
+from ..report.results_file import results_document, run_json
+from ..report.terminal import comparison_lines, run_lines, update_lines
+from ..store.atomic import dumps, shown, write_atomic
+from ..store.baselines import new_baseline, write_baseline
+from ..store.registry import Registry, change_status, check_transition, load_registry
+from . import hookspecs
+from .options import add_options, load_settings
 
 
 @dataclass
@@ -144,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if session is None:
         return
-    from . import strategies  # here: hypothesis is slow to import, and inert runs do not need it
+    from ..core import strategies  # here: hypothesis is slow to import, and inert runs do not need it
 
     strategies.register_profile(session.settings.robustness_examples)
     config.stash[SESSION] = session

@@ -13,7 +13,7 @@ import librosa
 import numpy as np
 import soundfile
 
-from .errors import SpeechlabError
+from ..errors import SpeechlabError
 
 
 def load_audio(path: Path | str, sample_rate: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import SpeechlabError
+from ..errors import SpeechlabError
 
 KNOWN = ("cpu", "cuda", "mps")
 PREFERENCE = ("cuda", "mps", "cpu")

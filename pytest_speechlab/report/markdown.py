@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .gate import (
+from ..core.metrics import normalizer_id
+from ..gate.checks import (
     ERROR,
     FAIL,
     NEW,
@@ -21,11 +22,10 @@ from .gate import (
     synthesis_checks,
     verdict,
 )
-from .gate import synthesis_verdict as tts_verdict
-from .metrics import normalizer_id
-from .registry import Registry
-from .report import comparison_rows
-from .runner import ModelRun
+from ..gate.checks import synthesis_verdict as tts_verdict
+from ..measure.run import ModelRun
+from ..store.registry import Registry
+from .terminal import comparison_rows
 
 
 def _fmt(value: float, sign: str = "") -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import soundfile
 import yaml
 
-from .errors import SpeechlabError
+from ..errors import SpeechlabError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .storage import open_atomic
+from ..store.atomic import open_atomic
 
 __all__ = [
     "cached_checkpoint",

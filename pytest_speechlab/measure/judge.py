@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from .runner import ModelRun
+from .run import ModelRun
 
 
 @dataclass

@@ -18,5 +18,5 @@ def pytest_speechlab_promotion(config, model, target, results):  # type: ignore[
 
     Called after the run when ``--promote-to`` is given, for every implementation (the
     built-in one included); any reason blocks the promotion and fails the run. ``results`` is a
-    ``pytest_speechlab.promotion.Evidence``: the registry entry, the results JSON of each
+    ``pytest_speechlab.gate.promotion.Evidence``: the registry entry, the results JSON of each
     device's run, the whole manifest, and the node ids of failed tests."""

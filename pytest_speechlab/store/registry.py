@@ -18,10 +18,10 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
-from .errors import SpeechlabError
-from .manifest import parse_yaml
-from .provenance import git_commit, utc_now, who
-from .storage import write_atomic
+from ..core.manifest import parse_yaml
+from ..core.provenance import git_commit, utc_now, who
+from ..errors import SpeechlabError
+from .atomic import write_atomic
 
 SCHEMA = 1
 STATUSES = ("experimental", "candidate", "production", "deprecated")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gate import ERROR, FAIL, NEW, PASS, corpus_checks, robustness_check, synthesis_verdict, verdict
-from .metrics import corpus_scores, normalizer_id
-from .runner import CaseResult, ModelRun, PerturbedResult, SynthesisResult
-from .storage import shown
+from ..core.metrics import corpus_scores, normalizer_id
+from ..gate.checks import ERROR, FAIL, NEW, PASS, corpus_checks, robustness_check, synthesis_verdict, verdict
+from ..measure.run import CaseResult, ModelRun, PerturbedResult, SynthesisResult
+from ..store.atomic import shown
 
 
 def _rate(words_per_s: float | None) -> str:

@@ -15,10 +15,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .manifest import Case
-from .registry import Entry
-from .results import results_document
-from .storage import dumps
+from ..core.manifest import Case
+from ..report.results_file import results_document
+from ..store.atomic import dumps
+from ..store.registry import Entry
 
 
 @dataclass(frozen=True)

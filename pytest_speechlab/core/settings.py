@@ -1,0 +1,81 @@
+"""The settings of a run: tolerances, paths and options, from ``[tool.speechlab]`` and the
+command line (``plugin.options`` merges them).
+
+The command line wins over ``pyproject.toml``, which wins over the defaults here. Paths in
+``pyproject.toml`` are relative to that file; paths on the command line to the current folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpeechlabError
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How much worse than its baseline a measurement may be before it fails.
+
+    WER and CER are absolute (0.02 = two points); latency is relative (0.5 = 50% slower, after
+    scaling by the machine calibration)."""
+
+    wer: float = 0.02
+    cer: float = 0.02
+    latency: float = 0.5
+    duration: float = 0.15  # text-to-speech: relative change of the audio's duration, either way
+    silence: float = 0.25  # text-to-speech: seconds of extra leading or trailing silence
+    robustness: float = 0.3  # WER under a perturbation over the same case's clean WER, absolute
+
+
+@dataclass(frozen=True)
+class Settings:
+    models: tuple[str, ...] = ()
+    device: str = "auto"
+    manifest: Path | None = None
+    tags: tuple[str, ...] = ()
+    baselines: Path = Path("baselines")
+    results: Path | None = None
+    update: bool = False
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    repeats: int = 5
+    warmup: int = 1
+    latency_tags: tuple[str, ...] = ("latency",)
+    new_cases: str = "fail"
+    sources: dict[str, str] = field(default_factory=dict)
+    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    given_tolerances: frozenset[str] = frozenset()  # set on the command line: a registry can't override
+    registry: Path | None = None
+    promote_to: str | None = None
+    promote_reason: str = ""
+    promote_force: bool = False
+    summary: Path | None = None
+    judge: str | None = "faster_whisper"  # the speech-to-text model that listens to synthesised speech
+    report: Path | None = None
+    robustness_tags: tuple[str, ...] = ("robustness",)
+    robustness_examples: str = "ci"  # the hypothesis profile of the robustness suite: ci or wide
+
+
+FILE_KEYS = {
+    "models", "device", "manifest", "tags", "baselines", "results", "wer_tolerance",
+    "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
+    "warmup", "latency_tags", "new_cases", "options", "registry", "summary", "judge", "report",
+    "robustness_tolerance", "robustness_tags", "robustness_examples",
+}  # fmt: skip
+
+
+def read_file_settings(path: Path) -> dict[str, Any]:
+    """``[tool.speechlab]`` of a pyproject.toml, checked for unknown keys."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpeechlabError(f"{path}: not valid TOML ({exc})") from None
+    section = data.get("tool", {}).get("speechlab", {})
+    unknown = set(section) - FILE_KEYS
+    if unknown:
+        raise SpeechlabError(f"{path}: unknown [tool.speechlab] key(s) {', '.join(sorted(unknown))}")
+    return section
