@@ -55,6 +55,8 @@ def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
     assert change["metrics"]["cpu"]["cases"] == len(project.cases)
     assert entry.revision == data["identity"]["revision"] and entry.source == data["identity"]["source"]
     assert entry.engine.startswith("faster-whisper ")
+    # what the server and later runs load: the promoting run's engine options
+    assert entry.options == data["options"] and entry.options["beam_size"] == 5
 
 
 def test_failing_threshold_blocks_and_leaves_the_registry_unchanged(project, registry):

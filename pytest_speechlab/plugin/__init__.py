@@ -332,7 +332,10 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
                     "results": str(settings.results) if settings.results else None,
                     "metrics": evidence.metrics(),
                 },
-                fields={k: str(identity.get(k, "")) for k in ("engine", "source", "revision")},
+                fields={
+                    **{k: str(identity.get(k, "")) for k in ("engine", "source", "revision")},
+                    "options": next((r["options"] for r in data if r["identity"]), {}),
+                },
             )
         except SpeechlabError as exc:
             reasons.append(str(exc))

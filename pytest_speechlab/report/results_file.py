@@ -103,6 +103,7 @@ def run_json(run: ModelRun) -> dict[str, Any]:
         "device": run.device,
         "skipped": run.skip_reason,
         "identity": identity,
+        "options": dict(run.options),
         "normalizer": normalizer_id(),
         "baseline": shown(run.baseline_file),
         "load_s": run.load_s,

@@ -28,7 +28,7 @@ STATUSES = ("experimental", "candidate", "production", "deprecated")
 PROMOTIONS = ("candidate", "production")  # the statuses a gated run promotes to
 TOLERANCES = ("wer_tolerance", "cer_tolerance", "latency_tolerance")
 CEILING_METRICS = ("wer", "cer", "rtf", "hallucination_rate")  # corpus figures of a run
-ENTRY_KEYS = {"engine", "source", "revision", "capabilities", "status", "thresholds", "history"}
+ENTRY_KEYS = {"engine", "source", "revision", "options", "capabilities", "status", "thresholds", "history"}
 HEADER = """\
 # pytest-speechlab model registry: one entry per --speech-model name.
 # Change statuses with the `speechlab` command (promote runs the gate first); edits by hand are
@@ -45,6 +45,7 @@ class Entry:
     engine: str = ""  # the adapter's package and version, e.g. "faster-whisper 1.2.1"
     source: str = ""  # where the promoted weights came from
     revision: str = ""  # their checksum or commit, from the promoting run
+    options: dict[str, Any] = field(default_factory=dict)  # the engine options the promoting run used
     capabilities: list[str] = field(default_factory=list)  # "asr", "tts"
     thresholds: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -63,6 +64,8 @@ class Entry:
         for key in ("engine", "source", "revision"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
+        if self.options:
+            data["options"] = dict(self.options)
         if self.capabilities:
             data["capabilities"] = list(self.capabilities)
         if self.thresholds:
@@ -165,9 +168,12 @@ def _entry(path: Path, name: Any, data: Any, line: int) -> Entry:
         raise SpeechlabError(
             f"{where}: status {status!r} disagrees with the last history entry ({history[-1]['to']!r})"
         )
+    options = data.get("options", {}) or {}
+    if not isinstance(options, dict):
+        raise SpeechlabError(f"{where}: options must be a mapping of engine option to value")
     fields = {k: str(data.get(k) or "") for k in ("engine", "source", "revision")}
     return Entry(name, status, capabilities=list(capabilities), thresholds=thresholds, history=history,
-                 line=line, **fields)  # fmt: skip
+                 line=line, options=dict(options), **fields)  # fmt: skip
 
 
 def load_registry(path: Path | str) -> Registry:
@@ -234,7 +240,7 @@ def change_status(
     force: bool = False,
     restore: bool = False,
     evidence: dict[str, Any] | None = None,
-    fields: dict[str, str] | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check and apply one status change, append it to the history, write; return the entry."""
     with locked(path) as registry:
