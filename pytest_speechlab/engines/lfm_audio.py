@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import torch_compute_type, torch_unavailable
+from ..core.devices import set_torch_threads, torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
 from .base import ModelIdentity
 from .sources import model_folder, resolve_source
@@ -135,6 +135,7 @@ class LFMAudioEngine:
         src = resolve_source(source or cls.default_source)
         # the revision of a local folder covers model, detokenizer and codec weights
         folder, revision = model_folder(cls.name, src, options["revision"], _download, _check_folder)
+        set_torch_threads(device)
         compute_type = torch_compute_type(cls.name, "dtype", options["dtype"], device, "bfloat16", DTYPES)
         dtype = getattr(torch, compute_type)
 

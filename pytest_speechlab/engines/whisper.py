@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import torch_compute_type, torch_unavailable
+from ..core.devices import set_torch_threads, torch_compute_type, torch_unavailable
 from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
 from .base import ModelIdentity
@@ -87,6 +87,7 @@ class WhisperEngine:
                 checkpoint = cached_checkpoint(src.path, cache)
             revision = "sha256:" + sha256_file(checkpoint)
             model = load_whisper_model(checkpoint, device=device)
+        set_torch_threads(device)
         compute_type = torch_compute_type(
             cls.name, "compute_type", options["compute_type"], device, "float16", ("float32", "float16")
         )
