@@ -1,9 +1,10 @@
 """The ``speechlab`` command: read the registry, and change a model's status.
 
 ``promote`` runs the suite for the model in this process (``pytest.main`` with
-``--promote-to``), so the change is applied by the same gate and hook as in a pytest run;
-``deprecate``, ``restore`` and ``register`` change the registry directly, with a reason.
-``touched`` lists the models a change touches, for a CI gate to run.
+``--promote-to``), so the change is applied by the same gate and hook as in a pytest run, and so
+does ``restore`` of a model that was a candidate or in production before it was deprecated;
+``register`` (as experimental), ``deprecate`` and ``restore --to experimental`` change the
+registry directly, with a reason. ``touched`` lists the models a change touches, for a CI gate.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 
 from .core.settings import read_file_settings
 from .errors import SpeechlabError
-from .store.registry import STATUSES, Entry, Registry, change_status, load_registry, register
+from .store.registry import PROMOTIONS, Entry, Registry, change_status, load_registry, register
 
 CORE = ("base.py", "sources.py", "__init__.py")  # engine modules every adapter depends on
 
@@ -75,14 +76,21 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    _load(args.path).get(args.name)  # a clear error before pytest starts
-    argv = [f"--speech-model={args.name}", f"--promote-to={args.to}", f"--speech-registry={args.path}"]
+def _gate(args: argparse.Namespace, target: str, *flags: str) -> int:
+    """Run the suite for ``args.name`` with ``--promote-to=target`` in this process: the registry
+    changes only if the gate passes."""
+    argv = [f"--speech-model={args.name}", f"--promote-to={target}", f"--speech-registry={args.path}", *flags]
     if args.reason:
         argv.append(f"--promote-reason={args.reason}")
-    if args.force:
-        argv.append("--promote-force")
-    return int(pytest.main([*argv, *args.pytest_args]))
+    # This package is imported already, so pytest cannot rewrite the plugin's asserts (it has none
+    # to rewrite): say nothing of it instead of warning on every promotion.
+    quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    return int(pytest.main([*argv, *quiet, *args.pytest_args]))
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    _load(args.path).get(args.name)  # a clear error before pytest starts
+    return _gate(args, args.to, *(["--promote-force"] if args.force else []))
 
 
 def cmd_deprecate(args: argparse.Namespace) -> int:
@@ -92,8 +100,14 @@ def cmd_deprecate(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    change = change_status(args.path, args.name, args.to, reason=args.reason, restore=True)
-    print(f"{args.name}: {change['from']} -> {args.to} (restored), recorded in {args.path}")
+    """Back to the status before deprecation (through the gate for candidate and production), or
+    to experimental with ``--to experimental``."""
+    entry = _load(args.path).get(args.name)
+    target = args.to or entry.before_deprecation()
+    if target in PROMOTIONS:
+        return _gate(args, target, "--promote-restore")
+    change = change_status(args.path, args.name, target, reason=args.reason, restore=True)
+    print(f"{args.name}: {change['from']} -> {target} (restored), recorded in {args.path}")
     return 0
 
 
@@ -103,17 +117,23 @@ def cmd_register(args: argparse.Namespace) -> int:
     cls = engine_class(args.name)
     entry = Entry(
         args.name,
-        status=args.status,
+        status="experimental",
         source=args.source or str(getattr(cls, "default_source", "")),
         capabilities=list(cls.tasks),
     )
     register(args.path, entry, args.reason)
-    print(f"{args.name}: registered as {args.status} in {args.path}")
+    print(f"{args.name}: registered as experimental in {args.path}")
+    print(f"next: record its baselines (pytest --speech-model={args.name} --update-baselines), then")
+    print(f"      speechlab promote {args.name} --to candidate")
     return 0
 
 
-def touched_models(changed: list[str], registry: Registry, baselines: Path) -> list[str]:
-    """Registry models a change to these files can affect, among those with baselines to gate."""
+def touched_models(
+    changed: list[str], registry: Registry, baselines: Path, judge: str | None = None
+) -> list[str]:
+    """Registry models a change to these files can affect, among those with baselines to gate;
+    a change to the judge (the speech-to-text model that listens to synthesised speech) touches
+    every text-to-speech model too."""
     from .engines import BUILTIN
 
     gated = [n for n, e in registry.models.items() if e.status != "deprecated" and (baselines / n).is_dir()]
@@ -131,16 +151,23 @@ def touched_models(changed: list[str], registry: Registry, baselines: Path) -> l
             "registry.yaml",
         ):
             hit.update(gated)
+    if judge and judge in hit:
+        hit.update(n for n in gated if "tts" in registry.models[n].capabilities)
     return [n for n in gated if n in hit]
 
 
 def cmd_touched(args: argparse.Namespace) -> int:
     out = subprocess.run(
-        ["git", "diff", "--name-only", f"{args.base}...HEAD"], capture_output=True, text=True, check=False
+        ["git", "diff", "--name-only", "-z", f"{args.base}...HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise SpeechlabError(f"git diff {args.base}...HEAD: {out.stderr.strip()}")
-    models = touched_models(out.stdout.split(), _load(args.path), Path(args.baselines))
+    judge = read_file_settings(Path("pyproject.toml")).get("judge", "faster_whisper")
+    changed = [path for path in out.stdout.split("\0") if path]
+    models = touched_models(changed, _load(args.path), Path(args.baselines), judge)
     print(",".join(models))
     return 0
 
@@ -185,14 +212,19 @@ def parser() -> argparse.ArgumentParser:
     deprecate.add_argument("name")
     deprecate.add_argument("--reason", required=True)
     deprecate.set_defaults(func=cmd_deprecate)
-    restore = sub.add_parser("restore", help="bring a deprecated model back")
+    restore = sub.add_parser(
+        "restore",
+        help="bring a deprecated model back to its status before deprecation (through the gate)",
+        usage="%(prog)s NAME --reason TEXT [--to experimental] [-- PYTEST_ARGS]",
+    )
     restore.add_argument("name")
-    restore.add_argument("--to", required=True, choices=STATUSES[:-1])
+    restore.add_argument("--to", choices=("experimental",), help="experimental instead, without the gate")
     restore.add_argument("--reason", required=True)
     restore.set_defaults(func=cmd_restore)
-    reg = sub.add_parser("register", help="add a model (a --speech-model name) to the registry")
+    reg = sub.add_parser(
+        "register", help="add a model (a --speech-model name) to the registry, as experimental"
+    )
     reg.add_argument("name")
-    reg.add_argument("--status", default="experimental", choices=STATUSES[:-1])
     reg.add_argument("--source", default=None, help="default: the engine's default source")
     reg.add_argument("--reason", required=True)
     reg.set_defaults(func=cmd_register)

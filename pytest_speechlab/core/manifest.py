@@ -159,7 +159,9 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int) -> Case:
             f"{where}: {audio} has sample rate {info.samplerate} Hz, below {MIN_SAMPLE_RATE} Hz"
         )
     expected_rate = entry.get("sample_rate")
-    if expected_rate is not None and int(expected_rate) != info.samplerate:
+    if expected_rate is not None and (isinstance(expected_rate, bool) or not isinstance(expected_rate, int)):
+        raise SpeechlabError(f"{where}: sample_rate must be a whole number of Hz, got {expected_rate!r}")
+    if expected_rate is not None and expected_rate != info.samplerate:
         raise SpeechlabError(
             f"{where}: {audio} has sample rate {info.samplerate} Hz, manifest says {expected_rate}"
         )

@@ -51,6 +51,8 @@ class Settings:
     promote_to: str | None = None
     promote_reason: str = ""
     promote_force: bool = False
+    promote_restore: bool = False  # the promotion brings a deprecated model back (speechlab restore)
+    dry_run: bool = False  # with update: say what would change, write nothing
     summary: Path | None = None
     judge: str | None = "faster_whisper"  # the speech-to-text model that listens to synthesised speech
     report: Path | None = None

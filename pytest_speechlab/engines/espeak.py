@@ -76,7 +76,8 @@ class EspeakEngine:
             "-p",
             str(opts["pitch"]),
         ]
-        wav = subprocess.run([*cmd, "--stdout", text], capture_output=True, check=True).stdout
+        # "--" ends the options: a text that starts with "-" is spoken, not read as an option
+        wav = subprocess.run([*cmd, "--stdout", "--", text], capture_output=True, check=True).stdout
         samples, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
         if rate != self.output_sample_rate:
             raise SpeechlabError(f"espeak: expected {self.output_sample_rate} Hz output, got {rate}")

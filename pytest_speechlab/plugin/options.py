@@ -48,6 +48,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="record this run's measurements as the new baselines",
     )
     add(
+        "--speech-dry-run",
+        action="store_true",
+        default=False,
+        help="with --update-baselines: print what would change in the baselines, write nothing",
+    )
+    add(
         "--speech-wer-tolerance",
         type=float,
         default=None,
@@ -161,6 +167,12 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="allow a promotion that skips a stage (needs --promote-reason); the gate still runs",
     )
+    add(
+        "--promote-restore",
+        action="store_true",
+        default=False,
+        help="with --promote-to: bring a deprecated model back, through the gate (speechlab restore)",
+    )
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -234,8 +246,10 @@ def load_settings(config: pytest.Config) -> Settings:
         raise SpeechlabError(f"{pyproject}: robustness_examples must be 'ci' or 'wide'")
     if opt("promote_force") and not opt("promote_reason").strip():
         raise SpeechlabError("--promote-force: give the reason with --promote-reason")
-    if (opt("promote_force") or opt("promote_reason")) and not promote_to:
-        raise SpeechlabError("--promote-reason/--promote-force: only with --promote-to")
+    if (opt("promote_force") or opt("promote_reason") or opt("promote_restore")) and not promote_to:
+        raise SpeechlabError("--promote-reason/--promote-force/--promote-restore: only with --promote-to")
+    if opt("speech_dry_run") and not opt("update_baselines"):
+        raise SpeechlabError("--speech-dry-run: only with --update-baselines")
     return Settings(
         models=_split(opt("speech_model") or file.get("models")),
         device=opt("speech_device") or file.get("device", "auto"),
@@ -265,6 +279,8 @@ def load_settings(config: pytest.Config) -> Settings:
         promote_to=promote_to,
         promote_reason=opt("promote_reason"),
         promote_force=bool(opt("promote_force")),
+        promote_restore=bool(opt("promote_restore")),
+        dry_run=bool(opt("speech_dry_run")),
         summary=path("speech_summary", "summary", None),
         judge=None if judge.lower() == "none" else judge,
         report=path("speech_report", "report", None),
