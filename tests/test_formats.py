@@ -412,3 +412,24 @@ def test_unknown_json_and_folders_say_what_they_expected(tmp_path):
         load_manifest(tmp_path / "empty")
     with pytest.raises(SpeechlabError, match=r"nothing\.jsonl: manifest not found$"):
         load_manifest(f"nemo:{tmp_path}/nothing.jsonl")
+
+
+def test_every_format_gives_the_real_engine_the_same_hypotheses_and_corpus_wer(project):
+    """Faster-Whisper tiny.en on the same three cases from each format: the same transcripts."""
+    specs = write_corpus(project.path / "corpus")
+    results = {}
+    for fmt in ("yaml", "nemo", "kaldi", "hf", "lhotse"):
+        out = project.path / f"{fmt}.json"
+        args = [f"--speech-manifest={specs[fmt]}", f"--speech-results={out}", "--speech-new-cases=pass"]
+        run = project.run(*args, "-k", "test_wer or test_corpus")
+        assert run.ret == 0, fmt + run.stdout.str()[-3000:]
+        results[fmt] = json.loads(out.read_text())
+    expected = results.pop("yaml")
+    hypotheses = {c["id"]: c["hypothesis"] for c in expected["cases"]}
+    assert len(hypotheses) == 3 and "ask what you can do for your country" in hypotheses["jfk_0004600"]
+    for fmt, got in results.items():
+        assert {c["id"]: c["hypothesis"] for c in got["cases"]} == hypotheses, fmt
+        assert got["corpus"]["wer"] == expected["corpus"]["wer"], fmt
+        assert {c["id"]: c["audio_s"] for c in got["cases"]} == {
+            c["id"]: c["audio_s"] for c in expected["cases"]
+        }
