@@ -18,7 +18,6 @@ row group at a time). An audio value with only a path is that file (relative to 
 from __future__ import annotations
 
 import functools
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,6 +110,8 @@ def _batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
 
 def load(path: Path, options: dict[str, str]) -> Manifest:
     datasets = _datasets()
+    import pyarrow as pa
+
     files, features = _files(path, options)
     where = str(path)
     audio_names = (*(n for n, f in features.items() if isinstance(f, datasets.Audio)), "audio")
@@ -150,7 +151,9 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
                     str(others[id_col][i]) if id_col else Path(name).stem if name else f"row_{number:06d}"
                 )
                 if data is not None:
-                    header = read_header(here, io.BytesIO(data), name=f"audio in {audio_col!r}")
+                    header = read_header(
+                        here, pa.BufferReader(data), name=f"audio in {audio_col!r}"
+                    )  # reads the header alone
                     target, embedded = file, Embedded(audio_col, local)
                 else:
                     target, embedded = (root / str(name)).resolve(), None
