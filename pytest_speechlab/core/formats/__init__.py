@@ -40,10 +40,9 @@ LHOTSE_KEYS = (
 def split_spec(spec: str) -> tuple[str | None, str, str]:
     """``(format or None, path, query)`` of a spec; a prefix counts only if it names a format,
     so ``C:\\data`` stays a path."""
-    fmt, sep, rest = spec.partition(":")
-    if not sep or fmt not in FORMATS:
-        fmt, rest = None, spec
-    path, _, query = rest.partition("?")
+    prefix, sep, rest = spec.partition(":")
+    fmt = prefix if sep and prefix in FORMATS else None
+    path, _, query = (rest if fmt else spec).partition("?")
     return fmt, path, query
 
 
