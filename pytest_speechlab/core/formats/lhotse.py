@@ -85,15 +85,16 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
         raise SpeechlabError(f"{path}: a lhotse {type(manifest).__name__}; expected cuts or supervisions")
     if not isinstance(recordings, lhotse.RecordingSet) or not isinstance(supervisions, lhotse.SupervisionSet):
         raise SpeechlabError(f"{path}: expected a lhotse recordings manifest and a supervisions manifest")
+    by_id = {r.id: r for r in recordings}  # a RecordingSet looks ids up one by one
     headers = Headers()
     cases: list[tuple[str, Case]] = []
     for number, sup in enumerate(supervisions, 1):
         where = f"{path}: supervision {sup.id!r}"
-        if sup.recording_id not in recordings:
+        if sup.recording_id not in by_id:
             raise SpeechlabError(f"{where}: lhotse recording {sup.recording_id!r} is not in the recordings")
         if sup.text is None:
             raise SpeechlabError(f"{where}: lhotse supervision has no text")
-        audio = _audio(where, recordings[sup.recording_id], path)
+        audio = _audio(where, by_id[sup.recording_id], path)
         case = build_case(
             where,
             sup.id,
