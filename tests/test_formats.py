@@ -9,7 +9,9 @@ are). The YAML manifest says the same with ``offset`` and ``duration``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import io
 import json
 import shutil
@@ -30,6 +32,13 @@ from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.measure.run import AudioCache
 
 from .conftest import REPO
+
+# pytester's in-process runs drop the modules a test imported when it ends, and datasets cannot
+# be imported twice in one process (it registers pyarrow extension types): import the optional
+# readers' libraries here, at collection, before any test.
+for _optional in ("datasets", "lhotse"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_optional)
 
 SPLIT_S = 7.9  # in the pause after "... can do for you,"
 CARDS = "ten of clubs"
@@ -418,13 +427,20 @@ def test_unknown_json_and_folders_say_what_they_expected(tmp_path):
 
 
 def test_every_format_gives_the_real_engine_the_same_hypotheses_and_corpus_wer(project):
-    """Faster-Whisper tiny.en on the same three cases from each format: the same transcripts."""
+    """Faster-Whisper tiny.en on the same three cases from each format: the same transcripts.
+    Specs are given as users write them: relative on the command line (kaldi), with options
+    (hf), and in pyproject.toml, relative to it (lhotse)."""
     specs = write_corpus(project.path / "corpus")
+    specs |= {"kaldi": "kaldi:corpus/kaldi", "lhotse": ""}
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("data/manifest.yaml", "lhotse:corpus/corpus_supervisions_test.jsonl.gz")
+    )
     results = {}
     for fmt in ("yaml", "nemo", "kaldi", "hf", "lhotse"):
         out = project.path / f"{fmt}.json"
-        args = [f"--speech-manifest={specs[fmt]}", f"--speech-results={out}", "--speech-new-cases=pass"]
-        run = project.run(*args, "-k", "test_wer or test_corpus")
+        args = [f"--speech-results={out}", "--speech-new-cases=pass", "-k", "test_wer or test_corpus"]
+        run = project.run(*args, *([f"--speech-manifest={specs[fmt]}"] if specs[fmt] else []))
         assert run.ret == 0, fmt + run.stdout.str()[-3000:]
         results[fmt] = json.loads(out.read_text())
     expected = results.pop("yaml")
@@ -436,3 +452,12 @@ def test_every_format_gives_the_real_engine_the_same_hypotheses_and_corpus_wer(p
         assert {c["id"]: c["audio_s"] for c in got["cases"]} == {
             c["id"]: c["audio_s"] for c in expected["cases"]
         }
+
+
+def test_a_bad_spec_stops_the_run_in_one_line(project):
+    write_corpus(project.path / "corpus")
+    run = project.run("--speech-manifest=hf:corpus/hf_disk")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines(
+        ["ERROR: */corpus/hf_disk: Hugging Face dataset has splits test, train; choose with ?split=NAME"]
+    )
