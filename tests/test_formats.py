@@ -312,6 +312,13 @@ def test_kaldi_data_dir_problems(corpus, tmp_path, file, edit, message):
         load_manifest(folder)
 
 
+def test_kaldi_segment_ending_at_minus_one_runs_to_the_end(corpus, tmp_path):
+    folder = _copy(corpus, "kaldi", tmp_path)
+    (folder / "segments").write_text((folder / "segments").read_text().replace(" 7.9 11.0", " 7.9 -1"))
+    case = load_manifest(folder).cases[2]
+    assert (case.offset_s, round(case.duration_s, 6)) == (SPLIT_S, 3.1)
+
+
 def test_kaldi_without_segments_takes_whole_recordings(corpus, tmp_path):
     folder = _copy(corpus, "kaldi", tmp_path)
     (folder / "segments").unlink()
@@ -403,6 +410,7 @@ def test_lhotse_problems(corpus, tmp_path):
     [
         ({"offset": -1.0}, "span offset -1 s, duration 7.9 s is empty or negative"),
         ({"offset": 9.0}, "span 9-16.9 s ends after the audio's 11 s"),
+        ({"offset": 11.2, "duration": None}, "span starts at 11.2 s, after the audio's 11 s"),
         ({"duration": "long"}, "duration must be a number of seconds, got 'long'"),
     ],
 )

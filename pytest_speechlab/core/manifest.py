@@ -135,6 +135,10 @@ def span(where: str, header: Header, offset: Any = None, duration: Any = None) -
         return None, header.duration_s
     start = 0.0 if offset is None else _seconds(where, "offset", offset)
     length = header.duration_s - start if duration is None else _seconds(where, "duration", duration)
+    if start >= header.duration_s:
+        raise SpeechlabError(
+            f"{where}: span starts at {start:g} s, after the audio's {header.duration_s:g} s"
+        )
     if start < 0 or length <= 0:
         raise SpeechlabError(f"{where}: span offset {start:g} s, duration {length:g} s is empty or negative")
     if start + length > header.duration_s + MAX_OVERSHOOT_S:

@@ -4,9 +4,10 @@
 ``wav.scp`` lines must name plain audio files (``REC PATH``); a piped command (``... |``) or
 an archive offset (``file.ark:123``) is an error, since reading them means running Kaldi.
 Relative paths are taken from the data directory. With ``segments`` (``UTT REC START END``)
-each utterance is that span of its recording; without it each ``wav.scp`` entry is an
-utterance and its id is the recording id. Utterances come in the order of ``text``; the
-utterance id, made a valid id (``61-70968-0000`` becomes ``61_70968_0000``), is the case id.
+each utterance is that span of its recording (an END of -1 is the recording's end); without it
+each ``wav.scp`` entry is an utterance and its id is the recording id. Utterances come in the
+order of ``text``; the utterance id, made a valid id (``61-70968-0000`` becomes
+``61_70968_0000``), is the case id.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
             if utt not in spans:
                 raise SpeechlabError(f"{where}: Kaldi text: utterance {utt!r} is not in segments")
             _, recording, start, end = spans[utt]
-            try:
-                offset, duration = float(start), float(end) - float(start)
+            try:  # an end of -1 is the end of the recording, as in Kaldi
+                offset = float(start)
+                duration = None if float(end) == -1 else float(end) - offset
             except ValueError:
                 raise SpeechlabError(
                     f"{spans[utt][0]}: Kaldi segments: start and end must be seconds"
