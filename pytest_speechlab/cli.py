@@ -5,21 +5,27 @@
 does ``restore`` of a model that was a candidate or in production before it was deprecated;
 ``register`` (as experimental), ``deprecate`` and ``restore --to experimental`` change the
 registry directly, with a reason. ``touched`` lists the models a change touches, for a CI gate.
+``manifest convert`` writes our YAML manifest from any format the plugin reads, ``manifest
+build`` one from a folder of audio files with transcripts beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from .core.manifest import Case, read_header
 from .core.settings import read_file_settings
 from .errors import SpeechlabError
+from .store.atomic import open_atomic, shown, write_atomic
 from .store.registry import PROMOTIONS, Entry, Registry, change_status, load_registry, register
 
 CORE = ("base.py", "sources.py", "__init__.py")  # engine modules every adapter depends on
@@ -189,6 +195,95 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fresh(out: Path, force: bool) -> Path:
+    if out.exists() and not force:
+        raise SpeechlabError(f"{out}: exists; pass --force to replace it")
+    return out.resolve()
+
+
+def _extract(case: Case, folder: Path) -> Path:
+    """Write the encoded bytes of a case held in a table row to ``folder/<id>.<ext>``, as they
+    are (the same samples decode from them)."""
+    from .core.formats.hf import embedded_bytes
+
+    assert case.embedded is not None
+    data = embedded_bytes(case.audio, case.embedded)
+    header = read_header(f"{case.audio} row {case.embedded.row}", io.BytesIO(data))
+    target = folder / f"{case.id}.{header.format.lower()}"
+    if target.exists() and target.read_bytes() != data:
+        raise SpeechlabError(f"{target}: exists with other content; choose another --audio-dir")
+    if not target.exists():
+        with open_atomic(target, "wb") as f:
+            f.write(data)
+    return target
+
+
+def cmd_manifest_convert(args: argparse.Namespace) -> int:
+    from .core.formats.writer import dump, entry
+    from .core.manifest import load_manifest
+
+    manifest = load_manifest(args.source)
+    out = _fresh(Path(args.out), args.force)
+    audio_dir = (out.parent / args.audio_dir).resolve()
+    for case in manifest.cases:
+        if case.embedded is None:
+            entry(case, out.parent)  # every path is checked before any audio is extracted
+    entries = [entry(c, out.parent, _extract(c, audio_dir) if c.embedded else None) for c in manifest.cases]
+    write_atomic(out, dump(entries, f"Converted by speechlab manifest convert from {args.source}"))
+    spans = sum(c.offset_s is not None for c in manifest.cases)
+    embedded = sum(c.embedded is not None for c in manifest.cases)
+    print(
+        f"speechlab: wrote {len(entries)} cases ({spans} spans, {embedded} extracted to "
+        f"{shown(audio_dir)}) to {shown(out)}"
+    )
+    return 0
+
+
+def cmd_manifest_build(args: argparse.Namespace) -> int:
+    from .core.formats.writer import dump, entry, folder_cases
+
+    root = Path(args.folder).resolve()
+    out = _fresh(Path(args.out) if args.out else root / "manifest.yaml", args.force)
+    cases, skipped = folder_cases(root, args.skip_missing)
+    write_atomic(
+        out,
+        dump([entry(c, out.parent) for c in cases], f"Built by speechlab manifest build from {root.name}"),
+    )
+    audio_s = sum(c.duration_s for c in cases)
+    print(f"speechlab: wrote {len(cases)} cases ({audio_s:.1f} s of audio) to {shown(out)}")
+    if skipped:
+        names = ", ".join(shown(p) for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        print(f"speechlab: skipped {len(skipped)} audio file(s) without a transcript: {names}")
+    return 0
+
+
+def _manifest_parsers(sub: Any) -> None:
+    manifest = sub.add_parser("manifest", help="write a YAML manifest from another format or a folder")
+    tools = manifest.add_subparsers(dest="manifest_command", required=True)
+    convert = tools.add_parser(
+        "convert", help="our YAML from a NeMo, Kaldi, Hugging Face or lhotse manifest (see docs/formats.md)"
+    )
+    convert.add_argument("source", help="manifest path or spec, e.g. kaldi:data/test or hf:DIR?split=test")
+    convert.add_argument("out", help="YAML file to write; its folder must hold all the audio")
+    convert.add_argument(
+        "--audio-dir",
+        default="audio",
+        help="where audio embedded in a dataset is written, beside OUT (audio)",
+    )
+    convert.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    convert.set_defaults(func=cmd_manifest_convert)
+    build = tools.add_parser(
+        "build", help="a manifest from audio files with x.txt or x.lab transcripts beside them"
+    )
+    build.add_argument("folder")
+    build.add_argument("-o", "--out", default=None, help="YAML file to write (default FOLDER/manifest.yaml)")
+    build.add_argument(
+        "--skip-missing", action="store_true", help="leave out audio files without a transcript"
+    )
+    build.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    build.set_defaults(func=cmd_manifest_build)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="speechlab", description=__doc__.splitlines()[0])
     top.add_argument("--registry", default=None, metavar="PATH", help="default: registry.yaml")
@@ -236,6 +331,7 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("results", help="results JSON written by --speech-results")
     report.add_argument("out", help="HTML file to write")
     report.set_defaults(func=cmd_report)
+    _manifest_parsers(sub)
     return top
 
 

@@ -64,11 +64,11 @@ def test_corrupt_audio_names_the_file(tmp_path):
 def test_audio_is_decoded_once_per_session(monkeypatch):
     calls = []
 
-    def counting(path, rate):
-        calls.append((path, rate))
+    def counting(case, rate):
+        calls.append((case.audio, rate))
         return np.zeros(16000, dtype=np.float32)
 
-    monkeypatch.setattr(runner, "load_audio", counting)
+    monkeypatch.setattr(runner, "case_audio", counting)
     cache = runner.AudioCache()
     case = short_cases()[0]
     for _ in range(3):

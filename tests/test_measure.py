@@ -68,11 +68,11 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     monkeypatch.setattr(time, "perf_counter", clock)
     ToyColdStartEngine.clock = clock
 
-    def slow_decode(path: Path, rate: int) -> np.ndarray:
+    def slow_decode(case: Case, rate: int) -> np.ndarray:
         clock.now += 10.0
         return np.zeros(rate, np.float32)
 
-    monkeypatch.setattr(measure_run, "load_audio", slow_decode)
+    monkeypatch.setattr(measure_run, "case_audio", slow_decode)
     monkeypatch.setattr(measure_run, "calibrate", lambda: 0.05)
     return clock
 

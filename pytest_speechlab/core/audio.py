@@ -2,31 +2,63 @@
 
 Engines get float32 mono samples at their own rate; decoding here (soundfile, then one
 resampling with librosa's soxr) keeps ffmpeg out of the loop and makes every engine see the
-same samples.
+same samples. A case that is a span of a longer file decodes only that span (soundfile seeks
+to it), and a case whose audio is bytes in a table file reads only that row.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import IO
 
 import librosa
 import numpy as np
 import soundfile
 
 from ..errors import SpeechlabError
+from .manifest import Case
 
 
-def load_audio(path: Path | str, sample_rate: int) -> np.ndarray:
-    """Decode ``path`` to float32 mono at ``sample_rate``, averaging channels."""
+def load_audio(
+    path: Path | str | IO[bytes],
+    sample_rate: int,
+    offset_s: float | None = None,
+    duration_s: float | None = None,
+    name: object = None,
+) -> np.ndarray:
+    """Decode ``path`` (a file, or an open file of encoded bytes that messages call ``name``)
+    to float32 mono at ``sample_rate``, averaging channels; with ``offset_s`` only the
+    ``duration_s`` seconds from there."""
+    name = name if name is not None else path
+    source = str(path) if isinstance(path, Path) else path
     try:
-        samples, source_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        if offset_s is None:
+            samples, source_rate = soundfile.read(source, dtype="float32", always_2d=True)
+        else:
+            with soundfile.SoundFile(source) as f:
+                source_rate = f.samplerate
+                f.seek(round(offset_s * source_rate))
+                frames = -1 if duration_s is None else round(duration_s * source_rate)
+                samples = f.read(frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise SpeechlabError(f"{path}: cannot decode audio ({exc})") from None
+        raise SpeechlabError(f"{name}: cannot decode audio ({exc})") from None
     if samples.size == 0:
-        raise SpeechlabError(f"{path}: no audio frames")
+        raise SpeechlabError(f"{name}: no audio frames")
     mono = samples.mean(axis=1)
     if not np.all(np.isfinite(mono)):
-        raise SpeechlabError(f"{path}: audio contains NaN or infinite samples")
+        raise SpeechlabError(f"{name}: audio contains NaN or infinite samples")
     if source_rate != sample_rate:
         mono = librosa.resample(mono, orig_sr=source_rate, target_sr=sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def case_audio(case: Case, sample_rate: int) -> np.ndarray:
+    """A case's samples at ``sample_rate``: its file, the span of it, or its table row."""
+    if case.embedded is None:
+        return load_audio(case.audio, sample_rate, case.offset_s, case.duration_s)
+    from .formats.hf import embedded_bytes
+
+    data = io.BytesIO(embedded_bytes(case.audio, case.embedded))
+    name = f"{case.audio} row {case.embedded.row}"
+    return load_audio(data, sample_rate, case.offset_s, case.duration_s, name=name)

@@ -34,7 +34,7 @@ class Tolerances:
 class Settings:
     models: tuple[str, ...] = ()
     device: str = "auto"
-    manifest: Path | None = None
+    manifest: str | None = None  # a path, or a spec FORMAT:PATH?OPTIONS (core.formats)
     tags: tuple[str, ...] = ()
     baselines: Path = Path("baselines")
     results: Path | None = None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.audio import load_audio
+from ..core.audio import case_audio
 from ..core.calibration import calibrate, calibration_round, cpu_sample, others_share
 from ..core.health import health
 from ..core.manifest import Case
@@ -39,15 +39,16 @@ def latency_subset(cases: tuple[Case, ...], settings: Settings) -> tuple[Case, .
 
 
 class AudioCache:
-    """Decoded audio by (file, rate): each file is decoded and resampled once per session."""
+    """Decoded audio by (source, rate): each file, or span of one, is decoded and resampled once
+    per session."""
 
     def __init__(self) -> None:
-        self._arrays: dict[tuple[str, int], np.ndarray] = {}
+        self._arrays: dict[tuple[tuple[object, ...], int], np.ndarray] = {}
 
     def get(self, case: Case, sample_rate: int) -> np.ndarray:
-        key = (str(case.audio), sample_rate)
+        key = (case.source, sample_rate)
         if key not in self._arrays:
-            self._arrays[key] = load_audio(case.audio, sample_rate)
+            self._arrays[key] = case_audio(case, sample_rate)
         return self._arrays[key]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ..core.formats import resolve_spec
 from ..core.settings import Settings, Tolerances, read_file_settings
 from ..errors import SpeechlabError
 
@@ -27,7 +28,12 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="DEV[,DEV]",
         help="auto (default), cpu, cuda, cuda:N, mps, or several comma separated",
     )
-    add("--speech-manifest", default=None, metavar="PATH", help="manifest of audio cases")
+    add(
+        "--speech-manifest",
+        default=None,
+        metavar="PATH|SPEC",
+        help="the cases: a YAML manifest, or nemo:, kaldi:, hf:, lhotse: (docs/formats.md)",
+    )
     add(
         "--speech-tags",
         default=None,
@@ -214,6 +220,11 @@ def load_settings(config: pytest.Config) -> Settings:
             return (base / file[key]).resolve()
         return default
 
+    def spec(cli: str, key: str) -> str | None:  # a manifest spec keeps its format: prefix and ?options
+        if opt(cli):
+            return resolve_spec(opt(cli), here)
+        return resolve_spec(file[key], base) if file.get(key) else None
+
     def number(cli: str, key: str, default: float) -> Any:
         value = opt(cli)
         if value is None:
@@ -253,7 +264,7 @@ def load_settings(config: pytest.Config) -> Settings:
     return Settings(
         models=_split(opt("speech_model") or file.get("models")),
         device=opt("speech_device") or file.get("device", "auto"),
-        manifest=path("speech_manifest", "manifest", None),
+        manifest=spec("speech_manifest", "manifest"),
         tags=_split(opt("speech_tags") or file.get("tags")),
         baselines=path("speech_baselines", "baselines", (root / "baselines").resolve()),
         results=path("speech_results", "results", None),
