@@ -1,8 +1,9 @@
 """Error rates and latency statistics.
 
 Text is normalised with openai-whisper's ``EnglishTextNormalizer`` (the normaliser the Open
-ASR Leaderboard uses) and scored with jiwer. The normaliser's name and package version go into
-every result and baseline, because a different normaliser makes WERs incomparable.
+ASR Leaderboard uses; vendored in ``normalizers/``) and scored with jiwer. The normaliser's and
+the scorer's identities go into every result and baseline: another normaliser or scorer makes
+WERs incomparable.
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ from typing import Any
 
 import jiwer
 
+NORMALIZER_RELEASE = "20250625"  # the openai-whisper release the vendored normaliser comes from
+
 
 @cache
 def normalizer() -> Callable[[str], str]:
-    # Imported lazily: the whisper package pulls in torch, which a collection-only run should not pay.
-    from whisper.normalizers import EnglishTextNormalizer
+    from .normalizers.english import EnglishTextNormalizer
 
     return EnglishTextNormalizer()
 
 
-@cache
 def normalizer_id() -> str:
-    return f"whisper.EnglishTextNormalizer (openai-whisper {version('openai-whisper')})"
+    """The normaliser's identity, recorded with every figure: Whisper's English normaliser of one
+    openai-whisper release (vendored, so it needs neither torch nor openai-whisper)."""
+    return f"whisper.EnglishTextNormalizer (openai-whisper {NORMALIZER_RELEASE})"
 
 
 @cache
