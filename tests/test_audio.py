@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import yaml
 
-from pytest_speechlab.core.audio import load_audio
+from pytest_speechlab.core.audio import load_audio, resample
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.measure import run as runner
 
@@ -100,3 +100,19 @@ def test_formats_transcribe_alike_and_rates_are_recorded(project, speech):
     }
     # tiny.en is sensitive to tiny signal differences; every variant must still be heard right
     assert all(c["wer"] <= 0.25 for c in data["cases"]), [(c["id"], c["hypothesis"]) for c in data["cases"]]
+
+
+@pytest.mark.full
+@pytest.mark.parametrize(
+    ("orig", "target"), [(48000, 16000), (22050, 16000), (8000, 16000), (16000, 11025), (17600.0, 16000)]
+)
+def test_resampling_is_exactly_librosas(orig, target):
+    """The resampler is what librosa.resample computes by default (soxr high quality, then the
+    length fixed), so moving off librosa changed no sample any baseline was recorded from."""
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(int(orig))
+    for n in (1, 2, 1000, 48001):
+        samples = rng.standard_normal(n).astype(np.float32)
+        ours = resample(samples, orig, target)
+        np.testing.assert_array_equal(ours, librosa.resample(samples, orig_sr=orig, target_sr=target))
+        assert ours.dtype == np.float32

@@ -1,9 +1,9 @@
 """Decoding audio into the array an engine expects.
 
 Engines get float32 mono samples at their own rate; decoding here (soundfile, then one
-resampling with librosa's soxr) keeps ffmpeg out of the loop and makes every engine see the
-same samples. A case that is a span of a longer file decodes only that span (soundfile seeks
-to it), and a case whose audio is bytes in a table file reads only that row.
+resampling with soxr) keeps ffmpeg out of the loop and makes every engine see the same
+samples. A case that is a span of a longer file decodes only that span (soundfile seeks to
+it), and a case whose audio is bytes in a table file reads only that row.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import io
 from pathlib import Path
 from typing import IO
 
-import librosa
 import numpy as np
 import soundfile
 
@@ -49,8 +48,28 @@ def load_audio(
     if not np.all(np.isfinite(mono)):
         raise SpeechlabError(f"{name}: audio contains NaN or infinite samples")
     if source_rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=source_rate, target_sr=sample_rate)
+        mono = resample(mono, source_rate, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def fix_length(samples: np.ndarray, size: int) -> np.ndarray:
+    """``samples`` trimmed, or padded with zeros at the end, to exactly ``size``."""
+    if len(samples) >= size:
+        return samples[:size]
+    return np.pad(samples, (0, size - len(samples)))
+
+
+def resample(samples: np.ndarray, orig_sr: float, target_sr: float) -> np.ndarray:
+    """Mono ``samples`` from ``orig_sr`` to ``target_sr``: soxr's high-quality mode, then padded or
+    trimmed to ``ceil(len * ratio)`` samples, in the input's dtype. This is exactly what
+    ``librosa.resample`` does by default (tested), without librosa's numba and scikit-learn."""
+    if orig_sr == target_sr:
+        return samples
+    import soxr
+
+    out = soxr.resample(samples, orig_sr, target_sr, quality="soxr_hq")
+    size = int(np.ceil(samples.shape[-1] * float(target_sr) / orig_sr))
+    return np.asarray(fix_length(out, size), dtype=samples.dtype)
 
 
 def case_audio(case: Case, sample_rate: int) -> np.ndarray:

@@ -48,7 +48,7 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.returncode == 1 else "")
 
 
-CORE_PACKAGES = ("pytest-speechlab", "jiwer", "numpy", "soundfile", "librosa")
+CORE_PACKAGES = ("pytest-speechlab", "jiwer", "numpy", "soundfile", "soxr")
 
 
 def packages(extra: dict[str, str]) -> dict[str, str]:
