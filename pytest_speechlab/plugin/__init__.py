@@ -1,29 +1,19 @@
 """The pytest plugin: options, parametrisation, fixtures and the end-of-session report.
 
 Nothing happens unless ``--speech-model`` (or ``[tool.speechlab] models``) names a model, so the
-plugin is inert in projects that install it for other reasons.
+plugin is inert in projects that install it for other reasons: at import it loads only its
+options, hook specifications and fixtures, and everything else when a run asks for a model.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..errors import SpeechlabError
-from ..gate.promotion import Evidence, builtin_vetoes
-from ..gate.verdicts import judge_run
-from ..measure.record import new_baseline
-from ..measure.run import ModelRun, latency_subset
-from ..report.html import write_report
-from ..report.markdown import markdown
-from ..report.results_file import results_document, run_json
-from ..report.terminal import comparison_lines, run_lines, update_lines
-from ..store.atomic import dumps, shown, write_atomic
-from ..store.baselines import write_baseline
-from ..store.registry import change_status
 from . import hookspecs
 from .fixtures import (
     speech_case,
@@ -34,8 +24,13 @@ from .fixtures import (
     speech_result,
     speech_synthesis,
 )
-from .options import add_options, load_settings
-from .session import SESSION, SpeechSession, build, promotion_record
+from .options import add_options, load_settings, wanted
+from .stash import SESSION
+
+if TYPE_CHECKING:
+    from ..gate.promotion import Evidence
+    from ..measure.run import ModelRun
+    from .session import SpeechSession
 
 __all__ = [
     "speech_case",
@@ -67,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "speech_task(task): run this test with the models doing task: asr or tts"
     )
     config.addinivalue_line("markers", "speech_speed: the speed suite, timed by pytest-benchmark")
+    if not wanted(config):
+        return
+    from .session import build
+
     try:
         session = build(config, load_settings(config))
     except SpeechlabError as exc:
@@ -99,6 +98,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             return
         metafunc.parametrize("speech_model", runs, ids=[r.id for r in runs], indirect=True, scope="session")
     if "speech_case" in metafunc.fixturenames:
+        from ..measure.run import latency_subset
+
         cases = tuple(c for c in session.cases if c.text.strip()) if tts else session.cases
         if metafunc.definition.get_closest_marker("speech_latency"):
             cases = latency_subset(cases, session.settings)
@@ -124,7 +125,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     speech = item.config.stash.get(SESSION, None)
     run = getattr(getattr(item, "callspec", None), "params", {}).get("speech_model")
-    if speech is not None and report.failed and isinstance(run, ModelRun):
+    if speech is not None and report.failed and run is not None:
         speech.failed.setdefault(run.id, []).append(item.nodeid)
     return report
 
@@ -133,6 +134,8 @@ def pytest_speechlab_promotion(
     config: pytest.Config, model: str, target: str, results: Evidence
 ) -> list[str]:
     """The built-in gate on promotions (see ``promotion.builtin_vetoes``)."""
+    from ..gate.promotion import builtin_vetoes
+
     speech = config.stash[SESSION]
     run = next(r for r in speech.runs if r.name == model)
     return builtin_vetoes(results, run.engine_cls.tasks)
@@ -140,6 +143,12 @@ def pytest_speechlab_promotion(
 
 def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str, Any]]) -> None:
     """Ask every promotion hook; apply the change only if none objects, else fail the run."""
+    from ..gate.promotion import Evidence
+    from ..report.results_file import results_document
+    from ..store.atomic import dumps
+    from ..store.registry import change_status
+    from .session import promotion_record
+
     settings = speech.settings
     model, target = settings.models[0], str(settings.promote_to)
     evidence = Evidence(
@@ -160,7 +169,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
         reasons += [answer] if isinstance(answer, str) else list(answer or [])
     change = None
     if not reasons:
-        identity = next((r["identity"] for r in data if r["identity"]), {})
+        identity: dict[str, Any] = next((r["identity"] for r in data if r["identity"]), {})
         try:
             change = change_status(
                 speech.registry.path,
@@ -192,6 +201,11 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
 def _update(speech: SpeechSession, run: ModelRun) -> list[str]:
     """Record ``run``'s measurements as its baseline, unless one of its tests failed: a run that
     fails its own checks (an errored case, a broken engine) is never written silently."""
+    from ..measure.record import new_baseline
+    from ..report.terminal import update_lines
+    from ..store.atomic import shown
+    from ..store.baselines import write_baseline
+
     path = shown(run.against.path)
     failed = speech.failed.get(run.id, [])
     if failed:
@@ -210,6 +224,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     speech = session.config.stash.get(SESSION, None)
     if speech is None or session.config.option.collectonly:
         return
+    from ..gate.verdicts import judge_run
+    from ..report.html import write_report
+    from ..report.markdown import markdown
+    from ..report.results_file import results_document, run_json
+    from ..store.atomic import dumps, write_atomic
+
     manifest_ids = {c.id for c in speech.manifest_cases}
     for run in speech.runs:
         if not run.skip_reason:
@@ -234,6 +254,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     speech = config.stash.get(SESSION, None)
     if speech is None or config.option.collectonly:
         return
+    from ..report.terminal import comparison_lines, run_lines
+
     terminalreporter.write_sep("=", "speechlab summary")
     for run in speech.runs:
         for line in run_lines(run, speech.verdict(run)):

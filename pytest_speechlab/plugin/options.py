@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from ..core.formats import resolve_spec
 from ..core.settings import Settings, Tolerances, read_file_settings
 from ..errors import SpeechlabError
 
@@ -199,13 +197,27 @@ def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _pyproject(config: pytest.Config) -> Path:
+    if config.inipath and config.inipath.name == "pyproject.toml":
+        return config.inipath
+    return config.rootpath / "pyproject.toml"
+
+
+def wanted(config: pytest.Config) -> bool:
+    """Whether this run asks anything of the plugin: a model, on the command line or in
+    ``[tool.speechlab]``, or one of its actions. Otherwise it stays inert and imports nothing."""
+    actions = ("speech_model", "update_baselines", "promote_to", "promote_reason", "promote_force")
+    if any(config.getoption(name) for name in actions):
+        return True
+    return bool(read_file_settings(_pyproject(config)).get("models"))
+
+
 def load_settings(config: pytest.Config) -> Settings:
-    root = config.rootpath
-    pyproject = (
-        config.inipath
-        if config.inipath and config.inipath.name == "pyproject.toml"
-        else root / "pyproject.toml"
-    )
+    import yaml
+
+    from ..core.formats import resolve_spec
+
+    pyproject = _pyproject(config)
     file = read_file_settings(pyproject)
     base = pyproject.parent
     here = config.invocation_params.dir
@@ -266,7 +278,7 @@ def load_settings(config: pytest.Config) -> Settings:
         device=opt("speech_device") or file.get("device", "auto"),
         manifest=spec("speech_manifest", "manifest"),
         tags=_split(opt("speech_tags") or file.get("tags")),
-        baselines=path("speech_baselines", "baselines", (root / "baselines").resolve()),
+        baselines=path("speech_baselines", "baselines", None) or (config.rootpath / "baselines").resolve(),
         results=path("speech_results", "results", None),
         update=bool(opt("update_baselines")),
         tolerances=Tolerances(
@@ -286,7 +298,7 @@ def load_settings(config: pytest.Config) -> Settings:
         sources=sources,
         model_options=model_options,
         given_tolerances=given,
-        registry=path("speech_registry", "registry", base / "registry.yaml"),
+        registry=path("speech_registry", "registry", None) or base / "registry.yaml",
         promote_to=promote_to,
         promote_reason=opt("promote_reason"),
         promote_force=bool(opt("promote_force")),

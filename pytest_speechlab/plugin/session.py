@@ -3,12 +3,15 @@ decided (verdicts, baseline updates, the promotion)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..core import devices
+from ..core.formats import split_spec
 from ..core.manifest import Case, load_manifest, sha256_file
 from ..core.metrics import normalizer_id, scorer_id
 from ..core.settings import Settings
@@ -60,9 +63,6 @@ class SpeechSession:
         return self.verdicts.get(run.id)
 
 
-SESSION = pytest.StashKey[SpeechSession]()
-
-
 def not_comparable(baseline: Baseline) -> str | None:
     """Why figures scored by this plugin may not be compared with ``baseline``'s, or None.
 
@@ -104,7 +104,7 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
     for engines in config.hook.pytest_speechlab_engines():
         extra.update(engines)
     names = devices.parse(settings.device)
-    registry = load_registry(settings.registry) if settings.registry else Registry(settings.registry)
+    registry = load_registry(settings.registry)
     check_promotion(config, settings, registry)
     audio = AudioCache()
     runs = []
@@ -181,17 +181,27 @@ def check_promotion(config: pytest.Config, settings: Settings, registry: Registr
     )
 
 
+def cases_digest(cases: tuple[Case, ...]) -> str:
+    """What a manifest asks, in any format: each case's id, reference text, audio and span."""
+    rows = [
+        f"{c.id}\t{c.text}\t{c.audio.name}\t{c.sha256 or ''}\t{c.offset_s}\t{c.duration_s:.3f}" for c in cases
+    ]
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
 def promotion_record(speech: SpeechSession, results_sha256: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """What a promotion's history entry records of the run that earned it: the results' digest and
     figures, the manifest it covered and the tolerances it was judged by."""
     settings = speech.settings
     run = next(r for r in speech.runs if not r.skip_reason)
-    manifest = settings.manifest
+    spec = str(settings.manifest) if settings.manifest else None
+    path = Path(split_spec(spec)[1]) if spec else None
     return {
         "results_sha256": results_sha256,
         "results": str(settings.results) if settings.results else None,
         "metrics": metrics,
-        "manifest": str(manifest) if manifest else None,
-        "manifest_sha256": sha256_file(manifest) if manifest and manifest.is_file() else None,
+        "manifest": spec,
+        "manifest_sha256": sha256_file(path) if path and path.is_file() else None,
+        "cases_sha256": cases_digest(speech.manifest_cases),
         "tolerances": asdict(run.settings.tolerances),
     }
