@@ -151,7 +151,7 @@ def touched_models(
             hit.add(parts[1])
         elif parts[:2] == ("pytest_speechlab", "engines") and parts[-1] not in CORE:
             hit.update(n for m, n in modules.items() if m == parts[-1])
-        elif parts[:1] in (("pytest_speechlab",), ("suites",), ("data",)) or path in (
+        elif parts[:1] in (("pytest_speechlab",), ("data",)) or path in (
             "pyproject.toml",
             "conftest.py",
             "registry.yaml",
@@ -192,6 +192,49 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise SpeechlabError(f"{source}: not a results file written by --speech-results")
     write_report(Path(args.out), runs)
     print(f"speechlab: report written to {args.out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two results files side by side: per case and corpus, with the bootstrap interval."""
+    from .report.compare import compare
+
+    documents = []
+    for name in (args.a, args.b):
+        try:
+            documents.append(json.loads(Path(name).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SpeechlabError(f"{name}: cannot read results ({exc})") from None
+    print("\n".join(compare(documents[0], documents[1], (args.a, args.b), args.markdown)))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Start a project: settings, manifest, a test file with the shipped suites, .gitignore."""
+    from . import scaffold
+
+    root = Path(args.folder).resolve()
+    manifest, text = root / "speech" / "manifest.yaml", None
+    if args.audio:
+        from .core.formats.writer import dump, entry, folder_cases
+
+        audio = Path(args.audio).resolve()
+        cases, _ = folder_cases(audio, skip_missing=False)
+        manifest = audio / "manifest.yaml"  # beside the audio: a manifest's audio may not leave its folder
+        text = dump([entry(c, audio) for c in cases], f"Built by speechlab init from {audio.name}")
+    plan = scaffold.plan(root, args.suites.split(","), manifest, text, args.force)
+    scaffold.write(plan)
+    for path in plan.writes:
+        print(f"speechlab: wrote {shown(path)}")
+    for kept in plan.kept:
+        print(f"speechlab: kept {kept}")
+    steps = [] if args.audio else [f"fill {shown(manifest)} (or: speechlab init --audio DIR)"]
+    steps += [
+        "pytest --speech-model=faster_whisper --update-baselines   # record the baselines; review them",
+        "pytest --speech-model=faster_whisper                      # the gate: compare with them",
+        "speechlab register faster_whisper --reason '...'          # then promote it through the gate",
+    ]
+    print("next: " + "\n      ".join(steps))
     return 0
 
 
@@ -327,6 +370,17 @@ def parser() -> argparse.ArgumentParser:
     touched.add_argument("--base", required=True, help="git ref, e.g. origin/main")
     touched.add_argument("--baselines", default="baselines")
     touched.set_defaults(func=cmd_touched)
+    compare = sub.add_parser("compare", help="two --speech-results files side by side")
+    compare.add_argument("a", help="results JSON (the reference)")
+    compare.add_argument("b", help="results JSON (the candidate)")
+    compare.add_argument("--markdown", action="store_true", help="Markdown tables, for a pull request")
+    compare.set_defaults(func=cmd_compare)
+    init = sub.add_parser("init", help="start a project: [tool.speechlab], a manifest, a test file")
+    init.add_argument("folder", nargs="?", default=".", help="the project's folder (default: here)")
+    init.add_argument("--audio", default=None, metavar="DIR", help="build the manifest from this folder")
+    init.add_argument("--suites", default="asr", help="comma separated: asr, tts, robustness, speed")
+    init.add_argument("--force", action="store_true", help="replace files that exist")
+    init.set_defaults(func=cmd_init)
     report = sub.add_parser("report", help="render the HTML report from a --speech-results file")
     report.add_argument("results", help="results JSON written by --speech-results")
     report.add_argument("out", help="HTML file to write")

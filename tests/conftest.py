@@ -34,7 +34,6 @@ for _native in ("torch", "ctranslate2", "librosa", "scipy.signal", "whisper", "f
         importlib.import_module(_native)
 
 REPO = Path(__file__).resolve().parents[1]
-SUITE = REPO / "suites" / "test_asr.py"
 BUNDLED = REPO / "data" / "manifest.yaml"
 
 
@@ -125,6 +124,14 @@ latency_tolerance = 3.0
 """
 
 
+def use_suite(project: Path, name: str) -> None:
+    """Bring a shipped suite into a project as a user does: one import line in a test file."""
+    (project / "suites").mkdir(exist_ok=True)
+    (project / "suites" / f"{name}.py").write_text(
+        f"from pytest_speechlab.suites.{name} import *  # noqa: F403\n"
+    )
+
+
 def make_project(pytester: pytest.Pytester, cases: list[Case], latency: set[str]) -> Project:
     """A throwaway project with ``cases`` copied from the bundled data (``latency``: the ids timed
     repeatedly), the speech-to-text suite and a ``pyproject.toml``."""
@@ -135,8 +142,7 @@ def make_project(pytester: pytest.Pytester, cases: list[Case], latency: set[str]
         shutil.copy(case.audio, audio / case.audio.name)
         tags = [t for t in case.tags if t != "latency"] + (["latency"] if case.id in latency else [])
         entries.append({"id": case.id, "audio": f"audio/{case.audio.name}", "text": case.text, "tags": tags})
-    (pytester.path / "suites").mkdir()
-    shutil.copy(SUITE, pytester.path / "suites" / SUITE.name)
+    use_suite(pytester.path, "test_asr")
     (pytester.path / "pyproject.toml").write_text(PYPROJECT)
     proj = Project(pytester, entries)
     proj.write_manifest()

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_speechlab.core.health import health
 
-from .conftest import REPO
+from .conftest import use_suite
 
 
 def test_health_measures_what_it_says():
@@ -29,7 +29,7 @@ def test_health_measures_what_it_says():
 
 @pytest.fixture
 def tts_project(project):
-    shutil.copy(REPO / "suites" / "test_tts.py", project.path / "suites" / "test_tts.py")
+    use_suite(project.path, "test_tts")
     return project
 
 
