@@ -312,6 +312,7 @@ def test_junit_xml_carries_the_metrics(project):
     assert 0.0 <= float(first["wer"]) and float(first["latency_ms_median"]) > 0
 
 
+@pytest.mark.full
 def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     """The same tiny.en weights in both engines (Whisper's converted from the CTranslate2 files)
     must give nearly the same corpus WER: a check of the conversion and of both adapters."""

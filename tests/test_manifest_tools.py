@@ -15,7 +15,7 @@ from pytest_speechlab.core.audio import case_audio
 from pytest_speechlab.core.manifest import load_manifest, sha256_file
 
 from .conftest import REPO, short_cases
-from .test_formats import FORMATS, described, write_corpus
+from .test_formats import FORMATS, described, needs, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_convert_round_trip(corpus, fmt, capsys):
+    needs(corpus, fmt)
     out = Path(corpus["yaml"]).parent / f"converted_{fmt}.yaml"
     assert main(["manifest", "convert", corpus[fmt], str(out), "--audio-dir", f"audio_{fmt}"]) == 0
     assert f"to {out}" in capsys.readouterr().out

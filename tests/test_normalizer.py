@@ -67,6 +67,7 @@ def test_known_outputs():
     assert normalizer_id() == f"whisper.EnglishTextNormalizer (openai-whisper {NORMALIZER_RELEASE})"
 
 
+@pytest.mark.full
 def test_the_vendored_files_are_openai_whispers_own():
     whisper_normalizers = pytest.importorskip("whisper.normalizers")
     from importlib.metadata import version
@@ -78,6 +79,7 @@ def test_the_vendored_files_are_openai_whispers_own():
         assert (VENDORED / name).read_bytes() == (original / name).read_bytes(), name
 
 
+@pytest.mark.full
 def test_same_text_out_as_openai_whisper():
     whisper_normalizers = pytest.importorskip("whisper.normalizers")
     theirs = whisper_normalizers.EnglishTextNormalizer()

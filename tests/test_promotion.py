@@ -57,6 +57,7 @@ def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
     assert entry.engine.startswith("faster-whisper ")
     # what it was judged on and by: the manifest's digest and the tolerances in effect
     assert change["manifest_sha256"] == hashlib.sha256(project.manifest.read_bytes()).hexdigest()
+    assert len(change["cases_sha256"]) == 64
     assert change["tolerances"]["wer"] == 0.02 and change["tolerances"]["latency"] == 3.0
     # what the server and later runs load: the promoting run's engine options
     assert entry.options == data["options"] and entry.options["beam_size"] == 5

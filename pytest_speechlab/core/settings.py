@@ -47,7 +47,7 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     given_tolerances: frozenset[str] = frozenset()  # set on the command line: a registry can't override
-    registry: Path | None = None
+    registry: Path = Path("registry.yaml")
     promote_to: str | None = None
     promote_reason: str = ""
     promote_force: bool = False

@@ -85,9 +85,9 @@ def paired(references: list[str], before: list[str], after: list[str], unit: str
 def bootstrap(data: Paired, resamples: int = RESAMPLES, seed: int = SEED, metric: str = "WER") -> Change:
     """The corpus WER change and its interval from ``resamples`` case resamples."""
     n = len(data.words)
-    total = data.words.sum()
-    before = float(data.before.sum() / total) if total else 0.0
-    after = float(data.after.sum() / total) if total else 0.0
+    total = float(data.words.sum())
+    before = float(data.before.sum()) / total if total else 0.0
+    after = float(data.after.sum()) / total if total else 0.0
     if n == 0 or total == 0:
         return Change(before, after, 0.0, 0.0, n, 0, metric)
     rng = np.random.default_rng(seed)
@@ -130,7 +130,7 @@ def slowdown(
     One case that ran slow (a noisy neighbour during its runs) moves the total but not the
     interval's lower bound; a slower model moves every case."""
     n = len(before)
-    ratio = float(after.sum() / before.sum()) if n and before.sum() else 1.0
+    ratio = float(after.sum()) / float(before.sum()) if n and before.sum() else 1.0
     if n == 0:
         return Slowdown(ratio, ratio, ratio, expected, 0)
     picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))

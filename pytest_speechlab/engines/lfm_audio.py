@@ -84,7 +84,9 @@ def _load_detokenizer(folder: Path, device: str) -> Any:
     config = Lfm2Config.from_pretrained(folder / "config.json")
     # llama.cpp's "sliding_attention" is full attention in transformers' Lfm2Model; the
     # detokenizer applies its own sliding-window mask.
-    config.layer_types = ["full_attention" if t == "sliding_attention" else t for t in config.layer_types]
+    config.layer_types = [
+        "full_attention" if t == "sliding_attention" else t for t in config.layer_types or []
+    ]
     detokenizer = LFM2AudioDetokenizer(config)
     detokenizer.load_state_dict(load_file(folder / "model.safetensors"))
     return detokenizer.to(device).eval()

@@ -74,7 +74,10 @@ class WhisperEngine:
                 known = ", ".join(whisper.available_models())
                 raise SpeechlabError(f"whisper: unknown model {src.value!r} (known: {known})")
             url = whisper._MODELS[src.value]
-            revision = "sha256:" + re.search(r"/([0-9a-f]{64})/", url).group(1)
+            digest = re.search(r"/([0-9a-f]{64})/", url)
+            if digest is None:
+                raise SpeechlabError(f"whisper: no sha256 in openai-whisper's download address {url}")
+            revision = "sha256:" + digest.group(1)
             model = whisper.load_model(src.value, device=device, download_root=str(cache))
         else:
             assert src.path is not None

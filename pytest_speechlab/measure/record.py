@@ -106,7 +106,7 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
     identity = asdict(engine.identity)
     # The machine block is where the stored latencies were timed: an update that timed nothing
     # keeps the machine the latencies came from.
-    timed = any(r.repeated for r in [*run.results.values(), *run.syntheses.values()])
+    timed = any(r.repeated for r in run.results.values()) or any(s.repeated for s in run.syntheses.values())
     meta: dict[str, Any] = {
         "model": run.name,
         "device": run.device.partition(":")[0],

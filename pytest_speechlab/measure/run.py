@@ -143,7 +143,8 @@ class ModelRun:
             start = time.perf_counter()
             engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
             self.load_s = time.perf_counter() - start
-            self.load_mb = resident_mb() - rss if rss is not None else None
+            after = resident_mb()
+            self.load_mb = after - rss if rss is not None and after is not None else None
             for _ in range(self.settings.warmup if self.cases else 0):
                 if "asr" in engine.tasks:
                     engine.transcribe(

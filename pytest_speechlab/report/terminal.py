@@ -48,7 +48,9 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
     if run.against.refused:
         lines.append(f"  not compared: {run.against.refused}")
     lines += [f"  model differs from the baseline's: {line}" for line in verdict.identity]
-    rows = [("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")]
+    rows: list[tuple[str, ...]] = [
+        ("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")
+    ]
     for case in run.cases:
         part = verdict.cases.get(case.id)
         result = run.results.get(case.id)
@@ -140,14 +142,15 @@ def judge_lines(run: ModelRun) -> list[str]:
     hyps = [r.judge_score.hypothesis for r in judged if r.judge_score]
     wer, _ = corpus_scores(refs, hyps)
     before = [(r.stored or {}).get("judge_hypothesis") for r in judged]
-    base = corpus_scores(refs, before)[0] if all(b is not None for b in before) else None
+    stored = [b for b in before if isinstance(b, str)]
+    base = corpus_scores(refs, stored)[0] if len(stored) == len(before) else None
     return [
         f"  intelligibility: judge WER {wer:.4f} over {len(judged)} utterances "
         f"(baseline {_num(base)}), judged by {judged[0].judge}"
     ]
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
@@ -163,7 +166,7 @@ def synthesis_rows(run: ModelRun, verdict: RunVerdict) -> list[tuple[str, ...]]:
         "silence lead/trail s",
         "judge WER / base",
     )
-    rows = [(*header, "latency ms / base", "RTF", "verdict")]
+    rows: list[tuple[str, ...]] = [(*header, "latency ms / base", "RTF", "verdict")]
     for case_id, result in run.syntheses.items():
         h, base = result.health, result.stored or {}
         judge = result.judge_score
@@ -215,8 +218,17 @@ def update_lines(path: str, changes: dict[str, list[Any]], removed: Sequence[str
 def comparison_rows(runs: list[ModelRun]) -> list[tuple[str, ...]]:
     """One row per model and device that ran: the side-by-side view of a multi-model run.
     RTFx is audio seconds per processing second (inverse RTF, as the Open ASR Leaderboard)."""
-    header = ("model", "device", "WER", "CER", "non-speech words/s", "RTF", "RTFx", "TTS RTF", "load s")
-    header += ("load MB",)
+    header: tuple[str, ...] = (
+        "model",
+        "device",
+        "WER",
+        "CER",
+        "non-speech words/s",
+        "RTF",
+        "RTFx",
+        "TTS RTF",
+    )
+    header += ("load s", "load MB")
     rows = [header]
     for run in runs:
         if run.skip_reason or not (run.results or run.syntheses):

@@ -71,7 +71,7 @@ def _options(fmt: str, spec: str, query: str) -> dict[str, str]:
 def _first_line(path: Path) -> str:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8") as f:
             return next((line.strip() for line in f if line.strip()), "")
     except (OSError, UnicodeDecodeError):
         return ""
