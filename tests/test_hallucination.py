@@ -44,6 +44,10 @@ def test_a_staged_repetition_loop_is_flagged_and_natural_repetition_is_not():
     said = "here's some more words words words words um"
     assert repetition_loop(said, said) is None
     assert repetition_loop("here's some more words words words words words", said).repeats == 5
+    # a reference that itself says "no" six times in a row: only a longer run is a loop
+    refusal = "no no no no no no i said"
+    assert repetition_loop(refusal, refusal) is None
+    assert repetition_loop("no " * 7 + "i said", refusal).repeats == 7
     json.dumps(loop.as_dict())
 
 
