@@ -450,6 +450,11 @@ def _counted(items: Iterable[tuple[str, int]]) -> str:
     return ", ".join(w + (f" x{n}" if n > 1 else "") for w, n in items)
 
 
+def _labelled(rows: Iterable[tuple[str, str]]) -> list[str]:
+    """Indented ``label: text`` lines, leaving out the empty ones."""
+    return [f"  {label}: {text}" for label, text in rows if text]
+
+
 def describe_change(change: CaseChange) -> str:
     """A few lines saying what changed in one case; shown first when the case fails."""
     lines = [f"{change.id}: word errors {change.errors_before} -> {change.errors_after} ({change.delta:+d})"]
@@ -460,7 +465,7 @@ def describe_change(change: CaseChange) -> str:
         ("new insertions", ", ".join(change.new_insertions)),
         ("insertions gone", ", ".join(change.gone_insertions)),
     ]
-    lines += [f"  {label}: {text}" for label, text in rows if text]
+    lines += _labelled(rows)
     width = max(len("reference"), len("baseline"), len("now"))
     lines += [
         f"  {'reference':<{width}}  {change.reference or '(empty)'}",
@@ -483,7 +488,7 @@ def describe_run_change(change: RunChange, top: int = 10, cases: int = 3) -> str
         ("confusions appeared", _pairs(change.confusions_appeared[:top])),
         ("confusions gone", _pairs(change.confusions_gone[:top])),
     ]
-    lines += [f"  {label}: {text}" for label, text in rows if text]
+    lines += _labelled(rows)
     for c in change.cases[:cases]:
         lines += ["  " + line for line in describe_change(c).splitlines()]
     return "\n".join(lines)
@@ -502,5 +507,5 @@ def describe_errors(run: RunErrors, top: int = 10) -> str:
         ("most deleted", _counted(run.deletions[:top])),
         ("most inserted", _counted(run.insertions[:top])),
     ]
-    lines += [f"  {label}: {text}" for label, text in rows if text]
+    lines += _labelled(rows)
     return "\n".join(lines)

@@ -28,13 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SpeechlabError
+from . import provenance
 from .health import FRAME_S, SILENCE_DBFS
 
 RATE = 16000  # DNSMOS, the speaker encoder and the pitch tracker work at 16 kHz
@@ -53,13 +53,7 @@ def cores() -> int:
 
 def versions() -> dict[str, str]:
     """The packages behind these figures, for results and baselines."""
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return provenance.versions(PACKAGES)
 
 
 def to_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
