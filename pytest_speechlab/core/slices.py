@@ -36,8 +36,7 @@ def by_tag(case: Case) -> list[str]:
 
 
 def by_speaker(case: Case) -> list[str]:
-    speaker = getattr(case, "speaker", None)
-    return [f"speaker:{speaker}"] if speaker else []
+    return [f"speaker:{case.speaker}"] if case.speaker else []
 
 
 def by_language(case: Case) -> list[str]:

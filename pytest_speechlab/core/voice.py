@@ -17,13 +17,12 @@ is, and the artifacts a listener would notice.
   does not let f0 leap an octave from one frame to the next: it marks the frames around a leap
   unvoiced instead. Clean Piper and espeak sentences show none (docs/tts-quality.md).
 
-Each model is loaded once, lazily (torch and onnxruntime are heavy), with as many threads as
-the process has cores.
+Each model is loaded once, lazily (torch and onnxruntime are heavy), with the engines' thread
+count (``devices.engine_threads``: the cores the process may use).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +34,7 @@ import numpy as np
 
 from ..errors import SpeechlabError
 from . import provenance
+from .devices import engine_threads
 from .health import FRAME_S, SILENCE_DBFS
 
 RATE = 16000  # DNSMOS, the speaker encoder and the pitch tracker work at 16 kHz
@@ -44,11 +44,6 @@ JUMP_GAP_S = 0.2
 PYIN_FRAME, PYIN_HOP = 1024, 256  # samples at 16 kHz: 64 ms frames every 16 ms
 F0_MIN_HZ, F0_MAX_HZ = 60.0, 1000.0  # wide enough that an octave error up or down is still tracked
 PACKAGES = ("speechmos", "onnxruntime", "resemblyzer", "torch", "librosa")
-
-
-def cores() -> int:
-    """The cores this process may run on (not the machine's: a container may have fewer)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def versions() -> dict[str, str]:
@@ -97,7 +92,7 @@ def _dnsmos_model() -> Any:
     folder = Path(dnsmos.__file__).parent / "dnsmos_models"
     primary, p808 = str(folder / "sig_bak_ovr.onnx"), str(folder / "model_v8.onnx")
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = cores()
+    options.intra_op_num_threads = options.inter_op_num_threads = engine_threads()
     scorer = dnsmos.DNSMOS(primary, p808)
     scorer.onnx_sess = onnxruntime.InferenceSession(primary, options, providers=["CPUExecutionProvider"])
     scorer.p808_onnx_sess = onnxruntime.InferenceSession(p808, options, providers=["CPUExecutionProvider"])
@@ -120,7 +115,7 @@ def _encoder() -> Any:
     resemblyzer = _require("resemblyzer", "resemblyzer")
     import torch
 
-    torch.set_num_threads(min(torch.get_num_threads(), cores()))
+    torch.set_num_threads(min(torch.get_num_threads(), engine_threads()))
     return resemblyzer.VoiceEncoder("cpu", verbose=False)
 
 
