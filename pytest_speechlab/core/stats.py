@@ -40,6 +40,9 @@ class Change:
     cases: int
     changed_cases: int
     metric: str = "WER"
+    # one-sided: the share of resamples that show no regression, (k + 1) / (resamples + 1), so
+    # that several tests (slices) can be corrected for their number
+    p_value: float = 1.0
 
     @property
     def delta(self) -> float:
@@ -97,7 +100,8 @@ def bootstrap(data: Paired, resamples: int = RESAMPLES, seed: int = SEED, metric
     tail = (1 - CONFIDENCE) * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
     changed = int(np.count_nonzero(data.after != data.before))
-    return Change(before, after, float(low), float(high), n, changed, metric)
+    p_value = (np.count_nonzero(diffs <= 0) + 1) / (resamples + 1)
+    return Change(before, after, float(low), float(high), n, changed, metric, float(p_value))
 
 
 @dataclass(frozen=True)
