@@ -27,9 +27,19 @@ pytest_plugins = ["pytester"]
 # pytester's in-process runs remove the modules a run imported when it ends, and some native
 # extensions cannot be imported twice in one process: torch crashes ("bad call flags", then a
 # segfault), numpy.fft refuses ("cannot load module more than once per process", through
-# librosa's resampling). The plugin imports these lazily, so import them here, once, for the
+# librosa's resampling), soxr aborts. The plugin imports these lazily, so import them here, once, for the
 # whole test session.
-for _native in ("torch", "ctranslate2", "librosa", "scipy.signal", "whisper", "faster_whisper"):
+for _native in (
+    "torch",
+    "ctranslate2",
+    "onnxruntime",
+    "soxr",
+    "numpy.fft",
+    "librosa",
+    "scipy.signal",
+    "whisper",
+    "faster_whisper",
+):
     with contextlib.suppress(ImportError):
         importlib.import_module(_native)
 

@@ -8,7 +8,7 @@ but the result. It never points back at the run that made it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -141,3 +141,87 @@ def text_digest(text: str) -> str:
     """A short digest of a reference text, stored with its baseline entry: an edited reference
     is a stale baseline, not a regression."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# Results cross process boundaries (pytest-xdist workers to the controller) as plain data: a
+# result's case is named by its id and found again in the receiver's own manifest, and
+# synthesised audio stays where it was made (the figures of it travel).
+
+
+def timing_data(timing: Timing) -> dict[str, Any]:
+    return {
+        "runs": list(timing.runs),
+        "calibration": list(timing.calibration),
+        "others_cpu": list(timing.others_cpu),
+    }
+
+
+def timing_from(data: dict[str, Any]) -> Timing:
+    return Timing(tuple(data["runs"]), tuple(data["calibration"]), tuple(data["others_cpu"]))
+
+
+def case_data(result: CaseResult) -> dict[str, Any]:
+    return {
+        "case": result.case.id,
+        "raw_hypothesis": result.raw_hypothesis,
+        "score": asdict(result.score),
+        "timing": timing_data(result.timing),
+        "repeated": result.repeated,
+    }
+
+
+def case_from(data: dict[str, Any], cases: dict[str, Case], against: Comparison) -> CaseResult:
+    return CaseResult(
+        cases[data["case"]],
+        data["raw_hypothesis"],
+        Score(**data["score"]),
+        timing_from(data["timing"]),
+        against,
+        data["repeated"],
+    )
+
+
+def synthesis_data(result: SynthesisResult) -> dict[str, Any]:
+    return {
+        "case": result.case.id,
+        "sample_rate": result.sample_rate,
+        "timing": timing_data(result.timing),
+        "health": dict(result.health),
+        "repeated": result.repeated,
+        "judge": result.judge,
+        "judge_raw": result.judge_raw,
+        "judge_score": asdict(result.judge_score) if result.judge_score else None,
+    }
+
+
+def synthesis_from(data: dict[str, Any], cases: dict[str, Case], against: Comparison) -> SynthesisResult:
+    judged = data["judge_score"]
+    return SynthesisResult(
+        cases[data["case"]],
+        np.zeros(0, np.float32),
+        data["sample_rate"],
+        timing_from(data["timing"]),
+        data["health"],
+        against,
+        data["repeated"],
+        data["judge"],
+        data["judge_raw"],
+        Score(**judged) if judged else None,
+    )
+
+
+def perturbed_data(result: PerturbedResult) -> dict[str, Any]:
+    return {
+        "perturbation": result.perturbation.as_dict(),
+        "raw_hypothesis": result.raw_hypothesis,
+        "score": asdict(result.score),
+        "case": result.case.id,
+        "recorded": result.recorded,
+    }
+
+
+def perturbed_from(data: dict[str, Any], clean: CaseResult) -> PerturbedResult:
+    perturbation = Perturbation.from_dict(data["perturbation"])
+    return PerturbedResult(
+        perturbation, data["raw_hypothesis"], Score(**data["score"]), clean, data["recorded"]
+    )

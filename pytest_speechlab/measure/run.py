@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,18 @@ from ..core.settings import Settings
 from ..engines import Engine, ModelIdentity
 from ..errors import SpeechlabError
 from ..store.baselines import Comparison
-from .results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
+from .results import (
+    CaseResult,
+    CorpusResult,
+    PerturbedResult,
+    SynthesisResult,
+    case_data,
+    case_from,
+    perturbed_data,
+    perturbed_from,
+    synthesis_data,
+    synthesis_from,
+)
 
 if TYPE_CHECKING:
     from .judge import Judge
@@ -38,18 +51,35 @@ def latency_subset(cases: tuple[Case, ...], settings: Settings) -> tuple[Case, .
     return tuple(c for c in cases if tags & set(c.tags))
 
 
-class AudioCache:
-    """Decoded audio by (source, rate): each file, or span of one, is decoded and resampled once
-    per session."""
+CACHE_BYTES = 256 * 2**20  # about 2 hours of 16 kHz float32 audio
 
-    def __init__(self) -> None:
-        self._arrays: dict[tuple[tuple[object, ...], int], np.ndarray] = {}
+
+class AudioCache:
+    """Decoded audio by (source, rate), the most recently used first, within a memory budget.
+
+    The tests of one case (WER, CER, latency, perturbations) run one after another, so a case is
+    decoded and resampled once; but a corpus of thousands of cases is not held whole: the least
+    recently used arrays are dropped past ``budget`` bytes (and decoded again if asked for)."""
+
+    def __init__(self, budget: int = CACHE_BYTES) -> None:
+        self._arrays: OrderedDict[tuple[tuple[object, ...], int], np.ndarray] = OrderedDict()
+        self.budget = budget
+        self.held = 0  # bytes
+        self.decoded = 0  # decodings so far, for tests
 
     def get(self, case: Case, sample_rate: int) -> np.ndarray:
         key = (case.source, sample_rate)
-        if key not in self._arrays:
-            self._arrays[key] = case_audio(case, sample_rate)
-        return self._arrays[key]
+        if key in self._arrays:
+            self._arrays.move_to_end(key)
+            return self._arrays[key]
+        audio = case_audio(case, sample_rate)
+        self.decoded += 1
+        self._arrays[key] = audio
+        self.held += audio.nbytes
+        while self.held > self.budget and len(self._arrays) > 1:
+            _, dropped = self._arrays.popitem(last=False)
+            self.held -= dropped.nbytes
+        return audio
 
 
 def resident_mb() -> float | None:
@@ -112,6 +142,7 @@ class ModelRun:
         self.load_mb: float | None = None  # resident memory the load added (Linux)
         self.judge: Judge | None = None  # text-to-speech runs: who listens for intelligibility
         self._engine: Engine | None = None
+        self._identity: ModelIdentity | None = None  # of merged results, when not loaded here
         self.options = self._options()
 
     @property
@@ -157,8 +188,40 @@ class ModelRun:
 
     @property
     def identity(self) -> ModelIdentity | None:
-        """The engine's identity once loaded (None for a run that never loaded)."""
-        return self._engine.identity if self._engine else None
+        """The engine's identity once loaded, or as the run that measured the merged results
+        knew it (None for a run that never loaded)."""
+        return self._engine.identity if self._engine else self._identity
+
+    def export(self) -> dict[str, Any]:
+        """What this run measured, as plain data (``merge`` reads it back in another process)."""
+        identity = self.identity
+        return {
+            "identity": asdict(identity) if identity else None,
+            "load_s": self.load_s,
+            "load_mb": self.load_mb,
+            "results": [case_data(r) for r in self.results.values()],
+            "syntheses": [synthesis_data(s) for s in self.syntheses.values()],
+            "perturbed": [perturbed_data(p) for p in self.perturbed.values()],
+            "benchmarks": self.benchmarks,
+            "errors": self.errors,
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Take in what another process's run of the same model measured (an xdist worker's)."""
+        cases = {c.id: c for c in self.cases}
+        if data["identity"] and self._identity is None:
+            self._identity = ModelIdentity(**data["identity"])
+        self.load_s = self.load_s if self.load_s is not None else data["load_s"]
+        self.load_mb = self.load_mb if self.load_mb is not None else data["load_mb"]
+        for item in data["results"]:
+            self.results.setdefault(item["case"], case_from(item, cases, self.against))
+        for item in data["syntheses"]:
+            self.syntheses.setdefault(item["case"], synthesis_from(item, cases, self.against))
+        for item in data["perturbed"]:
+            result = perturbed_from(item, self.results[item["case"]])
+            self.perturbed.setdefault((item["case"], result.perturbation), result)
+        self.benchmarks.update(data["benchmarks"])
+        self.errors.update(data["errors"])
 
     def _time(
         self, case: Case, work: Callable[[], Any], repeats: int, calibrated: bool = False

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..errors import SpeechlabError
-from . import hookspecs
+from . import hookspecs, xdist
 from .fixtures import (
     speech_case,
     speech_corpus,
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ..gate.promotion import Evidence
     from ..measure.run import ModelRun
     from .session import SpeechSession
+
+FAILING = ("FAIL", "ERROR", "re-record")  # verdicts that fail a run
 
 __all__ = [
     "speech_case",
@@ -62,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "speech_task(task): run this test with the models doing task: asr or tts"
     )
     config.addinivalue_line("markers", "speech_speed: the speed suite, timed by pytest-benchmark")
+    if not config.pluginmanager.hasplugin("xdist"):  # the plugin marks cases for --dist loadgroup
+        config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's test grouping")
     if not wanted(config):
         return
     from .session import build
@@ -76,6 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     strategies.register_profile(session.settings.robustness_examples)
     config.stash[SESSION] = session
+    if xdist.is_controller(config):
+        config.pluginmanager.register(xdist.Controller(session), "speechlab-xdist")
     for tag in sorted({t for case in session.cases for t in case.tags}):
         config.addinivalue_line("markers", f"{tag}: manifest tag")
 
@@ -106,7 +112,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if metafunc.definition.get_closest_marker("speech_robustness"):
             tags = set(session.settings.robustness_tags)
             cases = tuple(c for c in cases if tags & set(c.tags) and c.text.strip())
-        params = [pytest.param(c, id=c.id, marks=[getattr(pytest.mark, t) for t in c.tags]) for c in cases]
+        # a case's tests go to one xdist worker (with --dist loadgroup), so it is measured once
+        params = [
+            pytest.param(
+                c, id=c.id, marks=[*(getattr(pytest.mark, t) for t in c.tags), pytest.mark.xdist_group(c.id)]
+            )
+            for c in cases
+        ]
         if not params:
             params = [pytest.param(None, id="no-cases", marks=pytest.mark.skip(reason="no case selected"))]
         metafunc.parametrize("speech_case", params)
@@ -125,8 +137,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     speech = item.config.stash.get(SESSION, None)
     run = getattr(getattr(item, "callspec", None), "params", {}).get("speech_model")
-    if speech is not None and report.failed and run is not None:
-        speech.failed.setdefault(run.id, []).append(item.nodeid)
+    if speech is not None and run is not None:
+        if report.failed:
+            speech.failed.setdefault(run.id, []).append(item.nodeid)
+        if xdist.is_worker(item.config):  # the controller learns whose test failed from the report
+            report.user_properties.append(("speechlab_run", run.id))
     return report
 
 
@@ -224,6 +239,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     speech = session.config.stash.get(SESSION, None)
     if speech is None or session.config.option.collectonly:
         return
+    if xdist.is_worker(session.config):  # the controller judges, on every worker's results
+        xdist.worker_output(session.config, speech)
+        return
+    if xdist.is_controller(session.config) and exitstatus != pytest.ExitCode.INTERRUPTED:
+        xdist.time_at_the_end(speech)
     from ..gate.verdicts import judge_run
     from ..report.html import write_report
     from ..report.markdown import markdown
@@ -234,6 +254,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for run in speech.runs:
         if not run.skip_reason:
             speech.verdicts[run.id] = judge_run(run, manifest_ids)
+    if xdist.is_controller(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        # the corpus and latency checks ran here, not as tests: their verdict decides the exit
+        if any(v.overall in FAILING for v in speech.verdicts.values()):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if speech.settings.update and exitstatus != pytest.ExitCode.INTERRUPTED:
         for run in speech.runs:
             if not run.skip_reason and (run.results or run.syntheses):
@@ -257,6 +281,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     from ..report.terminal import comparison_lines, run_lines
 
     terminalreporter.write_sep("=", "speechlab summary")
+    controller = config.pluginmanager.get_plugin("speechlab-xdist")
+    if controller is not None:
+        terminalreporter.write_line(
+            f"speechlab: the results of {controller.workers} xdist worker(s), judged here; "
+            "the latency subset timed here, after the workers"
+        )
     for run in speech.runs:
         for line in run_lines(run, speech.verdict(run)):
             terminalreporter.write_line(line)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..errors import SpeechlabError
+from .xdist import AT_THE_END, is_worker
 
 if TYPE_CHECKING:  # imported by the session when a model runs; an inert run needs none of them
     from ..core.manifest import Case
@@ -57,6 +58,9 @@ def speech_result(request: pytest.FixtureRequest, speech_model: ModelRun, speech
 @pytest.fixture
 def speech_latency(request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case) -> CaseResult:
     """Like speech_result, with the case also timed ``--speech-repeats`` times."""
+    if is_worker(request.config):
+        speech_model.measure(speech_case)
+        pytest.skip(AT_THE_END)
     result = speech_model.measure_latency(speech_case)
     _record(request, result)
     return result
@@ -69,6 +73,9 @@ def speech_synthesis(
     """The case's text synthesised and measured; timed ``--speech-repeats`` times in tests
     marked ``speech_latency``."""
     latency = request.node.get_closest_marker("speech_latency") is not None
+    if latency and is_worker(request.config):
+        speech_model.synthesize(speech_case)
+        pytest.skip(AT_THE_END)
     result = speech_model.synthesize(speech_case, latency=latency)
     props = request.node.user_properties
     props += [(f"tts_{k}", v) for k, v in result.health.items()]
@@ -98,6 +105,8 @@ def speech_intelligibility(
 
 
 @pytest.fixture
-def speech_corpus(speech_model: ModelRun) -> CorpusResult:
+def speech_corpus(request: pytest.FixtureRequest, speech_model: ModelRun) -> CorpusResult:
     """Every selected case of the model, scored together (corpus WER over all words)."""
+    if is_worker(request.config):
+        pytest.skip(AT_THE_END)
     return speech_model.corpus()

@@ -102,8 +102,14 @@ def _corpus_json(corpus: CorpusResult | None, part: Part | None) -> dict[str, An
 
 
 def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
-    """One run as JSON, judged by ``verdict`` (None for a run that was skipped)."""
+    """One run as JSON, judged by ``verdict`` (None for a run that was skipped), cases in manifest
+    order whichever order (or process) measured them."""
     identity = asdict(run.identity) if run.identity else None
+    order = [c.id for c in run.cases]
+    results = [run.results[i] for i in order if i in run.results]
+    syntheses = [run.syntheses[i] for i in order if i in run.syntheses]
+    position = {case_id: i for i, case_id in enumerate(order)}
+    perturbed = sorted(run.perturbed.values(), key=lambda p: (position[p.case.id], p.perturbation.id))
     return {
         "model": run.name,
         "device": run.device,
@@ -118,11 +124,9 @@ def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
         "machine": machine() if run.results else None,
         "verdict": verdict.as_json() if verdict else None,
         "corpus": _corpus_json(run.measured_corpus(), verdict.corpus if verdict else None),
-        "cases": [_case_json(r, verdict.cases.get(i) if verdict else None) for i, r in run.results.items()],
-        "tts_cases": [
-            _synthesis_json(r, verdict.tts.get(i) if verdict else None) for i, r in run.syntheses.items()
-        ],
-        "robustness": [_perturbed_json(r) for r in run.perturbed.values()],
+        "cases": [_case_json(r, verdict.cases.get(r.case.id) if verdict else None) for r in results],
+        "tts_cases": [_synthesis_json(s, verdict.tts.get(s.case.id) if verdict else None) for s in syntheses],
+        "robustness": [_perturbed_json(p) for p in perturbed],
         "benchmarks": list(run.benchmarks.values()),
         "errors": dict(run.errors),
     }
