@@ -38,6 +38,7 @@ class FasterWhisperEngine:
         "vad_filter": False,
         "condition_on_previous_text": True,
         "compute_type": None,  # None: float32 on cpu (portable; see devices), float16 on cuda
+        "batch_size": 1,  # >1: the accuracy pass decodes this many cases at once (their own baselines)
         "cpu_threads": None,  # None: the cores available to this process (shared among xdist workers)
         "cache_dir": None,  # hub downloads; None: the Hugging Face cache
     }
@@ -128,3 +129,33 @@ class FasterWhisperEngine:
             self._batched = BatchedInferencePipeline(self._model)
         segments, _ = self._batched.transcribe(audio, **self._decoding(language), batch_size=batch_size)
         return "".join(segment.text for segment in segments).strip()
+
+    def transcribe_many(self, audios: list[np.ndarray], language: str | None) -> list[str]:
+        """Several cases in one batch: the batched pipeline decodes each case as one clip of a
+        joined recording, ``batch_size`` clips at a time. A case over 30 s cannot be one clip and
+        is decoded alone; batched transcripts may differ from the sequential ones, which is why
+        ``batch_size`` is part of the engine's identity (its own baselines)."""
+        from faster_whisper import BatchedInferencePipeline
+
+        if self._batched is None:
+            self._batched = BatchedInferencePipeline(self._model)
+        texts = [""] * len(audios)
+        short = [i for i, a in enumerate(audios) if 0 < len(a) <= 30 * self.sample_rate]
+        for i in set(range(len(audios))) - set(short):
+            texts[i] = self.transcribe(audios[i], language)
+        if not short:
+            return texts
+        starts = np.cumsum([0, *(len(audios[i]) for i in short)]) / self.sample_rate
+        clips = [{"start": float(starts[k]), "end": float(starts[k + 1])} for k in range(len(short))]
+        joined = np.concatenate([audios[i] for i in short])
+        segments, _ = self._batched.transcribe(
+            joined,
+            **self._decoding(language),
+            batch_size=self._identity.options["batch_size"],
+            clip_timestamps=clips,
+            without_timestamps=True,
+        )
+        for segment in segments:  # each clip's segments start inside it
+            k = int(np.searchsorted(starts, segment.start + 1e-3, side="right")) - 1
+            texts[short[k]] += segment.text
+        return [text.strip() for text in texts]

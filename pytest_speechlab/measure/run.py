@@ -240,11 +240,29 @@ class ModelRun:
         return self._time(case, lambda: engine.transcribe(audio, case.language), repeats, calibrated)
 
     def measure(self, case: Case) -> CaseResult:
-        """Transcribe and score ``case`` once (cached for the session)."""
+        """Transcribe and score ``case`` once (cached for the session); with an engine's
+        ``batch_size`` option above 1, together with the next cases of the manifest."""
         if case.id not in self.results:
-            text, timing = self._timed(case, 1)
-            self.results[case.id] = CaseResult(case, text, score(case.text, text), timing, self.against)
+            batch = int(self.options.get("batch_size", 1) or 1)
+            if batch > 1 and hasattr(self.engine, "transcribe_many"):
+                self._measure_batch(case, batch)
+            else:
+                text, timing = self._timed(case, 1)
+                self.results[case.id] = CaseResult(case, text, score(case.text, text), timing, self.against)
         return self.results[case.id]
+
+    def _measure_batch(self, case: Case, size: int) -> None:
+        """``case`` and up to ``size - 1`` unmeasured cases after it (of its language), in one
+        batch; each is credited an equal share of the batch's time (amortised: the latency
+        subset is still timed case by case)."""
+        engine: Any = self.engine
+        after = self.cases[self.cases.index(case) :]
+        batch = [c for c in after if c.id not in self.results and c.language == case.language][:size]
+        audios = [self.audio.get(c, engine.sample_rate) for c in batch]
+        texts, timing = self._time(case, lambda: engine.transcribe_many(audios, case.language), 1)
+        share = Timing((timing.runs[0] / len(batch),), (), timing.others_cpu)
+        for member, text in zip(batch, texts, strict=True):
+            self.results[member.id] = CaseResult(member, text, score(member.text, text), share, self.against)
 
     def measure_latency(self, case: Case) -> CaseResult:
         """Time ``case`` ``repeats`` times (after the run's warm-up) and keep those timings."""

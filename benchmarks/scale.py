@@ -1,0 +1,118 @@
+"""How the cost of a run grows with its test set, and what pytest-xdist gains: a benchmark to run
+by hand, not a test (its figures are in docs/scale.md).
+
+    python benchmarks/scale.py sizes 200 1000 5000      # wall time, per case, peak RSS
+    python benchmarks/scale.py xdist 300                # -n 0 against -n 2, side by side
+
+Each size is a generated manifest of distinct case ids over the bundled short speech clips; the
+real Faster-Whisper tiny.en transcribes every case once (``--speech-repeats 1``; no latency
+subset), scores and reports it. Each configuration runs in a fresh pytest process, model load
+included; the peak RSS is the largest process's (for -n 2, the largest worker's or the
+controller's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CLIPS = (
+    "cards_001",
+    "cards_002",
+    "cards_003",
+    "cards_005",
+    "goforward",
+    "commonvoice_22058267",
+    "praatio_mary",
+)
+
+
+def manifest(folder: Path, cases: int) -> Path:
+    """``cases`` cases over the short bundled clips, each under its own id."""
+    bundled = {c["id"]: c for c in yaml.safe_load((REPO / "data" / "manifest.yaml").read_text())["cases"]}
+    entries = []
+    for i in range(cases):
+        clip = bundled[CLIPS[i % len(CLIPS)]]
+        audio = (REPO / "data" / clip["audio"]).resolve()
+        entries.append({"id": f"c{i:05d}_{clip['id']}", "audio": str(audio), "text": clip["text"]})
+    path = folder / f"manifest-{cases}.yaml"
+    path.write_text(yaml.safe_dump({"cases": entries}, sort_keys=False))
+    return path
+
+
+def run(folder: Path, manifest_path: Path, *extra: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one pytest run of the accuracy suite on the manifest."""
+    (folder / "data").mkdir(exist_ok=True)
+    target = folder / "data" / manifest_path.name
+    # a manifest's audio may not leave its folder: copy the few clips beside it
+    audio = folder / "data" / "audio"
+    if not audio.exists():
+        audio.mkdir()
+        for source in (REPO / "data" / "audio").iterdir():
+            if source.stem in CLIPS:
+                shutil.copy(source, audio / source.name)
+    text = manifest_path.read_text().replace(str((REPO / "data" / "audio").resolve()) + "/", "audio/")
+    target.write_text(text)
+    (folder / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (folder / "test_speech.py").write_text("from pytest_speechlab.suites.test_asr import *  # noqa: F403\n")
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_speech.py",
+        "--speech-model=faster_whisper", "--speech-device=cpu", f"--speech-manifest={target}",
+        "--speech-repeats=1", "--speech-new-cases=pass", "-W", "ignore", *extra,
+    ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(done.stdout[-3000:] + done.stderr[-3000:])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def sizes(counts: list[int]) -> None:
+    print("| cases | wall s | per case ms | peak RSS MB |")
+    print("| ---: | ---: | ---: | ---: |")
+    for count in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            wall, peak = run(folder, manifest(folder, count))
+            print(f"| {count} | {wall:.1f} | {wall / count * 1000:.0f} | {peak:.0f} |", flush=True)
+
+
+def xdist(count: int) -> None:
+    print("| run | wall s | speed-up |")
+    print("| --- | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = manifest(folder, count)
+        serial, _ = run(folder, path)
+        print(f"| -n 0 | {serial:.1f} | x1.00 |", flush=True)
+        for dist in ("loadgroup", "load"):
+            wall, _ = run(folder, path, "-n", "2", "--dist", dist)
+            print(f"| -n 2 --dist {dist} | {wall:.1f} | x{serial / wall:.2f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    sub.add_parser("sizes").add_argument("counts", type=int, nargs="+")
+    sub.add_parser("xdist").add_argument("count", type=int)
+    args = parser.parse_args()
+    if args.what == "sizes":
+        sizes(args.counts)
+    else:
+        xdist(args.count)
+
+
+if __name__ == "__main__":
+    main()
