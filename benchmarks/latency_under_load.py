@@ -44,8 +44,8 @@ def project(folder: Path) -> None:
 
 def pytest(folder: Path, *args: str) -> dict:
     out = folder / "results.json"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_speech.py",
-               "--speech-model=faster_whisper", "--speech-device=cpu", f"--speech-results={out}", *args]  # fmt: skip
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_speech.py"]
+    command += ["--speech-model=faster_whisper", "--speech-device=cpu", f"--speech-results={out}", *args]
     subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     return json.loads(out.read_text())
 
