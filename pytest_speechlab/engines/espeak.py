@@ -65,18 +65,19 @@ class EspeakEngine:
     def identity(self) -> ModelIdentity:
         return self._identity
 
-    def synthesize(self, text: str, language: str | None) -> np.ndarray:
+    def synthesize(self, text: str, language: str | None, speed: float = 1.0) -> np.ndarray:
+        """``speed`` scales the words per minute."""
         opts = self._identity.options
         cmd = [
             self._program,
             "-v",
             self._voice,
             "-s",
-            str(opts["words_per_minute"]),
+            str(round(opts["words_per_minute"] * speed)),
             "-p",
             str(opts["pitch"]),
         ]
-        wav = subprocess.run([*cmd, "--stdout", text], capture_output=True, check=True).stdout
+        wav = subprocess.run([*cmd, "--stdout", "--", text], capture_output=True, check=True).stdout
         samples, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
         if rate != self.output_sample_rate:
             raise SpeechlabError(f"espeak: expected {self.output_sample_rate} Hz output, got {rate}")
