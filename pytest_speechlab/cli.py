@@ -189,6 +189,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServeConfig(
         registry=args.path,
         allow=("production", *args.allow),
+        models=tuple(args.model),
         device=args.device,
         workers=args.workers,
         queue_size=args.queue,
@@ -212,6 +213,7 @@ def _serve_parser(sub: Any) -> None:
     add("--host", default="127.0.0.1")
     add("--port", type=int, default=8000, help="0 picks a free port (the log says which)")
     add("--allow", action="append", default=[], choices=("candidate",), help="serve candidates too")
+    add("--model", action="append", default=[], metavar="NAME", help="serve only this model (repeatable)")
     add("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     add("--workers", type=int, default=1, help="inference threads per model (default 1)")
     add("--queue", type=int, default=8, help="requests that may wait per model; more get 503 (default 8)")

@@ -52,6 +52,7 @@ DRAIN_LIMIT = 64 * 2**20  # an oversized upload is read and dropped up to this, 
 class ServeConfig:
     registry: Path
     allow: tuple[str, ...] = ("production",)
+    models: tuple[str, ...] = ()  # serve only these registry models; () serves every allowed one
     device: str = "auto"
     workers: int = 1  # inference threads per model
     queue_size: int = 8  # requests that may wait per model beyond those running
@@ -161,7 +162,16 @@ class Server:
         self.registry = load_registry(config.registry)
         if not config.registry.is_file():
             raise SpeechlabError(f"{config.registry}: no registry here (pass --registry PATH)")
-        self.served = [e for e in self.registry.models.values() if e.status in config.allow]
+        for name in config.models:
+            entry = self.registry.get(name)
+            if entry.status not in config.allow:
+                raise SpeechlabError(
+                    f"--model {name}: it is {entry.status}; allowed: {', '.join(config.allow)}"
+                )
+        wanted = set(config.models or self.registry.models)
+        self.served = [
+            e for e in self.registry.models.values() if e.status in config.allow and e.name in wanted
+        ]
         if not self.served:
             raise SpeechlabError(
                 f"{config.registry}: no model is {' or '.join(config.allow)}; nothing to serve"
