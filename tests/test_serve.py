@@ -346,7 +346,10 @@ def test_refuses_weights_that_differ_from_the_registry(tmp_path):
     registry = write_registry(tmp_path / "registry.yaml")
     registry.write_text(registry.read_text().replace(real, wrong, 1))
     server = start(registry, tmp_path / "log", ready=False)
-    assert server.process.wait(120) == 2
+    try:
+        assert server.process.wait(120) == 2
+    finally:
+        server.stop()
     assert server.log.read_text().strip().splitlines()[-1] == (
         f"speechlab: error: faster_whisper: the loaded weights are {real}, "
         f"not the registry's revision {wrong}"
@@ -356,7 +359,10 @@ def test_refuses_weights_that_differ_from_the_registry(tmp_path):
 def test_no_keys_means_loopback_only(tmp_path):
     registry = write_registry(tmp_path / "registry.yaml")
     server = start(registry, tmp_path / "log", "--host=0.0.0.0", ready=False)
-    assert server.process.wait(60) == 2
+    try:
+        assert server.process.wait(60) == 2
+    finally:
+        server.stop()
     assert server.log.read_text().strip().splitlines()[-1] == (
         "speechlab: error: --host 0.0.0.0: no API keys are set, so the server listens on loopback only "
         "(set keys, or pass --no-auth to serve anyone who can reach it)"
@@ -394,5 +400,18 @@ def test_memory_budget_keeps_the_recently_used_model(tmp_path):
         assert transcribe(server, JFK.read_bytes()).status_code == 200  # loads again, checked again
         assert httpx.get(server.url + "/ready").json()["models"] == ["faster_whisper"]
         assert server.metric("speechlab_model_loaded", model="faulty_whisper") == 0
+    finally:
+        assert server.stop() == 0
+
+
+def test_timeout_is_504_and_the_server_carries_on(tmp_path):
+    registry = write_registry(tmp_path / "registry.yaml")
+    server = start(registry, tmp_path / "log", "--model=faster_whisper", "--timeout=0.5")
+    try:
+        samples, rate = soundfile.read(JFK, dtype="float32")
+        response = transcribe(server, wav(np.concatenate([samples] * 3), rate))
+        assert response.status_code == 504
+        assert error(response) == "faster_whisper: no answer within 0.5 s"
+        assert httpx.get(server.url + "/health").status_code == 200
     finally:
         assert server.stop() == 0
