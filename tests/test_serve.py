@@ -405,9 +405,12 @@ def test_memory_budget_keeps_the_recently_used_model(tmp_path):
 
 
 def test_timeout_is_504_and_the_server_carries_on(tmp_path):
-    registry = write_registry(tmp_path / "registry.yaml")
+    registry = write_registry(tmp_path / "registry.yaml", {"whisper": {}})  # a second production model
     server = start(registry, tmp_path / "log", "--model=faster_whisper", "--timeout=0.5")
     try:
+        other = transcribe(server, JFK.read_bytes(), "whisper")  # production, but left out by --model
+        assert other.status_code == 404
+        assert error(other) == "model 'whisper' is not served here (this server serves faster_whisper)"
         samples, rate = soundfile.read(JFK, dtype="float32")
         response = transcribe(server, wav(np.concatenate([samples] * 3), rate))
         assert response.status_code == 504

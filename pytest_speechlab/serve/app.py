@@ -225,6 +225,11 @@ class Server:
         if entry is None:
             raise ApiError(404, f"model {name!r} does not exist (see GET /v1/models)", "unknown_model")
         request.state.model = name
+        if entry not in self.served and entry.status in self.config.allow:  # left out by --model
+            served = ", ".join(e.name for e in self.served)
+            raise ApiError(
+                404, f"model {name!r} is not served here (this server serves {served})", "unknown_model"
+            )
         if entry not in self.served:
             allowed = " or ".join(self.config.allow)
             raise ApiError(
