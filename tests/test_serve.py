@@ -83,6 +83,8 @@ def test_health_ready_and_models(server, client):
     ready = httpx.get(server.url + "/ready").json()
     assert ready["ready"] is True
     assert set(ready["models"]) == {"faster_whisper", "faulty_whisper", "piper", "espeak"}
+    nowhere = httpx.get(server.url + "/nowhere")
+    assert nowhere.status_code == 404 and error(nowhere) == "GET /nowhere: Not Found"
     listed = {m.id for m in client.models.list()}
     assert listed == {"faster_whisper", "faulty_whisper", "piper", "espeak"}  # not experimental/deprecated
 

@@ -28,6 +28,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -126,14 +127,7 @@ class RequestLog:
         finally:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - start
-            path = scope["path"]
-            endpoint = (
-                path
-                if path in ENDPOINTS
-                else "/models/{id}/status"
-                if path.startswith("/models/")
-                else "other"
-            )
+            endpoint = _endpoint(scope["path"])
             self.metrics.requests.labels(state["model"], endpoint, str(status or 500)).inc()
             if status == 200:
                 self.metrics.latency.labels(state["model"], endpoint).observe(elapsed)
@@ -141,7 +135,7 @@ class RequestLog:
                 "event": "request",
                 "request_id": rid,
                 "method": scope["method"],
-                "path": path,
+                "path": scope["path"],
                 "status": status or 500,
                 "ms": round(elapsed * 1000, 1),
                 "model": state["model"],
@@ -151,6 +145,13 @@ class RequestLog:
             if error or state.get("error"):
                 record["error"] = error or state["error"]
             log.info(json.dumps(record))
+
+
+def _endpoint(path: str) -> str:
+    """The metric label of a path: the route, never the raw path (whose values are unbounded)."""
+    if path in ENDPOINTS:
+        return path
+    return "/models/{id}/status" if path.startswith("/models/") else "other"
 
 
 class Server:
@@ -384,6 +385,11 @@ def create_app(config: ServeConfig, keys: Keys, on_fatal: Callable[[str], None] 
         server.metrics.rejections.labels(exc.reason).inc()
         request.state.error = exc.message
         return JSONResponse(error_body(exc.status, exc.message, exc.reason), exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return JSONResponse(error_body(exc.status_code, message, f"http_{exc.status_code}"), exc.status_code)
 
     @app.exception_handler(ClientDisconnect)
     async def disconnected(request: Request, exc: ClientDisconnect) -> Response:
