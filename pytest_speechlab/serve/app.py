@@ -17,7 +17,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -245,7 +245,7 @@ class Server:
 
     # --- reading requests ---
 
-    async def body(self, request: Request) -> AsyncIterator[bytes]:
+    async def body(self, request: Request) -> AsyncGenerator[bytes, None]:
         """The request body, refused with 413 once it passes the upload limit (checked against
         Content-Length before anything is read). The rest of an oversized body is read and
         dropped, up to a bound, so that a client still sending sees the 413 rather than a reset."""
@@ -344,8 +344,8 @@ def _created(entry: Entry) -> int:
 def _speed_kw(cls: type[Engine], speed: float, name: str) -> dict[str, float]:
     if speed == 1.0:
         return {}
-    method = getattr(cls, "stream", None) or cls.synthesize
-    if "speed" not in inspect.signature(method).parameters:
+    method = getattr(cls, "stream", None) or getattr(cls, "synthesize", None)
+    if method is None or "speed" not in inspect.signature(method).parameters:
         raise ApiError(400, f"speed: model {name!r} speaks at one speed only (1.0)", "bad_request")
     return {"speed": speed}
 

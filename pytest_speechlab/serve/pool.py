@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,7 +231,7 @@ class Pool:
 
     async def stream(
         self, name: str, work: Callable[[Engine], Iterator[np.ndarray]], timeout: float
-    ) -> AsyncIterator[np.ndarray]:
+    ) -> AsyncGenerator[np.ndarray, None]:
         """The chunks ``work(engine)`` yields, as the worker produces them. The worker holds its
         place until the stream ends or the consumer stops (a client that went away)."""
         slot = self.slots[name]

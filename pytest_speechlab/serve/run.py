@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import signal
 import socket
 import sys
@@ -102,7 +103,7 @@ def serve(
         app,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=grace_s,
+        timeout_graceful_shutdown=math.ceil(grace_s),
         timeout_keep_alive=30,
         server_header=False,
     )
