@@ -1,27 +1,35 @@
 """pytest-speechlab: regression tests and benchmarks for speech models, as a pytest plugin.
 
 The public API is small: the assertions tests call, and the pieces a test may want to use on
-its own (manifest loading, audio decoding, scoring).
+its own (manifest loading, audio decoding, scoring, perturbations). Names are imported when first
+used, so that installing the plugin costs a project that does not use it nothing.
 """
 
-from .core.audio import load_audio
-from .core.manifest import Case, load_manifest
-from .core.metrics import normalize, score
-from .core.perturb import Perturbation
-from .errors import SpeechlabError
-from .gate.assertions import (
-    assert_cer_within_baseline,
-    assert_corpus_within_baseline,
-    assert_latency_within_baseline,
-    assert_robust,
-    assert_sweep_within_baseline,
-    assert_tts_intelligible,
-    assert_tts_within_baseline,
-    assert_wer_within_baseline,
-)
+from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
+__version__ = "0.2.0"
+
+_PUBLIC = {
+    "Case": "core.manifest",
+    "Perturbation": "core.perturb",
+    "SpeechlabError": "errors",
+    "assert_cer_within_baseline": "gate.assertions",
+    "assert_corpus_within_baseline": "gate.assertions",
+    "assert_latency_within_baseline": "gate.assertions",
+    "assert_robust": "gate.assertions",
+    "assert_sweep_within_baseline": "gate.assertions",
+    "assert_tts_intelligible": "gate.assertions",
+    "assert_tts_within_baseline": "gate.assertions",
+    "assert_wer_within_baseline": "gate.assertions",
+    "load_audio": "core.audio",
+    "load_manifest": "core.manifest",
+    "noise_sweep": "core.perturb",
+    "normalize": "core.metrics",
+    "score": "core.metrics",
+}
 __all__ = [
     "Case",
     "Perturbation",
@@ -36,6 +44,36 @@ __all__ = [
     "assert_wer_within_baseline",
     "load_audio",
     "load_manifest",
+    "noise_sweep",
     "normalize",
     "score",
 ]
+
+if TYPE_CHECKING:
+    from .core.audio import load_audio
+    from .core.manifest import Case, load_manifest
+    from .core.metrics import normalize, score
+    from .core.perturb import Perturbation, noise_sweep
+    from .errors import SpeechlabError
+    from .gate.assertions import (
+        assert_cer_within_baseline,
+        assert_corpus_within_baseline,
+        assert_latency_within_baseline,
+        assert_robust,
+        assert_sweep_within_baseline,
+        assert_tts_intelligible,
+        assert_tts_within_baseline,
+        assert_wer_within_baseline,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'pytest_speechlab' has no attribute {name!r}")
+    value = getattr(import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

@@ -1,15 +1,19 @@
 """The ``speechlab`` command: read the registry, and change a model's status.
 
 ``promote`` runs the suite for the model in this process (``pytest.main`` with
-``--promote-to``), so the change is applied by the same gate and hook as in a pytest run;
-``deprecate``, ``restore`` and ``register`` change the registry directly, with a reason.
-``touched`` lists the models a change touches, for a CI gate to run; ``serve`` serves the
-registry's production models over HTTP (the ``serve`` extra).
+``--promote-to``), so the change is applied by the same gate and hook as in a pytest run, and so
+does ``restore`` of a model that was a candidate or in production before it was deprecated;
+``register`` (as experimental), ``deprecate`` and ``restore --to experimental`` change the
+registry directly, with a reason. ``touched`` lists the models a change touches, for a CI gate.
+``manifest convert`` writes our YAML manifest from any format the plugin reads, ``manifest
+build`` one from a folder of audio files with transcripts beside them.
+``serve`` serves the registry's production models over HTTP (the ``serve`` extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
@@ -19,9 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
+from .core.manifest import Case, read_header
 from .core.settings import read_file_settings
 from .errors import SpeechlabError
-from .store.registry import STATUSES, Entry, Registry, change_status, load_registry, register
+from .store.atomic import open_atomic, shown, write_atomic
+from .store.registry import PROMOTIONS, Entry, Registry, change_status, load_registry, register
 
 CORE = ("base.py", "sources.py", "__init__.py")  # engine modules every adapter depends on
 
@@ -77,14 +83,21 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    _load(args.path).get(args.name)  # a clear error before pytest starts
-    argv = [f"--speech-model={args.name}", f"--promote-to={args.to}", f"--speech-registry={args.path}"]
+def _gate(args: argparse.Namespace, target: str, *flags: str) -> int:
+    """Run the suite for ``args.name`` with ``--promote-to=target`` in this process: the registry
+    changes only if the gate passes."""
+    argv = [f"--speech-model={args.name}", f"--promote-to={target}", f"--speech-registry={args.path}", *flags]
     if args.reason:
         argv.append(f"--promote-reason={args.reason}")
-    if args.force:
-        argv.append("--promote-force")
-    return int(pytest.main([*argv, *args.pytest_args]))
+    # This package is imported already, so pytest cannot rewrite the plugin's asserts (it has none
+    # to rewrite): say nothing of it instead of warning on every promotion.
+    quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    return int(pytest.main([*argv, *quiet, *args.pytest_args]))
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    _load(args.path).get(args.name)  # a clear error before pytest starts
+    return _gate(args, args.to, *(["--promote-force"] if args.force else []))
 
 
 def cmd_deprecate(args: argparse.Namespace) -> int:
@@ -94,8 +107,14 @@ def cmd_deprecate(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    change = change_status(args.path, args.name, args.to, reason=args.reason, restore=True)
-    print(f"{args.name}: {change['from']} -> {args.to} (restored), recorded in {args.path}")
+    """Back to the status before deprecation (through the gate for candidate and production), or
+    to experimental with ``--to experimental``."""
+    entry = _load(args.path).get(args.name)
+    target = args.to or entry.before_deprecation()
+    if target in PROMOTIONS:
+        return _gate(args, target, "--promote-restore")
+    change = change_status(args.path, args.name, target, reason=args.reason, restore=True)
+    print(f"{args.name}: {change['from']} -> {target} (restored), recorded in {args.path}")
     return 0
 
 
@@ -105,17 +124,23 @@ def cmd_register(args: argparse.Namespace) -> int:
     cls = engine_class(args.name)
     entry = Entry(
         args.name,
-        status=args.status,
+        status="experimental",
         source=args.source or str(getattr(cls, "default_source", "")),
         capabilities=list(cls.tasks),
     )
     register(args.path, entry, args.reason)
-    print(f"{args.name}: registered as {args.status} in {args.path}")
+    print(f"{args.name}: registered as experimental in {args.path}")
+    print(f"next: record its baselines (pytest --speech-model={args.name} --update-baselines), then")
+    print(f"      speechlab promote {args.name} --to candidate")
     return 0
 
 
-def touched_models(changed: list[str], registry: Registry, baselines: Path) -> list[str]:
-    """Registry models a change to these files can affect, among those with baselines to gate."""
+def touched_models(
+    changed: list[str], registry: Registry, baselines: Path, judge: str | None = None
+) -> list[str]:
+    """Registry models a change to these files can affect, among those with baselines to gate;
+    a change to the judge (the speech-to-text model that listens to synthesised speech) touches
+    every text-to-speech model too."""
     from .engines import BUILTIN
 
     gated = [n for n, e in registry.models.items() if e.status != "deprecated" and (baselines / n).is_dir()]
@@ -127,22 +152,29 @@ def touched_models(changed: list[str], registry: Registry, baselines: Path) -> l
             hit.add(parts[1])
         elif parts[:2] == ("pytest_speechlab", "engines") and parts[-1] not in CORE:
             hit.update(n for m, n in modules.items() if m == parts[-1])
-        elif parts[:1] in (("pytest_speechlab",), ("suites",), ("data",)) or path in (
+        elif parts[:1] in (("pytest_speechlab",), ("data",)) or path in (
             "pyproject.toml",
             "conftest.py",
             "registry.yaml",
         ):
             hit.update(gated)
+    if judge and judge in hit:
+        hit.update(n for n in gated if "tts" in registry.models[n].capabilities)
     return [n for n in gated if n in hit]
 
 
 def cmd_touched(args: argparse.Namespace) -> int:
     out = subprocess.run(
-        ["git", "diff", "--name-only", f"{args.base}...HEAD"], capture_output=True, text=True, check=False
+        ["git", "diff", "--name-only", "-z", f"{args.base}...HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise SpeechlabError(f"git diff {args.base}...HEAD: {out.stderr.strip()}")
-    models = touched_models(out.stdout.split(), _load(args.path), Path(args.baselines))
+    judge = read_file_settings(Path("pyproject.toml")).get("judge", "faster_whisper")
+    changed = [path for path in out.stdout.split("\0") if path]
+    models = touched_models(changed, _load(args.path), Path(args.baselines), judge)
     print(",".join(models))
     return 0
 
@@ -236,6 +268,138 @@ def _serve_parser(sub: Any) -> None:
     serve.set_defaults(func=cmd_serve)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two results files side by side: per case and corpus, with the bootstrap interval."""
+    from .report.compare import compare
+
+    documents = []
+    for name in (args.a, args.b):
+        try:
+            documents.append(json.loads(Path(name).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SpeechlabError(f"{name}: cannot read results ({exc})") from None
+    print("\n".join(compare(documents[0], documents[1], (args.a, args.b), args.markdown)))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Start a project: settings, manifest, a test file with the shipped suites, .gitignore."""
+    from . import scaffold
+
+    root = Path(args.folder).resolve()
+    manifest, text = root / "speech" / "manifest.yaml", None
+    if args.audio:
+        from .core.formats.writer import dump, entry, folder_cases
+
+        audio = Path(args.audio).resolve()
+        cases, _ = folder_cases(audio, skip_missing=False)
+        manifest = audio / "manifest.yaml"  # beside the audio: a manifest's audio may not leave its folder
+        text = dump([entry(c, audio) for c in cases], f"Built by speechlab init from {audio.name}")
+    plan = scaffold.plan(root, args.suites.split(","), manifest, text, args.force)
+    scaffold.write(plan)
+    for path in plan.writes:
+        print(f"speechlab: wrote {shown(path)}")
+    for kept in plan.kept:
+        print(f"speechlab: kept {kept}")
+    steps = [] if args.audio else [f"fill {shown(manifest)} (or: speechlab init --audio DIR)"]
+    steps += [
+        "pytest --speech-model=faster_whisper --update-baselines   # record the baselines; review them",
+        "pytest --speech-model=faster_whisper                      # the gate: compare with them",
+        "speechlab register faster_whisper --reason '...'          # then promote it through the gate",
+    ]
+    print("next: " + "\n      ".join(steps))
+    return 0
+
+
+def _fresh(out: Path, force: bool) -> Path:
+    if out.exists() and not force:
+        raise SpeechlabError(f"{out}: exists; pass --force to replace it")
+    return out.resolve()
+
+
+def _extract(case: Case, folder: Path) -> Path:
+    """Write the encoded bytes of a case held in a table row to ``folder/<id>.<ext>``, as they
+    are (the same samples decode from them)."""
+    from .core.formats.hf import embedded_bytes
+
+    assert case.embedded is not None
+    data = embedded_bytes(case.audio, case.embedded)
+    header = read_header(f"{case.audio} row {case.embedded.row}", io.BytesIO(data))
+    target = folder / f"{case.id}.{header.format.lower()}"
+    if target.exists() and target.read_bytes() != data:
+        raise SpeechlabError(f"{target}: exists with other content; choose another --audio-dir")
+    if not target.exists():
+        with open_atomic(target, "wb") as f:
+            f.write(data)
+    return target
+
+
+def cmd_manifest_convert(args: argparse.Namespace) -> int:
+    from .core.formats.writer import dump, entry
+    from .core.manifest import load_manifest
+
+    manifest = load_manifest(args.source)
+    out = _fresh(Path(args.out), args.force)
+    audio_dir = (out.parent / args.audio_dir).resolve()
+    for case in manifest.cases:
+        if case.embedded is None:
+            entry(case, out.parent)  # every path is checked before any audio is extracted
+    entries = [entry(c, out.parent, _extract(c, audio_dir) if c.embedded else None) for c in manifest.cases]
+    write_atomic(out, dump(entries, f"Converted by speechlab manifest convert from {args.source}"))
+    spans = sum(c.offset_s is not None for c in manifest.cases)
+    embedded = sum(c.embedded is not None for c in manifest.cases)
+    print(
+        f"speechlab: wrote {len(entries)} cases ({spans} spans, {embedded} extracted to "
+        f"{shown(audio_dir)}) to {shown(out)}"
+    )
+    return 0
+
+
+def cmd_manifest_build(args: argparse.Namespace) -> int:
+    from .core.formats.writer import dump, entry, folder_cases
+
+    root = Path(args.folder).resolve()
+    out = _fresh(Path(args.out) if args.out else root / "manifest.yaml", args.force)
+    cases, skipped = folder_cases(root, args.skip_missing)
+    write_atomic(
+        out,
+        dump([entry(c, out.parent) for c in cases], f"Built by speechlab manifest build from {root.name}"),
+    )
+    audio_s = sum(c.duration_s for c in cases)
+    print(f"speechlab: wrote {len(cases)} cases ({audio_s:.1f} s of audio) to {shown(out)}")
+    if skipped:
+        names = ", ".join(shown(p) for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        print(f"speechlab: skipped {len(skipped)} audio file(s) without a transcript: {names}")
+    return 0
+
+
+def _manifest_parsers(sub: Any) -> None:
+    manifest = sub.add_parser("manifest", help="write a YAML manifest from another format or a folder")
+    tools = manifest.add_subparsers(dest="manifest_command", required=True)
+    convert = tools.add_parser(
+        "convert", help="our YAML from a NeMo, Kaldi, Hugging Face or lhotse manifest (see docs/formats.md)"
+    )
+    convert.add_argument("source", help="manifest path or spec, e.g. kaldi:data/test or hf:DIR?split=test")
+    convert.add_argument("out", help="YAML file to write; its folder must hold all the audio")
+    convert.add_argument(
+        "--audio-dir",
+        default="audio",
+        help="where audio embedded in a dataset is written, beside OUT (audio)",
+    )
+    convert.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    convert.set_defaults(func=cmd_manifest_convert)
+    build = tools.add_parser(
+        "build", help="a manifest from audio files with x.txt or x.lab transcripts beside them"
+    )
+    build.add_argument("folder")
+    build.add_argument("-o", "--out", default=None, help="YAML file to write (default FOLDER/manifest.yaml)")
+    build.add_argument(
+        "--skip-missing", action="store_true", help="leave out audio files without a transcript"
+    )
+    build.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    build.set_defaults(func=cmd_manifest_build)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="speechlab", description=__doc__.splitlines()[0])
     top.add_argument("--registry", default=None, metavar="PATH", help="default: registry.yaml")
@@ -259,14 +423,19 @@ def parser() -> argparse.ArgumentParser:
     deprecate.add_argument("name")
     deprecate.add_argument("--reason", required=True)
     deprecate.set_defaults(func=cmd_deprecate)
-    restore = sub.add_parser("restore", help="bring a deprecated model back")
+    restore = sub.add_parser(
+        "restore",
+        help="bring a deprecated model back to its status before deprecation (through the gate)",
+        usage="%(prog)s NAME --reason TEXT [--to experimental] [-- PYTEST_ARGS]",
+    )
     restore.add_argument("name")
-    restore.add_argument("--to", required=True, choices=STATUSES[:-1])
+    restore.add_argument("--to", choices=("experimental",), help="experimental instead, without the gate")
     restore.add_argument("--reason", required=True)
     restore.set_defaults(func=cmd_restore)
-    reg = sub.add_parser("register", help="add a model (a --speech-model name) to the registry")
+    reg = sub.add_parser(
+        "register", help="add a model (a --speech-model name) to the registry, as experimental"
+    )
     reg.add_argument("name")
-    reg.add_argument("--status", default="experimental", choices=STATUSES[:-1])
     reg.add_argument("--source", default=None, help="default: the engine's default source")
     reg.add_argument("--reason", required=True)
     reg.set_defaults(func=cmd_register)
@@ -274,10 +443,22 @@ def parser() -> argparse.ArgumentParser:
     touched.add_argument("--base", required=True, help="git ref, e.g. origin/main")
     touched.add_argument("--baselines", default="baselines")
     touched.set_defaults(func=cmd_touched)
+    compare = sub.add_parser("compare", help="two --speech-results files side by side")
+    compare.add_argument("a", help="results JSON (the reference)")
+    compare.add_argument("b", help="results JSON (the candidate)")
+    compare.add_argument("--markdown", action="store_true", help="Markdown tables, for a pull request")
+    compare.set_defaults(func=cmd_compare)
+    init = sub.add_parser("init", help="start a project: [tool.speechlab], a manifest, a test file")
+    init.add_argument("folder", nargs="?", default=".", help="the project's folder (default: here)")
+    init.add_argument("--audio", default=None, metavar="DIR", help="build the manifest from this folder")
+    init.add_argument("--suites", default="asr", help="comma separated: asr, tts, robustness, speed")
+    init.add_argument("--force", action="store_true", help="replace files that exist")
+    init.set_defaults(func=cmd_init)
     report = sub.add_parser("report", help="render the HTML report from a --speech-results file")
     report.add_argument("results", help="results JSON written by --speech-results")
     report.add_argument("out", help="HTML file to write")
     report.set_defaults(func=cmd_report)
+    _manifest_parsers(sub)
     _serve_parser(sub)
     return top
 

@@ -34,7 +34,6 @@ for _native in ("torch", "ctranslate2", "librosa", "scipy.signal", "whisper", "f
         importlib.import_module(_native)
 
 REPO = Path(__file__).resolve().parents[1]
-SUITE = REPO / "suites" / "test_asr.py"
 BUNDLED = REPO / "data" / "manifest.yaml"
 
 
@@ -125,19 +124,74 @@ latency_tolerance = 3.0
 """
 
 
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> Project:
-    """A throwaway project with three short bundled cases and the suite."""
+def use_suite(project: Path, name: str) -> None:
+    """Bring a shipped suite into a project as a user does: one import line in a test file."""
+    (project / "suites").mkdir(exist_ok=True)
+    (project / "suites" / f"{name}.py").write_text(
+        f"from pytest_speechlab.suites.{name} import *  # noqa: F403\n"
+    )
+
+
+def make_project(pytester: pytest.Pytester, cases: list[Case], latency: set[str]) -> Project:
+    """A throwaway project with ``cases`` copied from the bundled data (``latency``: the ids timed
+    repeatedly), the speech-to-text suite and a ``pyproject.toml``."""
     audio = pytester.path / "data" / "audio"
     audio.mkdir(parents=True)
     entries = []
-    for case in short_cases():
+    for case in cases:
         shutil.copy(case.audio, audio / case.audio.name)
-        tags = [t for t in case.tags if t != "latency"] + (["latency"] if not entries else [])
+        tags = [t for t in case.tags if t != "latency"] + (["latency"] if case.id in latency else [])
         entries.append({"id": case.id, "audio": f"audio/{case.audio.name}", "text": case.text, "tags": tags})
-    (pytester.path / "suites").mkdir()
-    shutil.copy(SUITE, pytester.path / "suites" / SUITE.name)
+    use_suite(pytester.path, "test_asr")
     (pytester.path / "pyproject.toml").write_text(PYPROJECT)
     proj = Project(pytester, entries)
     proj.write_manifest()
     return proj
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Project:
+    """A throwaway project with three short bundled cases and the suite."""
+    cases = short_cases()
+    return make_project(pytester, cases, {cases[0].id})
+
+
+# Short bundled cases, most of which tiny.en gets partly wrong: enough speech cases for the corpus
+# bootstrap to call a regression over many of them significant, and a non-speech case.
+GATE_CASES = (
+    "cards_001", "cards_002", "cards_003", "goforward", "commonvoice_22058266", "espeak_phone",
+    "librivox_0880", "cards_005", "piper_03", "espeak_stereo48k", "piper_05", "espeak_01", "silence_3s",
+)  # fmt: skip
+GATE_LATENCY = {"cards_002", "espeak_phone"}
+
+
+@pytest.fixture
+def gate_project(pytester: pytest.Pytester) -> Project:
+    """A throwaway project with the thirteen ``GATE_CASES``, two of them timed repeatedly."""
+    by_id = {c.id: c for c in bundled_cases()}
+    return make_project(pytester, [by_id[i] for i in GATE_CASES], GATE_LATENCY)
+
+
+_RECORDED: dict[str, str] = {}
+
+
+@pytest.fixture
+def recorded() -> Any:
+    """``recorded(project)``: the project's baseline (and history), recorded by a real
+    ``--update-baselines`` run once per test session and copied into each project after that."""
+
+    def record(project: Project) -> dict[str, Any]:
+        history = project.path / "baselines" / "history.jsonl"
+        key = project.manifest.read_text()
+        if key not in _RECORDED:
+            result = project.run("--update-baselines")
+            assert result.ret == 0, result.stdout.str()
+            _RECORDED[key] = project.baseline.read_text()
+            _RECORDED[key + "history"] = history.read_text()
+        else:
+            project.baseline.parent.mkdir(parents=True, exist_ok=True)
+            project.baseline.write_text(_RECORDED[key])
+            history.write_text(_RECORDED[key + "history"])
+        return project.read_baseline()
+
+    return record

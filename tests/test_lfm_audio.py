@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.full  # the torch-based engines: CI's second stage
 liquid_audio = pytest.importorskip("liquid_audio")
 
 import torch  # noqa: E402
@@ -25,7 +26,7 @@ from transformers import AutoTokenizer  # noqa: E402
 from pytest_speechlab.engines.lfm_audio import LFMAudioEngine  # noqa: E402
 from pytest_speechlab.errors import SpeechlabError  # noqa: E402
 
-from .conftest import error_line_without  # noqa: E402
+from .conftest import error_line_without, use_suite  # noqa: E402
 from .tiny_lfm import build_tiny_lfm_checkpoint  # noqa: E402
 
 # liquid-audio 1.3 still passes past_key_values to transformers' Lfm2Model (renamed cache in 5.x).
@@ -218,11 +219,8 @@ def test_module_imports_without_torch_or_liquid_audio() -> None:
 def test_suite_runs_both_tasks_through_the_plugin(project, checkpoint):
     """The bundled suites, ASR and TTS, on the tiny checkpoint: the whole path, end to end."""
     import json
-    import shutil
 
-    from .conftest import REPO
-
-    shutil.copy(REPO / "suites" / "test_tts.py", project.path / "suites" / "test_tts.py")
+    use_suite(project.path, "test_tts")
     args = (
         f"--speech-source=lfm2_5_audio={checkpoint}",
         "--speech-option=lfm2_5_audio.max_new_tokens=4",

@@ -14,7 +14,7 @@ import yaml
 from pytest_speechlab.engines.openai_api import OpenAIApiEngine, OpenAIApiSpeechEngine
 from pytest_speechlab.errors import SpeechlabError
 
-from .conftest import REPO, bundled_cases
+from .conftest import bundled_cases, use_suite
 from .serving import KEY, Server, start, write_registry
 
 # Speech read and spontaneous, a stereo 48 kHz file, FLAC, 8 kHz telephone audio, a wrong word,
@@ -53,7 +53,7 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     return KEY
 
 
-def project(pytester: pytest.Pytester, ids: tuple[str, ...], suite: str = "test_asr.py") -> Path:
+def project(pytester: pytest.Pytester, ids: tuple[str, ...], suite: str = "test_asr") -> Path:
     """A project of the bundled cases ``ids`` (none timed repeatedly) and one suite module."""
     by_id = {c.id: c for c in bundled_cases()}
     (pytester.path / "data" / "audio").mkdir(parents=True)
@@ -64,8 +64,7 @@ def project(pytester: pytest.Pytester, ids: tuple[str, ...], suite: str = "test_
         tags = [t for t in case.tags if t != "latency"]
         entries.append({"id": case.id, "audio": f"audio/{case.audio.name}", "text": case.text, "tags": tags})
     (pytester.path / "data" / "manifest.yaml").write_text(yaml.safe_dump({"cases": entries}, sort_keys=False))
-    (pytester.path / "suites").mkdir()
-    shutil.copy(REPO / "suites" / suite, pytester.path / "suites" / suite)
+    use_suite(pytester.path, suite)
     (pytester.path / "pyproject.toml").write_text(PYPROJECT)
     return pytester.path
 
@@ -105,7 +104,7 @@ def test_through_the_server_equals_in_process(pytester, server, key, monkeypatch
 
 def test_tts_through_the_server_with_the_judge(pytester, server, key, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    project(pytester, ("cards_005", "piper_02"), "test_tts.py")
+    project(pytester, ("cards_005", "piper_02"), "test_tts")
     result, data = run(pytester, *endpoint(server, "piper", "openai_api_tts"))
     result.assert_outcomes(passed=4, skipped=1)  # health and intelligibility per case; no latency case
     for case in data["tts_cases"]:

@@ -55,6 +55,10 @@ def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
     assert change["metrics"]["cpu"]["cases"] == len(project.cases)
     assert entry.revision == data["identity"]["revision"] and entry.source == data["identity"]["source"]
     assert entry.engine.startswith("faster-whisper ")
+    # what it was judged on and by: the manifest's digest and the tolerances in effect
+    assert change["manifest_sha256"] == hashlib.sha256(project.manifest.read_bytes()).hexdigest()
+    assert len(change["cases_sha256"]) == 64
+    assert change["tolerances"]["wer"] == 0.02 and change["tolerances"]["latency"] == 3.0
     # what the server and later runs load: the promoting run's engine options
     assert entry.options == data["options"] and entry.options["beam_size"] == 5
 
@@ -83,16 +87,14 @@ def test_errored_case_blocks(project, registry):
     from .test_gate import TOY_ENGINE
 
     project.pytester.makeconftest(TOY_ENGINE)  # a toy engine that fails on audio under a second
+    registry.write_text(REGISTRY.replace("faster_whisper:", "toy_echo:"))
+    assert project.run("--update-baselines", model="toy_echo").ret == 0
     soundfile.write(project.path / "data" / "audio" / "short.wav", np.zeros(8000, np.float32), 16000)
     project.write_manifest([*project.cases, {"id": "short", "audio": "audio/short.wav", "text": "hi"}])
-    registry.write_text(REGISTRY.replace("faster_whisper:", "toy_echo:"))
     before = registry.read_bytes()
-    project.run("--update-baselines", model="toy_echo")  # fails on the errored case; records the rest
     result = project.run("--promote-to=candidate", model="toy_echo")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(
-        ["*toy_echo on cpu: case short errored: RuntimeError: toy engine: audio too short"]
-    )
+    result.stdout.fnmatch_lines(["*toy_echo on cpu: short: error: RuntimeError: toy engine: audio too short"])
     assert registry.read_bytes() == before
 
 
@@ -147,7 +149,10 @@ def test_a_conftest_hook_can_veto(project, registry):
             ["--promote-to=candidate", "--speech-model=faster_whisper,whisper"],
             "--promote-to: promote one model*",
         ),
-        (["--promote-reason=why"], "--promote-reason/--promote-force: only with --promote-to"),
+        (
+            ["--promote-reason=why"],
+            "--promote-reason/--promote-force/--promote-restore: only with --promote-to",
+        ),
     ],
 )
 def test_impossible_promotions_are_usage_errors_before_the_run(project, registry, args, message):

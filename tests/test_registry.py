@@ -47,7 +47,7 @@ def path(tmp_path: Path) -> Path:
         ("production", "deprecated", {"reason": "replaced"}, None),
         ("experimental", "deprecated", {"reason": "abandoned"}, None),
         ("experimental", "production", {"force": True, "reason": "hotfix"}, None),
-        ("deprecated", "candidate", {"restore": True, "reason": "back"}, None),
+        ("deprecated", "experimental", {"restore": True, "reason": "back"}, None),
         ("experimental", "production", {}, "skips candidate; force it, with a reason"),
         ("experimental", "production", {"force": True}, "give a reason (it is recorded in the history)"),
         ("production", "deprecated", {}, "give a reason (it is recorded in the history)"),
@@ -58,6 +58,12 @@ def path(tmp_path: Path) -> Path:
             "experimental",
             {"restore": True, "reason": "x"},
             "only a deprecated model is restored",
+        ),
+        (
+            "deprecated",
+            "production",
+            {"restore": True, "reason": "x"},
+            "a restored model goes back to experimental",
         ),
         ("candidate", "candidate", {}, "the model is already candidate"),
         ("candidate", "retired", {}, "unknown status (use experimental, candidate, production, deprecated)"),
@@ -127,12 +133,36 @@ def test_change_appends_one_history_entry_and_keeps_the_rest(path):
 def test_refused_change_leaves_the_file_byte_for_byte(path):
     before = path.read_bytes()
     with pytest.raises(SpeechlabError, match="skips candidate"):
-        change_status(path, "alpha", "production")
+        change_status(path, "alpha", "production", evidence={})
+    with pytest.raises(
+        SpeechlabError, match=r"alpha: candidate is reached only through the gate \(speechlab"
+    ):
+        change_status(path, "alpha", "candidate")  # no evidence of a gated run
+    assert path.read_bytes() == before
     path.write_text(REGISTRY.replace("status: production\n    history", "status: nope\n    history"))
     broken = path.read_bytes()
     with pytest.raises(SpeechlabError, match="status must be"):
-        change_status(path, "alpha", "candidate")
+        change_status(path, "alpha", "candidate", evidence={})
     assert path.read_bytes() == broken != before
+
+
+def test_a_restored_model_returns_to_its_status_before_deprecation_or_experimental(path):
+    change_status(path, "beta", "deprecated", reason="replaced")
+    beta = load_registry(path).get("beta")
+    assert beta.before_deprecation() == "production"
+    check_transition(beta, "production", restore=True, reason="back")  # the gate decides (speechlab restore)
+    check_transition(beta, "experimental", restore=True, reason="back")
+    with pytest.raises(SpeechlabError, match="goes back to production"):
+        check_transition(beta, "candidate", restore=True, reason="back")
+    with pytest.raises(SpeechlabError, match="reached only through the gate"):
+        change_status(path, "beta", "production", restore=True, reason="back")
+
+
+def test_a_model_is_registered_as_experimental_only(path):
+    before = path.read_bytes()
+    with pytest.raises(SpeechlabError, match="a model is registered as experimental; production is reached"):
+        register(path, Entry("gamma", status="production"), reason="trust me")
+    assert path.read_bytes() == before
 
 
 def _deprecate(args: tuple[str, str]) -> None:
@@ -173,6 +203,36 @@ def test_touched_models(tmp_path, path):
         "beta",
         "whisper",
     ]
+    # the judge listens to every text-to-speech model: a change to it touches them all
+    registry.models["piper"] = Entry("piper", capabilities=["tts"])
+    (base / "piper").mkdir()
+    judged = cli.touched_models(["baselines/whisper/cpu.json"], registry, base, judge="whisper")
+    assert judged == ["whisper", "piper"]
+    assert cli.touched_models(["baselines/whisper/cpu.json"], registry, base, judge="alpha") == ["whisper"]
+
+
+def test_touched_reads_paths_with_spaces_whole(tmp_path, path):
+    """``git diff --name-only`` split on spaces made "suites extra/notes.md" read as "suites"."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    for name in ("alpha", "beta"):
+        (tmp_path / "baselines" / name).mkdir(parents=True)
+        (tmp_path / "baselines" / name / "cpu.json").write_text("{}")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    git("checkout", "-q", "-b", "change")
+    (tmp_path / "suites extra").mkdir()
+    (tmp_path / "suites extra" / "notes.md").write_text("notes")
+    git("add", "-A")
+    git("commit", "-q", "-m", "notes")
+    out = speechlab("touched", "--base", "main", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
 
 
 def speechlab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -209,8 +269,18 @@ def test_command_reads_and_changes_the_registry(path):
         again.stderr.strip()
         == "speechlab: error: beta: deprecated -> deprecated: the model is already deprecated"
     )
-    back = speechlab("restore", "beta", "--to", "candidate", "--reason", "alpha regressed", cwd=cwd)
-    assert back.returncode == 0 and load_registry(path).get("beta").history[-1]["restored"] is True
+    # back to production only through the gate: pytest runs it, here with no manifest to run on,
+    # so the registry stays as it was
+    deprecated = path.read_bytes()
+    gated = speechlab("restore", "beta", "--reason", "alpha regressed", cwd=cwd)
+    assert gated.returncode == pytest.ExitCode.USAGE_ERROR and "ERROR: no manifest" in gated.stderr
+    assert path.read_bytes() == deprecated
+    back = speechlab("restore", "beta", "--to", "experimental", "--reason", "alpha regressed", cwd=cwd)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.strip() == "beta: deprecated -> experimental (restored), recorded in registry.yaml"
+    assert load_registry(path).get("beta").history[-1]["restored"] is True
+    direct = speechlab("register", "piper", "--status", "production", "--reason", "x", cwd=cwd)
+    assert direct.returncode == 2 and "unrecognized arguments: --status" in direct.stderr
     missing = speechlab("--registry", "nope.yaml", "list", cwd=cwd)
     assert missing.returncode == 2 and "nope.yaml: no registry here" in missing.stderr
     added = speechlab("register", "whisper", "--reason", "new engine", cwd=cwd)

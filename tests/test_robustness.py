@@ -4,16 +4,13 @@ engine for the failure path (hypothesis's shrunk example in the report)."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 
 import pytest
 
 from pytest_speechlab.core.perturb import KINDS
 
-from .conftest import REPO
-
-ROBUSTNESS = REPO / "suites" / "test_robustness.py"
+from .conftest import use_suite
 
 
 @pytest.fixture
@@ -24,7 +21,7 @@ def robust_project(project):
             case["tags"] = [*case["tags"], "robustness"]
     project.write_manifest()
     (project.path / "suites" / "test_asr.py").unlink()
-    shutil.copy(ROBUSTNESS, project.path / "suites" / ROBUSTNESS.name)
+    use_suite(project.path, "test_robustness")
     return project
 
 

@@ -8,7 +8,6 @@ branch is checked with huggingface_hub's snapshot helper replaced by a local fol
 from __future__ import annotations
 
 import json
-import shutil
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.full  # the torch-based engines: CI's second stage
 transformers = pytest.importorskip("transformers")
 
 import huggingface_hub  # noqa: E402
@@ -25,7 +25,7 @@ from pytest_speechlab.engines.seamless import SeamlessM4TEngine  # noqa: E402
 from pytest_speechlab.engines.sources import safetensors_digest  # noqa: E402
 from pytest_speechlab.errors import SpeechlabError  # noqa: E402
 
-from .conftest import REPO, error_line_without  # noqa: E402
+from .conftest import error_line_without, use_suite  # noqa: E402
 from .tiny_seamless import build_tiny_seamless_checkpoint  # noqa: E402
 
 HUB_ID = "facebook/seamless-m4t-v2-large"
@@ -210,7 +210,7 @@ def test_broken_backend_is_named_in_one_line(checkpoint: Path) -> None:
 
 def test_suite_runs_both_tasks_through_the_plugin(project, checkpoint):
     """The bundled suites, ASR and TTS, on the tiny checkpoint: the whole path, end to end."""
-    shutil.copy(REPO / "suites" / "test_tts.py", project.path / "suites" / "test_tts.py")
+    use_suite(project.path, "test_tts")
     args = (f"--speech-source=seamless_m4t={checkpoint}", "--speech-option=seamless_m4t.max_new_tokens=4")
     assert project.run("--update-baselines", *args, model="seamless_m4t").ret == 0
     out = project.path / "r.json"

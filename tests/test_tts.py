@@ -10,7 +10,7 @@ import pytest
 
 from pytest_speechlab.core.health import health
 
-from .conftest import REPO
+from .conftest import use_suite
 
 
 def test_health_measures_what_it_says():
@@ -29,7 +29,7 @@ def test_health_measures_what_it_says():
 
 @pytest.fixture
 def tts_project(project):
-    shutil.copy(REPO / "suites" / "test_tts.py", project.path / "suites" / "test_tts.py")
+    use_suite(project.path, "test_tts")
     return project
 
 
@@ -89,11 +89,40 @@ def test_tts_intelligibility_gate(tts_project):
     )
     result.assert_outcomes(passed=1, failed=1)
 
+    # another judge's figures are not compared, and not passed either: a re-record is asked for
     data["judge"] = "whisper base.en float32 sha256:0"
     path.write_text(json.dumps(data))
     other = tts_project.run("-k", "intelligibility", model="piper")
-    assert other.ret == 0
-    other.stdout.fnmatch_lines(["*the baseline was judged by whisper base.en*not comparable*"])
+    assert other.ret == 1
+    other.stdout.fnmatch_lines(
+        ["*the baseline was judged by whisper base.en*not comparable: re-record with --update-baselines"]
+    )
+
+
+def test_a_changed_judge_vetoes_a_tts_promotion(tts_project):
+    """The judge is staged as changed in the baseline: the intelligibility figures cannot be
+    compared, so the voice would go through unheard; the promotion is blocked."""
+    assert tts_project.run("--update-baselines", model="piper").ret == 0
+    path = tts_project.path / "baselines" / "piper" / "cpu.json"
+    data = json.loads(path.read_text())
+    data["judge"] = "faster_whisper small.en float32 sha256:0"
+    path.write_text(json.dumps(data))
+    registry = tts_project.path / "registry.yaml"
+    registry.write_text(
+        "schema: 1\nmodels:\n  piper:\n    status: experimental\n    capabilities: [tts]\n"
+        "    history:\n      - {from: null, to: experimental, reason: added}\n"
+    )
+    before = registry.read_bytes()
+    result = tts_project.run("--promote-to=candidate", model="piper")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "speechlab: piper: promotion to candidate BLOCKED; the registry is unchanged",
+            "*piper on cpu: the gate's verdict is re-record*",
+            "*(TTS): the baseline was judged by faster_whisper small.en float32 sha256:0, this run by*",
+        ]
+    )
+    assert registry.read_bytes() == before
 
 
 def test_tts_judge_options(tts_project):
@@ -105,3 +134,14 @@ def test_tts_judge_options(tts_project):
     wrong = tts_project.run("--speech-judge=piper", model="piper")
     assert wrong.ret == pytest.ExitCode.USAGE_ERROR
     wrong.stderr.fnmatch_lines(["*--speech-judge: piper does not do speech-to-text*"])
+
+
+def test_espeak_speaks_a_text_that_starts_with_a_dash():
+    """ "-5 degrees" was read by espeak-ng as its option -5 and failed; now it is spoken."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from pytest_speechlab.engines.espeak import EspeakEngine
+
+    engine = EspeakEngine.load(None, "cpu", dict(EspeakEngine.default_options))
+    audio = engine.synthesize("-5 degrees outside", "en")
+    assert health(audio, engine.output_sample_rate, "-5 degrees outside")["duration_s"] > 0.5

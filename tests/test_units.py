@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import stat
+from pathlib import Path
 
 import jiwer
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from pytest_speechlab.core import devices
 from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, score
 from pytest_speechlab.errors import SpeechlabError
-from pytest_speechlab.store.atomic import write_atomic
+from pytest_speechlab.store.atomic import file_lock, write_atomic
 from pytest_speechlab.store.baselines import Baseline, read_baseline, write_baseline
 
 
@@ -150,6 +152,36 @@ def test_baseline_round_trip_and_history(tmp_path):
     assert list(json.loads(text)) == sorted(json.loads(text))
     assert (tmp_path / "history.jsonl").read_text().count("\n") == 2
     assert read_baseline(tmp_path / "none.json") is None
+
+
+def _record_update(args: tuple[str, int]) -> None:
+    folder, i = args
+    baseline = Baseline(
+        Path(folder) / f"m{i}" / "cpu.json", cases={"a": {"wer": 0.1}}, meta={"model": f"m{i}"}
+    )
+    write_baseline(baseline, {"model": f"m{i}", "changes": {"a.wer": [None, 0.1]}})
+
+
+def test_concurrent_updates_append_every_history_line_and_never_rewrite_it(tmp_path):
+    """Eight processes update eight baselines at once: the history gains one whole line each and
+    keeps what it held (it is appended under a lock, never read and rewritten)."""
+    log = tmp_path / "history.jsonl"
+    log.write_text('{"model": "old"}\n')
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.map(_record_update, [(str(tmp_path), i) for i in range(8)])
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines[0] == {"model": "old"}
+    assert sorted(line["model"] for line in lines[1:]) == [f"m{i}" for i in range(8)]
+
+
+def test_a_lock_held_too_long_is_a_one_line_error(tmp_path):
+    from filelock import FileLock
+
+    target = tmp_path / "registry.yaml"
+    with FileLock(str(target) + ".lock"):  # another writer holds it
+        with pytest.raises(SpeechlabError) as err, file_lock(target, timeout=0.2):
+            pass
+    assert str(err.value) == f"{target}: another writer has held {target}.lock for over 0.2 s; try again"
 
 
 words = st.lists(

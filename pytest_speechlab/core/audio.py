@@ -1,9 +1,10 @@
 """Decoding audio into the array an engine expects.
 
 Engines get float32 mono samples at their own rate; decoding here (soundfile, then one
-resampling with librosa's soxr) keeps ffmpeg out of the loop and makes every engine see the
-same samples. Files and uploaded bytes take the same path, so a server and a test run of the
-same recording hand the engine identical arrays.
+resampling with soxr) keeps ffmpeg out of the loop and makes every engine see the same
+samples. A case that is a span of a longer file decodes only that span (soundfile seeks to
+it), and a case whose audio is bytes in a table file reads only that row. Uploaded bytes take
+the same path, so a server and a test run of the same recording hand the engine identical arrays.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO
 
-import librosa
 import numpy as np
 import soundfile
 
 from ..errors import SpeechlabError
+from .manifest import Case
 
 
 @dataclass(frozen=True)
@@ -35,35 +36,73 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-def _undecodable(where: str, exc: Exception) -> SpeechlabError:
+def _undecodable(name: object, exc: Exception) -> SpeechlabError:
     reason = re.sub(r"^Error opening <_io\.BytesIO object at \w+>: ", "", str(exc))
-    return SpeechlabError(f"{where}: cannot decode audio ({reason})")
+    return SpeechlabError(f"{name}: cannot decode audio ({reason})")
 
 
-def _read(source: Any, where: str) -> tuple[np.ndarray, int]:
+def load_audio(
+    path: Path | str | IO[bytes],
+    sample_rate: int,
+    offset_s: float | None = None,
+    duration_s: float | None = None,
+    name: object = None,
+) -> np.ndarray:
+    """Decode ``path`` (a file, or an open file of encoded bytes that messages call ``name``)
+    to float32 mono at ``sample_rate``, averaging channels; with ``offset_s`` only the
+    ``duration_s`` seconds from there."""
+    name = name if name is not None else path
+    source = str(path) if isinstance(path, Path) else path
     try:
-        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise _undecodable(where, exc) from None
-    return samples, int(rate)
-
-
-def _to_engine(samples: np.ndarray, source_rate: int, sample_rate: int, where: str) -> np.ndarray:
-    """Average channels, check the samples and resample to ``sample_rate``."""
+        if offset_s is None:
+            samples, source_rate = soundfile.read(source, dtype="float32", always_2d=True)
+        else:
+            with soundfile.SoundFile(source) as f:
+                source_rate = f.samplerate
+                f.seek(round(offset_s * source_rate))
+                frames = -1 if duration_s is None else round(duration_s * source_rate)
+                samples = f.read(frames, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise _undecodable(name, exc) from None
     if samples.size == 0:
-        raise SpeechlabError(f"{where}: no audio frames")
+        raise SpeechlabError(f"{name}: no audio frames")
     mono = samples.mean(axis=1)
     if not np.all(np.isfinite(mono)):
-        raise SpeechlabError(f"{where}: audio contains NaN or infinite samples")
+        raise SpeechlabError(f"{name}: audio contains NaN or infinite samples")
     if source_rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=source_rate, target_sr=sample_rate)
+        mono = resample(mono, source_rate, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def load_audio(path: Path | str, sample_rate: int) -> np.ndarray:
-    """Decode ``path`` to float32 mono at ``sample_rate``, averaging channels."""
-    samples, source_rate = _read(str(path), str(path))
-    return _to_engine(samples, source_rate, sample_rate, str(path))
+def fix_length(samples: np.ndarray, size: int) -> np.ndarray:
+    """``samples`` trimmed, or padded with zeros at the end, to exactly ``size``."""
+    if len(samples) >= size:
+        return samples[:size]
+    return np.pad(samples, (0, size - len(samples)))
+
+
+def resample(samples: np.ndarray, orig_sr: float, target_sr: float) -> np.ndarray:
+    """Mono ``samples`` from ``orig_sr`` to ``target_sr``: soxr's high-quality mode, then padded or
+    trimmed to ``ceil(len * ratio)`` samples, in the input's dtype. This is exactly what
+    ``librosa.resample`` does by default (tested), without librosa's numba and scikit-learn."""
+    if orig_sr == target_sr:
+        return samples
+    import soxr
+
+    out = soxr.resample(samples, orig_sr, target_sr, quality="soxr_hq")
+    size = int(np.ceil(samples.shape[-1] * float(target_sr) / orig_sr))
+    return np.asarray(fix_length(out, size), dtype=samples.dtype)
+
+
+def case_audio(case: Case, sample_rate: int) -> np.ndarray:
+    """A case's samples at ``sample_rate``: its file, the span of it, or its table row."""
+    if case.embedded is None:
+        return load_audio(case.audio, sample_rate, case.offset_s, case.duration_s)
+    from .formats.hf import embedded_bytes
+
+    data = io.BytesIO(embedded_bytes(case.audio, case.embedded))
+    name = f"{case.audio} row {case.embedded.row}"
+    return load_audio(data, sample_rate, case.offset_s, case.duration_s, name=name)
 
 
 def audio_info(data: bytes, where: str) -> AudioInfo:
@@ -78,8 +117,7 @@ def audio_info(data: bytes, where: str) -> AudioInfo:
 
 def decode_audio(data: bytes, sample_rate: int, where: str) -> np.ndarray:
     """Decode encoded audio ``data`` (an upload) exactly as ``load_audio`` decodes a file."""
-    samples, source_rate = _read(io.BytesIO(data), where)
-    return _to_engine(samples, source_rate, sample_rate, where)
+    return load_audio(io.BytesIO(data), sample_rate, name=where)
 
 
 def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: str = "FLOAT") -> bytes:

@@ -19,8 +19,12 @@ def dbfs(value: float) -> float:
 
 
 def health(samples: np.ndarray, sample_rate: int, text: str) -> dict[str, float]:
-    """Figures of one synthesised utterance (``samples``: float32 mono in [-1, 1])."""
+    """Figures of one synthesised utterance (``samples``: float32 mono in [-1, 1]). No audio at all
+    is silence of length 0 (never NaN, which is not JSON)."""
     duration = len(samples) / sample_rate
+    if not len(samples):
+        return {"duration_s": 0.0, "peak_dbfs": -200.0, "rms_dbfs": -200.0, "clipping": 0.0,
+                "lead_silence_s": 0.0, "trail_silence_s": 0.0, "s_per_char": 0.0}  # fmt: skip
     frame = max(1, int(sample_rate * FRAME_S))
     frames = samples[: len(samples) // frame * frame].reshape(-1, frame)
     loud = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) >= 10 ** (SILENCE_DBFS / 20)

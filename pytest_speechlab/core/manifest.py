@@ -2,7 +2,9 @@
 
 A manifest is a YAML file with a ``cases`` list; audio paths are relative to the manifest's
 folder and may not leave it. Everything is checked when the manifest is loaded, so that a bad
-case stops the run before any model is loaded.
+case stops the run before any model is loaded. Other formats (NeMo, Kaldi, Hugging Face,
+lhotse) are read by ``core.formats`` into the same ``Case`` objects; ``load_manifest`` takes
+either a path or a format spec.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import soundfile
 import yaml
@@ -21,9 +23,20 @@ from ..errors import SpeechlabError
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REQUIRED = ("id", "audio", "text")
-OPTIONAL = ("language", "tags", "sha256", "sample_rate")
+OPTIONAL = ("language", "speaker", "tags", "sha256", "sample_rate", "offset", "duration")
 NONSPEECH_TAG = "nonspeech"
 MIN_SAMPLE_RATE = 8000  # below telephone rate there is no speech band left to recognise
+MAX_OVERSHOOT_S = 0.5  # a span may end this far past the file's end (cut there), as Kaldi allows
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Audio stored as encoded bytes in a table file (a Hugging Face arrow or parquet file):
+    ``Case.audio`` names the file, this the column and row. The bytes are read when the case
+    is measured, so a corpus of thousands of rows is never held in memory."""
+
+    column: str
+    row: int
 
 
 @dataclass(frozen=True)
@@ -38,8 +51,17 @@ class Case:
     sha256: str | None = None
     sample_rate: int = 0  # the file's own rate, read from its header
     channels: int = 1
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # of the span when there is one, else of the file
     line: int = 0  # 1-based line of the case in the manifest, for messages
+    speaker: str | None = None
+    offset_s: float | None = None  # None: the whole file; else the case is duration_s from here
+    embedded: Embedded | None = None  # the audio is bytes in a table file, not a file of its own
+
+    @property
+    def source(self) -> tuple[str, float | None, float | None, Embedded | None]:
+        """What the case's samples are: file, span and table row (the decoded-audio cache's key)."""
+        span = self.duration_s if self.offset_s is not None else None
+        return (str(self.audio), self.offset_s, span, self.embedded)
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,67 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Header:
+    """What an audio file's header says: enough to check a case without decoding it."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def read_header(where: str, audio: Path | IO[bytes], name: object = None) -> Header:
+    """The header of an audio file (or of an open file of encoded bytes), checked: readable,
+    not empty, at least ``MIN_SAMPLE_RATE``. ``name`` is what messages call it."""
+    name = name if name is not None else audio
+    try:
+        info = soundfile.info(audio if not isinstance(audio, Path) else str(audio))
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise SpeechlabError(f"{where}: {name} is not readable audio ({exc})") from None
+    if info.frames <= 0:
+        raise SpeechlabError(f"{where}: {name} has no audio frames")
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise SpeechlabError(
+            f"{where}: {name} has sample rate {info.samplerate} Hz, below {MIN_SAMPLE_RATE} Hz"
+        )
+    return Header(info.samplerate, info.channels, info.frames, info.format)
+
+
+def _seconds(where: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SpeechlabError(f"{where}: {key} must be a number of seconds, got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise SpeechlabError(f"{where}: {key} must be a number of seconds, got {value!r}") from None
+
+
+def span(where: str, header: Header, offset: Any = None, duration: Any = None) -> tuple[float | None, float]:
+    """``(offset_s, duration_s)`` of a case: the whole file when neither is given (offset None),
+    else ``duration`` seconds from ``offset`` (0 when not given; to the file's end when no
+    duration). A span may overshoot the end by up to ``MAX_OVERSHOOT_S`` and is cut there."""
+    if offset is None and duration is None:
+        return None, header.duration_s
+    start = 0.0 if offset is None else _seconds(where, "offset", offset)
+    length = header.duration_s - start if duration is None else _seconds(where, "duration", duration)
+    if start >= header.duration_s:
+        raise SpeechlabError(
+            f"{where}: span starts at {start:g} s, after the audio's {header.duration_s:g} s"
+        )
+    if start < 0 or length <= 0:
+        raise SpeechlabError(f"{where}: span offset {start:g} s, duration {length:g} s is empty or negative")
+    if start + length > header.duration_s + MAX_OVERSHOOT_S:
+        raise SpeechlabError(
+            f"{where}: span {start:g}-{start + length:g} s ends after the audio's {header.duration_s:g} s"
+        )
+    return start, min(length, header.duration_s - start)
 
 
 def parse_yaml(path: Path, text: str) -> Any:
@@ -90,8 +173,17 @@ def _case_lines(text: str) -> list[int]:
     return []
 
 
-def load_manifest(path: Path | str) -> Manifest:
-    """Read and validate a manifest; raise SpeechlabError naming the file, line and problem."""
+def load_manifest(spec: Path | str) -> Manifest:
+    """Read and validate a manifest: a YAML file, or any format ``core.formats`` reads, from its
+    path or a spec like ``kaldi:data/test`` (see ``formats.load``); a problem raises
+    SpeechlabError naming the file, line and problem."""
+    from .formats import load
+
+    return load(spec)
+
+
+def load_yaml(path: Path | str) -> Manifest:
+    """Read and validate a YAML manifest; raise SpeechlabError naming the file, line and problem."""
     path = Path(path)
     if not path.is_file():
         raise SpeechlabError(f"{path}: manifest not found")
@@ -148,22 +240,17 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int) -> Case:
     sha = entry.get("sha256")
     if sha is not None and sha256_file(audio) != str(sha).lower():
         raise SpeechlabError(f"{where}: {audio} does not match its sha256")
-    try:
-        info = soundfile.info(str(audio))
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise SpeechlabError(f"{where}: {audio} is not readable audio ({exc})") from None
-    if info.frames <= 0:
-        raise SpeechlabError(f"{where}: {audio} has no audio frames")
-    if info.samplerate < MIN_SAMPLE_RATE:
-        raise SpeechlabError(
-            f"{where}: {audio} has sample rate {info.samplerate} Hz, below {MIN_SAMPLE_RATE} Hz"
-        )
+    header = read_header(where, audio)
     expected_rate = entry.get("sample_rate")
-    if expected_rate is not None and int(expected_rate) != info.samplerate:
+    if expected_rate is not None and (isinstance(expected_rate, bool) or not isinstance(expected_rate, int)):
+        raise SpeechlabError(f"{where}: sample_rate must be a whole number of Hz, got {expected_rate!r}")
+    if expected_rate is not None and expected_rate != header.sample_rate:
         raise SpeechlabError(
-            f"{where}: {audio} has sample rate {info.samplerate} Hz, manifest says {expected_rate}"
+            f"{where}: {audio} has sample rate {header.sample_rate} Hz, manifest says {expected_rate}"
         )
+    offset_s, duration_s = span(where, header, entry.get("offset"), entry.get("duration"))
     language = entry.get("language")
+    speaker = entry.get("speaker")
     return Case(
         id=case_id,
         audio=audio,
@@ -171,8 +258,10 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int) -> Case:
         language=str(language) if language else None,
         tags=tuple(tags),
         sha256=str(sha).lower() if sha else None,
-        sample_rate=info.samplerate,
-        channels=info.channels,
-        duration_s=info.frames / info.samplerate,
+        sample_rate=header.sample_rate,
+        channels=header.channels,
+        duration_s=duration_s,
         line=line,
+        speaker=str(speaker) if speaker is not None and str(speaker) else None,
+        offset_s=offset_s,
     )

@@ -1,8 +1,9 @@
 """Error rates and latency statistics.
 
 Text is normalised with openai-whisper's ``EnglishTextNormalizer`` (the normaliser the Open
-ASR Leaderboard uses) and scored with jiwer. The normaliser's name and package version go into
-every result and baseline, because a different normaliser makes WERs incomparable.
+ASR Leaderboard uses; vendored in ``normalizers/``) and scored with jiwer. The normaliser's and
+the scorer's identities go into every result and baseline: another normaliser or scorer makes
+WERs incomparable.
 """
 
 from __future__ import annotations
@@ -12,21 +13,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
+from typing import Any
 
 import jiwer
+
+NORMALIZER_RELEASE = "20250625"  # the openai-whisper release the vendored normaliser comes from
 
 
 @cache
 def normalizer() -> Callable[[str], str]:
-    # Imported lazily: the whisper package pulls in torch, which a collection-only run should not pay.
-    from whisper.normalizers import EnglishTextNormalizer
+    from .normalizers.english import EnglishTextNormalizer
 
     return EnglishTextNormalizer()
 
 
-@cache
 def normalizer_id() -> str:
-    return f"whisper.EnglishTextNormalizer (openai-whisper {version('openai-whisper')})"
+    """The normaliser's identity, recorded with every figure: Whisper's English normaliser of one
+    openai-whisper release (vendored, so it needs neither torch nor openai-whisper)."""
+    return f"whisper.EnglishTextNormalizer (openai-whisper {NORMALIZER_RELEASE})"
+
+
+@cache
+def scorer_id() -> str:
+    """The scorer's identity: jiwer's version. Figures of another major version are not compared."""
+    return f"jiwer {version('jiwer')}"
 
 
 def normalize(text: str) -> str:
@@ -91,9 +101,13 @@ def alignment(reference: str, hypothesis: str) -> str:
 
 @dataclass(frozen=True)
 class Timing:
-    """Wall-clock seconds of repeated runs of the same work, after warm-up."""
+    """Wall-clock seconds of repeated runs of the same work, after warm-up, with the conditions
+    of each run: the calibration round timed just before it and the share of the machine's CPU
+    that other processes used during it (``calibration``; empty or None where not measured)."""
 
     runs: tuple[float, ...]
+    calibration: tuple[float, ...] = ()
+    others_cpu: tuple[float | None, ...] = ()
 
     @property
     def median(self) -> float:
@@ -107,11 +121,27 @@ class Timing:
     def max(self) -> float:
         return max(self.runs)
 
-    def as_ms(self) -> dict[str, float | int]:
-        return {
+    @property
+    def calibration_min(self) -> float | None:
+        """The fastest calibration round beside these runs: the machine's speed at its best."""
+        return min(self.calibration) if self.calibration else None
+
+    @property
+    def others_cpu_median(self) -> float | None:
+        known = [s for s in self.others_cpu if s is not None]
+        return statistics.median(known) if known else None
+
+    def as_ms(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "median": round(self.median * 1000, 2),
             "min": round(self.min * 1000, 2),
             "max": round(self.max * 1000, 2),
             "runs": len(self.runs),
             "all": [round(t * 1000, 2) for t in self.runs],
         }
+        if self.calibration:
+            out["calibration_min"] = round(min(self.calibration) * 1000, 3)
+        share = self.others_cpu_median
+        if share is not None:
+            out["others_cpu"] = round(share, 3)
+        return out

@@ -13,14 +13,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import librosa
 import numpy as np
+
+from . import audio as _audio
 
 KINDS = ("noise", "gain", "resample", "speed", "clipping", "padding", "telephone")
 
 TELEPHONE_BAND = (300.0, 3400.0)  # Hz: the ITU narrowband voice channel
 TELEPHONE_RATE = 8000
-_RES_TYPE = "soxr_hq"
 
 
 def _power(x: np.ndarray) -> float:
@@ -39,9 +39,9 @@ def _positive(name: str, value: float) -> None:
 
 def _roundtrip(audio: np.ndarray, sample_rate: float, via_rate: float) -> np.ndarray:
     """Down to ``via_rate`` and back, trimmed or zero-padded to the input's length."""
-    down = librosa.resample(audio, orig_sr=sample_rate, target_sr=via_rate, res_type=_RES_TYPE)
-    back = librosa.resample(down, orig_sr=via_rate, target_sr=sample_rate, res_type=_RES_TYPE)
-    return librosa.util.fix_length(back, size=audio.shape[-1])
+    down = _audio.resample(audio, sample_rate, via_rate)
+    back = _audio.resample(down, via_rate, sample_rate)
+    return _audio.fix_length(back, audio.shape[-1])
 
 
 def snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
@@ -64,7 +64,7 @@ def add_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
     signal = _power(clean)
     if signal == 0:
         return clean.copy()
-    noise = np.random.default_rng(seed).standard_normal(clean.shape)
+    noise = np.asarray(np.random.default_rng(seed).standard_normal(clean.shape))
     noise *= math.sqrt(signal / 10 ** (snr_db / 10) / _power(noise))
     return (clean + noise).astype(np.float32)
 
@@ -95,7 +95,7 @@ def change_speed(audio: np.ndarray, sample_rate: int, factor: float) -> np.ndarr
     _positive("sample_rate", sample_rate)
     _positive("factor", factor)
     clean = np.asarray(audio, dtype=np.float32)
-    out = librosa.resample(clean, orig_sr=sample_rate * factor, target_sr=sample_rate, res_type=_RES_TYPE)
+    out = _audio.resample(clean, sample_rate * factor, sample_rate)
     return np.array(out, dtype=np.float32)
 
 

@@ -9,6 +9,7 @@ import platform
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -48,17 +49,22 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.returncode == 1 else "")
 
 
-CORE_PACKAGES = ("pytest-speechlab", "openai-whisper", "jiwer", "numpy", "soundfile", "librosa")
+CORE_PACKAGES = ("pytest-speechlab", "jiwer", "numpy", "soundfile", "soxr")
 
 
-def packages(extra: dict[str, str]) -> dict[str, str]:
+def versions(names: Iterable[str]) -> dict[str, str]:
+    """The installed version of each package, or "not installed"."""
     found = {}
-    for name in CORE_PACKAGES:
+    for name in names:
         try:
             found[name] = version(name)
         except PackageNotFoundError:
             found[name] = "not installed"
-    return {**found, **extra}
+    return found
+
+
+def packages(extra: dict[str, str]) -> dict[str, str]:
+    return {**versions(CORE_PACKAGES), **extra}
 
 
 SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "sve")

@@ -34,7 +34,7 @@ class Tolerances:
 class Settings:
     models: tuple[str, ...] = ()
     device: str = "auto"
-    manifest: Path | None = None
+    manifest: str | None = None  # a path, or a spec FORMAT:PATH?OPTIONS (core.formats)
     tags: tuple[str, ...] = ()
     baselines: Path = Path("baselines")
     results: Path | None = None
@@ -47,10 +47,12 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     given_tolerances: frozenset[str] = frozenset()  # set on the command line: a registry can't override
-    registry: Path | None = None
+    registry: Path = Path("registry.yaml")
     promote_to: str | None = None
     promote_reason: str = ""
     promote_force: bool = False
+    promote_restore: bool = False  # the promotion brings a deprecated model back (speechlab restore)
+    dry_run: bool = False  # with update: say what would change, write nothing
     summary: Path | None = None
     judge: str | None = "faster_whisper"  # the speech-to-text model that listens to synthesised speech
     report: Path | None = None

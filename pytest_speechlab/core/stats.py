@@ -39,6 +39,10 @@ class Change:
     high: float  # the matching upper bound (the interval shown is [low, high], 90% two-sided)
     cases: int
     changed_cases: int
+    metric: str = "WER"
+    # one-sided: the share of resamples that show no regression, (k + 1) / (resamples + 1), so
+    # that several tests (slices) can be corrected for their number
+    p_value: float = 1.0
 
     @property
     def delta(self) -> float:
@@ -51,7 +55,7 @@ class Change:
 
     def describe(self) -> str:
         return (
-            f"corpus WER change {self.delta:+.4f} [{self.low:+.4f}, {self.high:+.4f}] "
+            f"corpus {self.metric} change {self.delta:+.4f} [{self.low:+.4f}, {self.high:+.4f}] "
             f"({CONFIDENCE:.0%} one-sided bootstrap over {self.cases} cases, "
             f"{self.changed_cases} changed)"
         )
@@ -63,24 +67,32 @@ def word_errors(reference: str, hypothesis: str) -> int:
     return out.substitutions + out.deletions + out.insertions
 
 
-def paired(references: list[str], before: list[str], after: list[str]) -> Paired:
-    """Score both hypotheses of each speech case (non-empty reference) against its reference."""
+def char_errors(reference: str, hypothesis: str) -> int:
+    """Character substitutions, deletions and insertions of two normalised texts (jiwer)."""
+    out = jiwer.process_characters(reference, hypothesis)
+    return out.substitutions + out.deletions + out.insertions
+
+
+def paired(references: list[str], before: list[str], after: list[str], unit: str = "word") -> Paired:
+    """Score both hypotheses of each speech case (non-empty reference) against its reference, in
+    words or in characters (``unit="char"``, for corpus CER: jiwer counts the spaces too)."""
+    errors, size = (word_errors, lambda r: len(r.split())) if unit == "word" else (char_errors, len)
     rows = [(r, b, a) for r, b, a in zip(references, before, after, strict=True) if r.strip()]
     return Paired(
-        words=np.array([len(r.split()) for r, _, _ in rows], dtype=float),
-        before=np.array([word_errors(r, b) for r, b, _ in rows], dtype=float),
-        after=np.array([word_errors(r, a) for r, _, a in rows], dtype=float),
+        words=np.array([size(r) for r, _, _ in rows], dtype=float),
+        before=np.array([errors(r, b) for r, b, _ in rows], dtype=float),
+        after=np.array([errors(r, a) for r, _, a in rows], dtype=float),
     )
 
 
-def bootstrap(data: Paired, resamples: int = RESAMPLES, seed: int = SEED) -> Change:
+def bootstrap(data: Paired, resamples: int = RESAMPLES, seed: int = SEED, metric: str = "WER") -> Change:
     """The corpus WER change and its interval from ``resamples`` case resamples."""
     n = len(data.words)
-    total = data.words.sum()
-    before = float(data.before.sum() / total) if total else 0.0
-    after = float(data.after.sum() / total) if total else 0.0
+    total = float(data.words.sum())
+    before = float(data.before.sum()) / total if total else 0.0
+    after = float(data.after.sum()) / total if total else 0.0
     if n == 0 or total == 0:
-        return Change(before, after, 0.0, 0.0, n, 0)
+        return Change(before, after, 0.0, 0.0, n, 0, metric)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n, size=(resamples, n))
     words = data.words[picks].sum(axis=1)
@@ -88,7 +100,8 @@ def bootstrap(data: Paired, resamples: int = RESAMPLES, seed: int = SEED) -> Cha
     tail = (1 - CONFIDENCE) * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
     changed = int(np.count_nonzero(data.after != data.before))
-    return Change(before, after, float(low), float(high), n, changed)
+    p_value = (np.count_nonzero(diffs <= 0) + 1) / (resamples + 1)
+    return Change(before, after, float(low), float(high), n, changed, metric, float(p_value))
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,7 @@ def slowdown(
     One case that ran slow (a noisy neighbour during its runs) moves the total but not the
     interval's lower bound; a slower model moves every case."""
     n = len(before)
-    ratio = float(after.sum() / before.sum()) if n and before.sum() else 1.0
+    ratio = float(after.sum()) / float(before.sum()) if n and before.sum() else 1.0
     if n == 0:
         return Slowdown(ratio, ratio, ratio, expected, 0)
     picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))

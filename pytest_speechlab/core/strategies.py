@@ -137,7 +137,7 @@ def register_profile(examples: str) -> None:
         PROFILE,
         max_examples=EXAMPLES[examples],
         derandomize=examples == "ci",
-        database=None if examples == "ci" else settings.default.database,
+        database=None if examples == "ci" or settings.default is None else settings.default.database,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )

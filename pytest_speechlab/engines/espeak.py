@@ -77,6 +77,7 @@ class EspeakEngine:
             "-p",
             str(opts["pitch"]),
         ]
+        # "--" ends the options: a text that starts with "-" is spoken, not read as an option
         wav = subprocess.run([*cmd, "--stdout", "--", text], capture_output=True, check=True).stdout
         samples, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
         if rate != self.output_sample_rate:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import default_compute_type
+from ..core.devices import default_compute_type, engine_threads
 from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
 from .base import ModelIdentity, Segment, Word
@@ -38,7 +38,7 @@ class FasterWhisperEngine:
         "vad_filter": False,
         "condition_on_previous_text": True,
         "compute_type": None,  # None: float32 on cpu (portable; see devices), float16 on cuda
-        "cpu_threads": 0,  # 0: CTranslate2's default
+        "cpu_threads": None,  # None: the cores available to this process (shared among xdist workers)
         "cache_dir": None,  # hub downloads; None: the Hugging Face cache
     }
 
@@ -80,9 +80,10 @@ class FasterWhisperEngine:
             device=base,
             device_index=int(index or 0),
             compute_type=compute_type,
-            cpu_threads=options["cpu_threads"],
+            cpu_threads=options["cpu_threads"] or engine_threads(),
         )
-        decoding = {k: v for k, v in options.items() if k not in ("compute_type", "cache_dir")}
+        # what decides the transcript; compute type is recorded apart, threads and the cache do not matter
+        decoding = {k: v for k, v in options.items() if k not in ("compute_type", "cache_dir", "cpu_threads")}
         identity = ModelIdentity(
             engine=f"faster-whisper {version('faster-whisper')}",
             model_id=src.model_id,

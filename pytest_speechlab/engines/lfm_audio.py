@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import torch_compute_type, torch_unavailable
+from ..core.devices import set_torch_threads, torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
 from .base import ModelIdentity
 from .sources import model_folder, resolve_source
@@ -84,7 +84,9 @@ def _load_detokenizer(folder: Path, device: str) -> Any:
     config = Lfm2Config.from_pretrained(folder / "config.json")
     # llama.cpp's "sliding_attention" is full attention in transformers' Lfm2Model; the
     # detokenizer applies its own sliding-window mask.
-    config.layer_types = ["full_attention" if t == "sliding_attention" else t for t in config.layer_types]
+    config.layer_types = [
+        "full_attention" if t == "sliding_attention" else t for t in config.layer_types or []
+    ]
     detokenizer = LFM2AudioDetokenizer(config)
     detokenizer.load_state_dict(load_file(folder / "model.safetensors"))
     return detokenizer.to(device).eval()
@@ -135,6 +137,7 @@ class LFMAudioEngine:
         src = resolve_source(source or cls.default_source)
         # the revision of a local folder covers model, detokenizer and codec weights
         folder, revision = model_folder(cls.name, src, options["revision"], _download, _check_folder)
+        set_torch_threads(device)
         compute_type = torch_compute_type(cls.name, "dtype", options["dtype"], device, "bfloat16", DTYPES)
         dtype = getattr(torch, compute_type)
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import torch_compute_type, torch_unavailable
+from ..core.devices import set_torch_threads, torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
 from .base import ModelIdentity
 from .sources import model_folder, resolve_source
@@ -139,6 +139,7 @@ class SeamlessM4TEngine:
             lambda repo_id, rev: _download(repo_id, rev, options["cache_dir"]),
             _check_folder,
         )
+        set_torch_threads(device)
         compute_type = torch_compute_type(cls.name, "dtype", options["dtype"], device, "float16", DTYPES)
         dtype = getattr(torch, compute_type)
         processor = AutoProcessor.from_pretrained(folder)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import torch_compute_type, torch_unavailable
+from ..core.devices import set_torch_threads, torch_compute_type, torch_unavailable
 from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
 from .base import ModelIdentity
@@ -74,7 +74,10 @@ class WhisperEngine:
                 known = ", ".join(whisper.available_models())
                 raise SpeechlabError(f"whisper: unknown model {src.value!r} (known: {known})")
             url = whisper._MODELS[src.value]
-            revision = "sha256:" + re.search(r"/([0-9a-f]{64})/", url).group(1)
+            digest = re.search(r"/([0-9a-f]{64})/", url)
+            if digest is None:
+                raise SpeechlabError(f"whisper: no sha256 in openai-whisper's download address {url}")
+            revision = "sha256:" + digest.group(1)
             model = whisper.load_model(src.value, device=device, download_root=str(cache))
         else:
             assert src.path is not None
@@ -87,6 +90,7 @@ class WhisperEngine:
                 checkpoint = cached_checkpoint(src.path, cache)
             revision = "sha256:" + sha256_file(checkpoint)
             model = load_whisper_model(checkpoint, device=device)
+        set_torch_threads(device)
         compute_type = torch_compute_type(
             cls.name, "compute_type", options["compute_type"], device, "float16", ("float32", "float16")
         )

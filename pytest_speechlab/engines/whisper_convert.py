@@ -100,6 +100,7 @@ class _Reader:
         if not bfloat16 and (dtype_id >= len(_DTYPES) or _DTYPES[dtype_id] is None):
             raise ValueError(f"{self.path}: unknown dtype id {dtype_id} at byte {start}")
         dtype = np.dtype("<u2") if bfloat16 else _DTYPES[dtype_id]
+        assert dtype is not None  # an unknown id was refused above
         count = int(np.prod(shape, dtype=np.int64))
         if count * dtype.itemsize != num_bytes:
             raise ValueError(f"{self.path}: {num_bytes} bytes do not fit shape {shape} (dtype id {dtype_id})")

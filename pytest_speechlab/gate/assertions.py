@@ -1,87 +1,89 @@
-"""The assertions suites call: a failed check becomes one readable pytest failure."""
+"""The assertions suites call: a check that does not pass becomes one readable pytest outcome.
+
+A failed check fails the test with the case, metric, measured value, limit, baseline, tolerance
+and margin (and the word alignment where words are at stake); an inconclusive latency skips it
+with the reason; a case whose baseline is stale or missing says how to record it. In an
+``--update-baselines`` run every assertion passes: the run records, it does not compare.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from ..core.metrics import Score, alignment
-from ..measure.run import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
+from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..store.atomic import shown
+from ..store.baselines import Comparison
 from .checks import (
+    INCONCLUSIVE,
     Check,
     case_checks,
     corpus_checks,
     judge_check,
+    reference_changed,
     robustness_check,
     sweep_check,
     synthesis_checks,
+    worst,
 )
+from .verdicts import REFERENCE_CHANGED
 
 
-def assert_tts_within_baseline(result: SynthesisResult) -> None:
-    """Fail unless the synthesised audio's health and (repeated) latency are within tolerance."""
-    run = result.run
-    if run.settings.update:
-        return
-    checks = synthesis_checks(result, judged=False)
-    if not checks:
-        _missing_baseline(run, result.case.id)
-        return
-    failed = [c for c in checks if not c.passed]
-    if failed:
-        lines = [f"{result.case.id} [{_where(run)}]: " + "; ".join(c.describe() for c in failed)]
-        lines.append(f"text: {result.case.text}")
-        pytest.fail("\n".join(lines), pytrace=False)
-
-
-def assert_tts_intelligible(result: SynthesisResult) -> None:
-    """Fail unless the judge understood the synthesised speech as well as it did the baseline's."""
-    run = result.run
-    if run.settings.update or result.judge_score is None:
-        return
-    check, reason = judge_check(result)
-    if reason:
-        pytest.skip(f"{result.case.id} [{_where(run)}]: {reason}")
-    if check is None:
-        _missing_baseline(run, f"{result.case.id} (judge WER)")
-        return
-    if not check.passed and result.judge_score is not None:
-        _fail_aligned(result.case.id, run, check, result.judge_score)
-
-
-def _where(run: ModelRun) -> str:
-    return f"{run.name} on {run.device}"
-
-
-def _missing_baseline(run: ModelRun, what: str) -> None:
+def _missing_baseline(against: Comparison, what: str) -> None:
     """A gate must not pass on something it never measured, unless the run allows new cases."""
-    if run.settings.new_cases == "pass":
+    if against.new_cases == "pass":
         return
     pytest.fail(
-        f"{what}: no baseline for {_where(run)} in {shown(run.baseline_file)}; "
+        f"{what}: no baseline for {against.label} in {shown(against.path)}; "
         f"record one with --update-baselines (or pass --speech-new-cases=pass)",
         pytrace=False,
     )
 
 
+WORD_METRICS = ("WER", "CER", "TTS judge WER")
+
+
+def _conclude(
+    what: str, against: Comparison, checks: list[Check], detail: Sequence[str] = (), for_words: bool = True
+) -> None:
+    """Fail on a failed check, with ``detail`` (only where words are at stake, with
+    ``for_words``); skip as inconclusive when every miss is inconclusive."""
+    missed = [c for c in checks if not c.passed]
+    if not missed:
+        return
+    message = f"{what} [{against.label}]: " + "; ".join(c.describe() for c in missed)
+    if worst([c.outcome for c in missed]) == INCONCLUSIVE:
+        pytest.skip(f"inconclusive: {message}")
+    shown_detail = not for_words or any(c.metric in WORD_METRICS for c in missed)
+    pytest.fail("\n".join([message, *(detail if shown_detail else [])]), pytrace=False)
+
+
+def _aligned(s: Score) -> list[str]:
+    return [
+        alignment(s.reference, s.hypothesis),
+        f"{s.substitutions} substitution(s), {s.deletions} deletion(s), {s.insertions} insertion(s)",
+    ]
+
+
+def _stale(what: str, against: Comparison, case_text: str, entry: dict[str, Any] | None) -> None:
+    if reference_changed(case_text, entry):
+        pytest.fail(f"{what} [{against.label}]: {REFERENCE_CHANGED}", pytrace=False)
+
+
 def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
-    run = result.run
-    if run.settings.update:
+    against = result.against
+    if against.update:
         return
-    if run.baseline is None or result.case.id not in run.baseline.cases:
-        _missing_baseline(run, result.case.id)
+    entry = result.stored
+    if entry is None:
+        _missing_baseline(against, result.case.id)
         return
-    failed = [c for c in case_checks(result, metrics) if not c.passed]
-    if not failed:
-        return
-    s = result.score
-    lines = [f"{result.case.id} [{_where(run)}]: " + "; ".join(c.describe() for c in failed)]
-    if any(c.metric in ("WER", "CER") for c in failed):
-        lines.append(alignment(s.reference, s.hypothesis))
-        lines.append(
-            f"{s.substitutions} substitution(s), {s.deletions} deletion(s), {s.insertions} insertion(s)"
-        )
-    pytest.fail("\n".join(lines), pytrace=False)
+    _stale(result.case.id, against, result.case.text, entry)
+    checks = case_checks(result, entry, against.tolerances, metrics)
+    _conclude(result.case.id, against, checks, _aligned(result.score))
 
 
 def assert_wer_within_baseline(result: CaseResult) -> None:
@@ -95,48 +97,83 @@ def assert_cer_within_baseline(result: CaseResult) -> None:
 
 
 def assert_latency_within_baseline(result: CaseResult) -> None:
-    """Fail unless the case's median latency (repeated runs) is within the calibrated tolerance."""
+    """Fail unless the case's fastest latency (repeated runs) is within the calibrated tolerance;
+    skip as inconclusive when it is not but other processes competed for the CPU meanwhile."""
     _assert_case(result, ("latency_ms",))
 
 
 def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
-    """Fail unless corpus WER, CER and latency-subset time are within tolerance."""
-    run = corpus.run
-    if run.settings.update:
+    """Fail unless corpus WER, CER and latency-subset time are within tolerance (or beyond it by a
+    change the paired bootstrap cannot tell from noise)."""
+    against = corpus.against
+    if against.update:
         return
-    if run.baseline is None or not run.baseline.corpus:
-        _missing_baseline(run, "corpus")
+    baseline = against.baseline
+    if baseline is None or not baseline.corpus:
+        _missing_baseline(against, "corpus")
         return
-    checks, reason = corpus_checks(corpus)
+    checks, reason = corpus_checks(corpus, baseline.corpus, baseline.cases, against.tolerances)
+    if reason and reason.endswith("re-record"):
+        pytest.fail(f"corpus [{against.label}]: {reason}", pytrace=False)
     if reason:
-        pytest.skip(f"corpus [{_where(run)}]: {reason}")
-    failed = [c for c in checks if not c.passed]
-    if failed:
-        pytest.fail(f"corpus [{_where(run)}]: " + "; ".join(c.describe() for c in failed), pytrace=False)
+        pytest.skip(f"corpus [{against.label}]: {reason}")
+    _conclude("corpus", against, checks)
 
 
-def _fail_aligned(case_id: str, run: ModelRun, check: Check, s: Score) -> None:
-    """Fail with the check and the word alignment of what was heard."""
-    pytest.fail(
-        f"{case_id} [{_where(run)}]: {check.describe()}\n{alignment(s.reference, s.hypothesis)}",
-        pytrace=False,
+def assert_tts_within_baseline(result: SynthesisResult) -> None:
+    """Fail unless the synthesised audio's health and (repeated) latency are within tolerance."""
+    against = result.against
+    if against.update:
+        return
+    entry = result.stored
+    if entry is None:
+        _missing_baseline(against, result.case.id)
+        return
+    _stale(result.case.id, against, result.case.text, against.entry(result.case.id))
+    checks = synthesis_checks(result, entry, against.tolerances)
+    _conclude(result.case.id, against, checks, [f"text: {result.case.text}"], for_words=False)
+
+
+def assert_tts_intelligible(result: SynthesisResult) -> None:
+    """Fail unless the judge understood the synthesised speech as well as it did the baseline's.
+
+    A baseline judged by another judge is not compared: that fails too, asking for a re-record,
+    since a changed judge must not let a voice through unheard."""
+    against = result.against
+    if against.update or result.judge_score is None:
+        return
+    stored_judge = against.baseline.meta.get("judge") if against.baseline else None
+    check, reason = judge_check(result, stored_judge, against.tolerances)
+    if reason:
+        pytest.fail(f"{result.case.id} [{against.label}]: {reason}: re-record with --update-baselines",
+                    pytrace=False)  # fmt: skip
+    if check is None:
+        _missing_baseline(against, f"{result.case.id} (judge WER)")
+        return
+    _conclude(
+        result.case.id,
+        against,
+        [check],
+        [alignment(result.judge_score.reference, result.judge_score.hypothesis)],
     )
 
 
 def assert_robust(result: PerturbedResult) -> None:
     """Fail unless the perturbation cost at most ``robustness`` WER over the clean audio."""
-    check = robustness_check(result)
-    if not result.run.settings.update and not check.passed:
-        _fail_aligned(result.case.id, result.run, check, result.score)
+    against = result.against
+    if against.update:
+        return
+    check = robustness_check(result, against.tolerances)
+    _conclude(result.case.id, against, [check], [alignment(result.score.reference, result.score.hypothesis)])
 
 
 def assert_sweep_within_baseline(result: PerturbedResult) -> None:
     """Fail unless the WER after a fixed perturbation is within tolerance of the baseline's."""
-    run = result.run
-    if run.settings.update:
+    against = result.against
+    if against.update:
         return
-    check = sweep_check(result)
+    check = sweep_check(result, against.entry(result.case.id), against.tolerances)
     if check is None:
-        _missing_baseline(run, f"{result.case.id} ({result.perturbation.id})")
-    elif not check.passed:
-        _fail_aligned(result.case.id, result.run, check, result.score)
+        _missing_baseline(against, f"{result.case.id} ({result.perturbation.id})")
+        return
+    _conclude(result.case.id, against, [check], [alignment(result.score.reference, result.score.hypothesis)])

@@ -1,29 +1,61 @@
-"""Comparing measurements with baselines.
+"""Comparing measurements with baselines: pure functions of what was measured, the baseline's
+entry, the tolerances and the conditions of the timing.
 
-Accuracy gates are absolute (WER may rise by ``tolerance`` points). Latency gates are relative
-and calibrated: the baseline latency is first scaled by how much slower this machine ran the
-calibration workload than the baseline's machine, then allowed ``tolerance`` on top. Only
-latencies from repeated runs (the fastest) are gated; single-run timings are reported only. The
-corpus checks of WER and of the latency subset's total time also need a significant change (a
-paired bootstrap over cases, ``stats.py``) before they fail.
+Accuracy gates are absolute (WER may rise by ``tolerance`` points). Latency gates are relative:
+the baseline's fastest run is scaled by how much slower this machine ran the calibration round
+beside the timed runs than the baseline's did (never below 1: calibration only loosens a limit),
+then allowed ``tolerance`` on top. Only latencies from repeated runs (the fastest) are gated. The
+corpus checks of WER, CER and the latency subset's total time also need a significant change (a
+paired bootstrap over cases, ``core/stats.py``) before they fail. A latency beyond its limit
+while other processes competed for the CPU is *inconclusive*, not a failure, unless it is beyond
+anything that competition can explain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from ..core.calibration import calibrate
+from ..core.metrics import Timing
+from ..core.settings import Tolerances
 from ..core.stats import Change, Slowdown, bootstrap, paired, slowdown
-from ..measure.run import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
+from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult, text_digest
 
-PASS, FAIL, NEW, ERROR, UNGATED = "pass", "FAIL", "new", "ERROR", "-"
+PASS, FAIL, NEW, ERROR = "pass", "FAIL", "new", "ERROR"
+INCONCLUSIVE = "inconclusive"  # beyond the limit while other processes competed for the CPU
+STALE = "re-record"  # the baseline was recorded under something else: a reference text, a normaliser
+
+# A timing is *loaded* when other processes used more than this share of the machine's CPU while
+# it ran; on a quiet machine the share reads 0-3% (system daemons).
+LOADED_SHARE = 0.10
+# The slowdown a loaded timing may show and still be called inconclusive: competition for a share
+# s of the CPU leaves (1 - s) of it, and the threads of an engine that wait on each other lose up
+# to about as much again (measured here: 1.7-4.1x slower beside two busy processes that took half
+# the CPU). Beyond this, even a loaded timing fails.
+SYNC_PENALTY = 2.0
+
+
+@dataclass(frozen=True)
+class Load:
+    """The CPU that other processes took while a latency was timed."""
+
+    others_cpu: float  # share of the machine's CPU capacity (0-1), during the gated run
+
+    @property
+    def loaded(self) -> bool:
+        return self.others_cpu > LOADED_SHARE
+
+    @property
+    def explains(self) -> float:
+        """The slowdown this much competition can cause (x1 on a quiet machine)."""
+        return SYNC_PENALTY / max(1.0 - self.others_cpu, 0.05) if self.loaded else 1.0
 
 
 @dataclass(frozen=True)
 class Check:
-    """One metric against its baseline: passes when ``measured <= limit``."""
+    """One metric against its baseline: passes when ``floor <= measured <= limit``."""
 
     metric: str
     measured: float
@@ -31,17 +63,28 @@ class Check:
     limit: float
     tolerance: str
     floor: float = float("-inf")  # a lower limit too, for figures that may not drop either
-    change: Change | Slowdown | None = None  # corpus WER and latency: paired bootstraps
+    change: Change | Slowdown | None = None  # corpus WER, CER and latency: paired bootstraps
     against: str = "baseline"  # what ``baseline`` is: robustness checks compare with the clean WER
+    load: Load | None = None  # latency checks: how busy the machine was while timing
 
     @property
     def within(self) -> bool:
         return self.floor - 1e-9 <= self.measured <= self.limit + 1e-9
 
     @property
+    def outcome(self) -> str:
+        """PASS within the limit, or beyond it by a change the bootstrap cannot tell from noise;
+        INCONCLUSIVE beyond it while the machine was loaded, by no more than the load explains;
+        else FAIL."""
+        if self.within or (self.change is not None and not self.change.significant):
+            return PASS
+        if self.load is not None and self.load.loaded and self.measured <= self.limit * self.load.explains:
+            return INCONCLUSIVE
+        return FAIL
+
+    @property
     def passed(self) -> bool:
-        """Within the limit; or beyond it by a change the bootstrap cannot tell from noise."""
-        return self.within or (self.change is not None and not self.change.significant)
+        return self.outcome == PASS
 
     def describe(self) -> str:
         low = self.measured < self.floor - 1e-9
@@ -57,20 +100,30 @@ class Check:
             line += f"; {self.change.describe()}"
             if not self.within:
                 line += ": significant" if self.change.significant else ": not significant, passes"
+        if self.load is not None and not self.within and self.load.loaded:
+            share = f"other processes used {self.load.others_cpu:.0%} of the CPU while it was timed"
+            if self.outcome == INCONCLUSIVE:
+                line += f"; inconclusive: {share} (a slowdown up to x{self.load.explains:.1f} is within that)"
+            else:
+                line += f"; {share}, which explains up to x{self.load.explains:.1f}: fails all the same"
         return line
 
 
-def latency_scale(run: ModelRun) -> float:
-    """This machine's calibration time over the baseline machine's, never below 1 (1 when unknown).
-
-    Calibration only loosens the limit: on a shared machine the calibration itself varies (by
-    up to 3x between sessions on one 2-core machine), and one that happened to read fast, or a
-    baseline whose calibration read slow, would otherwise tighten the limit and fail unchanged
-    code."""
-    stored = (run.baseline.meta.get("machine", {}) if run.baseline else {}).get("calibration_ms")
-    if not stored:
+def latency_scale(calibration_s: float | None, stored_ms: float | None) -> float:
+    """How much slower this machine ran the calibration round than the baseline's did, never below
+    1; 1 when either is unknown. Calibration only loosens the limit: a round that happened to read
+    fast here, or slow when the baseline was recorded, must not fail an unchanged model."""
+    if calibration_s is None or not stored_ms:
         return 1.0
-    return max(1.0, calibrate() * 1000 / float(stored))
+    return max(1.0, calibration_s * 1000 / float(stored_ms))
+
+
+def gated_load(timing: Timing) -> Load | None:
+    """The load during the fastest run, the one a latency check measures (None when unknown)."""
+    if not timing.others_cpu:
+        return None
+    share = timing.others_cpu[int(np.argmin(timing.runs))]
+    return None if share is None else Load(share)
 
 
 def _absolute(metric: str, measured: float, baseline: float, tolerance: float) -> Check:
@@ -82,89 +135,125 @@ def _relative(metric: str, measured: float, baseline: float, tolerance: float, s
     return Check(metric, measured, baseline, limit, f"+{tolerance:.0%} after calibration x{scale:.2f}")
 
 
-def case_checks(result: CaseResult, metrics: tuple[str, ...] = ("wer", "cer", "latency_ms")) -> list[Check]:
-    """The checks of ``result`` against its baseline entry (empty when there is none)."""
-    run = result.run
-    entry = run.baseline.cases.get(result.case.id) if run.baseline else None
+def latency_check(metric: str, timing: Timing, entry: dict[str, Any], tolerance: float) -> Check | None:
+    """The fastest of repeated runs against the baseline's fastest, scaled by calibration, with the
+    load it ran under; None when the baseline has no latency for it."""
+    if "latency_min_ms" not in entry:
+        return None
+    scale = latency_scale(timing.calibration_min, entry.get("calibration_ms"))
+    check = _relative(metric, timing.min * 1000, entry["latency_min_ms"], tolerance, scale)
+    return replace(check, load=gated_load(timing))
+
+
+def reference_changed(case_text: str, entry: dict[str, Any] | None) -> bool:
+    """The case's reference text is not the one its baseline entry was recorded against."""
+    stored = (entry or {}).get("reference_sha256")
+    return stored is not None and stored != text_digest(case_text)
+
+
+def case_checks(
+    result: CaseResult,
+    entry: dict[str, Any] | None,
+    tol: Tolerances,
+    metrics: tuple[str, ...] = ("wer", "cer", "latency_ms"),
+) -> list[Check]:
+    """The checks of one transcribed case against its baseline entry (none without one)."""
     if entry is None:
         return []
-    tol = run.settings.tolerances
     checks = []
     if "wer" in metrics and "wer" in entry:
         checks.append(_absolute("WER", result.score.wer, entry["wer"], tol.wer))
     if "cer" in metrics and "cer" in entry:
         checks.append(_absolute("CER", result.score.cer, entry["cer"], tol.cer))
-    if "latency_ms" in metrics and "latency_min_ms" in entry and result.repeated:
-        checks.append(
-            _relative(
-                "fastest latency ms",
-                result.timing.min * 1000,
-                entry["latency_min_ms"],
-                tol.latency,
-                latency_scale(run),
-            )
-        )
+    if "latency_ms" in metrics and result.repeated:
+        check = latency_check("fastest latency ms", result.timing, entry, tol.latency)
+        checks += [check] if check else []
     return checks
 
 
-def corpus_checks(corpus: CorpusResult) -> tuple[list[Check], str | None]:
-    """Corpus checks, or the reason the baseline's corpus cannot be compared with this one."""
-    run = corpus.run
-    stored = run.baseline.corpus if run.baseline else {}
+def corpus_not_comparable(
+    corpus: CorpusResult, stored: dict[str, Any], entries: dict[str, Any]
+) -> str | None:
+    """Why the baseline's corpus figures cannot be compared with this corpus, or None."""
     if not stored:
-        return [], "no corpus baseline"
+        return "no corpus baseline"
     if stored.get("case_ids_sha256") != corpus.case_ids_sha256:
-        return [], (
+        return (
             f"baseline corpus covers {stored.get('cases', '?')} cases, this run "
             f"{len(corpus.results)} different ones: not comparable"
         )
-    tol = run.settings.tolerances
-    entries = run.baseline.cases if run.baseline else {}
-    wer = _absolute("corpus WER", corpus.wer, stored["wer"], tol.wer)
-    if all("hypothesis" in entries.get(r.case.id, {}) for r in corpus.results):
-        refs = [r.score.reference for r in corpus.results]
-        before = [entries[r.case.id]["hypothesis"] for r in corpus.results]
-        after = [r.score.hypothesis for r in corpus.results]
-        wer = replace(wer, change=bootstrap(paired(refs, before, after)))
-    checks = [wer, _absolute("corpus CER", corpus.cer, stored["cer"], tol.cer)]
+    edited = [r.case.id for r in corpus.results if reference_changed(r.case.text, entries.get(r.case.id))]
+    if edited:
+        shown = ", ".join(edited[:3]) + (", ..." if len(edited) > 3 else "")
+        return f"{len(edited)} reference text(s) changed since the baseline ({shown}): re-record"
+    return None
+
+
+def corpus_checks(
+    corpus: CorpusResult, stored: dict[str, Any], entries: dict[str, Any], tol: Tolerances
+) -> tuple[list[Check], str | None]:
+    """Corpus checks against the baseline's corpus entry and case entries, or the reason they
+    cannot be compared."""
+    reason = corpus_not_comparable(corpus, stored, entries)
+    if reason:
+        return [], reason
+    checks = []
+    refs = [r.score.reference for r in corpus.results]
+    after = [r.score.hypothesis for r in corpus.results]
+    hypotheses = all("hypothesis" in entries.get(r.case.id, {}) for r in corpus.results)
+    before = [entries[r.case.id]["hypothesis"] for r in corpus.results] if hypotheses else []
+    for metric, unit, measured, tolerance in (
+        ("WER", "word", corpus.wer, tol.wer),
+        ("CER", "char", corpus.cer, tol.cer),
+    ):
+        check = _absolute(f"corpus {metric}", measured, stored[metric.lower()], tolerance)
+        if hypotheses:
+            check = replace(check, change=bootstrap(paired(refs, before, after, unit), metric=metric))
+        checks.append(check)
+    latency = corpus_latency_check(corpus, entries, tol.latency)
+    return checks + ([latency] if latency else []), None
+
+
+def corpus_latency_check(corpus: CorpusResult, entries: dict[str, Any], tolerance: float) -> Check | None:
+    """The latency subset's total fastest time, each case scaled by its own calibration, against
+    the baseline's total; a paired bootstrap over cases tells one slow case from a slower model."""
     timed = [
         (r, entries[r.case.id])
         for r in corpus.results
         if r.repeated and "latency_min_ms" in entries.get(r.case.id, {})
     ]
-    if timed:
-        after = np.array([r.timing.min for r, _ in timed])
-        before = np.array([e["latency_min_ms"] / 1000 for _, e in timed])
-        scale = latency_scale(run)
-        check = _relative(
-            "latency-subset fastest s", float(after.sum()), float(before.sum()), tol.latency, scale
-        )
-        checks.append(replace(check, change=slowdown(before, after, scale)))
-    return checks, None
+    if not timed:
+        return None
+    scales = np.array([latency_scale(r.timing.calibration_min, e.get("calibration_ms")) for r, e in timed])
+    after = np.array([r.timing.min for r, _ in timed]) / scales
+    before = np.array([e["latency_min_ms"] / 1000 for _, e in timed])
+    check = _relative(
+        "latency-subset fastest s (calibrated)", float(after.sum()), float(before.sum()), tolerance, 1.0
+    )
+    loads = [load.others_cpu for r, _ in timed if (load := gated_load(r.timing)) is not None]
+    load = Load(float(np.median(loads))) if loads else None
+    return replace(check, change=slowdown(before, after, 1.0), load=load)
 
 
-def judge_check(result: SynthesisResult) -> tuple[Check | None, str | None]:
+def judge_check(
+    result: SynthesisResult, stored_judge: str | None, tol: Tolerances
+) -> tuple[Check | None, str | None]:
     """The judge WER against the baseline's, or why it cannot be compared (None, None when the
     judge has not listened or the baseline has no judge WER for the case)."""
-    run = result.run
     entry = result.stored or {}
-    if result.judge_score is None or "judge_wer" not in entry or run.baseline is None:
+    if result.judge_score is None or "judge_wer" not in entry:
         return None, None
-    stored = run.baseline.meta.get("judge")
-    if stored != result.judge:
-        return None, f"the baseline was judged by {stored}, this run by {result.judge}: not comparable"
-    tol = run.settings.tolerances.wer
-    return _absolute("TTS judge WER", result.judge_score.wer, entry["judge_wer"], tol), None
+    if stored_judge != result.judge:
+        return None, f"the baseline was judged by {stored_judge}, this run by {result.judge}: not comparable"
+    return _absolute("TTS judge WER", result.judge_score.wer, entry["judge_wer"], tol.wer), None
 
 
-def synthesis_checks(result: SynthesisResult, judged: bool = True) -> list[Check]:
-    """Text-to-speech checks: duration either way, clipping, silence padding, level, latency,
-    and (``judged``) the judge WER once the judge has listened."""
-    run = result.run
-    entry = result.stored
+def synthesis_checks(result: SynthesisResult, entry: dict[str, Any] | None, tol: Tolerances) -> list[Check]:
+    """Text-to-speech health checks against the case's ``tts`` baseline entry: duration either
+    way, clipping, silence padding, level and (repeated) latency."""
     if entry is None:
         return []
-    tol, h = run.settings.tolerances, result.health
+    h = result.health
     base = entry["duration_s"]
     checks = [
         Check("TTS duration s", h["duration_s"], base, base * (1 + tol.duration), f"±{tol.duration:.0%}",
@@ -175,52 +264,41 @@ def synthesis_checks(result: SynthesisResult, judged: bool = True) -> list[Check
         Check("TTS RMS dBFS", h["rms_dbfs"], entry["rms_dbfs"], entry["rms_dbfs"] + 6, "±6 dB",
               floor=entry["rms_dbfs"] - 6),
     ]  # fmt: skip
-    if "latency_min_ms" in entry and result.repeated:
-        checks.append(
-            _relative(
-                "TTS fastest latency ms",
-                result.timing.min * 1000,
-                entry["latency_min_ms"],
-                tol.latency,
-                latency_scale(run),
-            )
-        )
-    judge, _ = judge_check(result) if judged else (None, None)
-    return checks + ([judge] if judge else [])
+    if result.repeated:
+        check = latency_check("TTS fastest latency ms", result.timing, entry, tol.latency)
+        checks += [check] if check else []
+    return checks
 
 
-def synthesis_verdict(result: SynthesisResult) -> str:
-    checks = synthesis_checks(result)
-    if not checks:
-        return NEW
-    return PASS if all(c.passed for c in checks) else FAIL
-
-
-def verdict(result: CaseResult) -> str:
-    if result.run.baseline is None or result.case.id not in result.run.baseline.cases:
-        return NEW
-    return PASS if all(c.passed for c in case_checks(result)) else FAIL
-
-
-def robustness_check(result: PerturbedResult) -> Check:
-    """Metamorphic: the WER after the perturbation against the same run's clean WER."""
-    tol = result.run.settings.tolerances.robustness
+def robustness_check(result: PerturbedResult, tol: Tolerances) -> Check:
+    """Metamorphic: the WER after the perturbation against the same case's clean WER."""
     clean = result.clean.score.wer
-    return Check(f"WER with {result.perturbation}", result.score.wer, clean, result.limit, f"+{tol:g}",
-                 against="clean WER")  # fmt: skip
+    return Check(f"WER with {result.perturbation}", result.score.wer, clean, clean + tol.robustness,
+                 f"+{tol.robustness:g}", against="clean WER")  # fmt: skip
 
 
-def sweep_check(result: PerturbedResult) -> Check | None:
+def sweep_check(result: PerturbedResult, entry: dict[str, Any] | None, tol: Tolerances) -> Check | None:
     """The WER after a fixed perturbation against the baseline's WER after the same one."""
-    run = result.run
-    stored = (run.baseline.cases.get(result.case.id, {}) if run.baseline else {}).get("robustness", {})
+    stored = (entry or {}).get("robustness", {})
     if result.perturbation.id not in stored:
         return None
-    base = stored[result.perturbation.id]
-    return _absolute(f"WER with {result.perturbation}", result.score.wer, base, run.settings.tolerances.wer)
+    return _absolute(
+        f"WER with {result.perturbation}", result.score.wer, stored[result.perturbation.id], tol.wer
+    )
 
 
 def perturbed_check(result: PerturbedResult) -> Check | None:
     """The check that judges ``result``: a recorded sweep point against its baseline (None
     without one), a drawn perturbation against the clean WER."""
-    return sweep_check(result) if result.recorded else robustness_check(result)
+    tol = result.against.tolerances
+    if result.recorded:
+        return sweep_check(result, result.against.entry(result.case.id), tol)
+    return robustness_check(result, tol)
+
+
+def worst(outcomes: list[str]) -> str:
+    """The verdict of several checks: any failure fails; else any inconclusive; else pass."""
+    for outcome in (FAIL, INCONCLUSIVE):
+        if outcome in outcomes:
+            return outcome
+    return PASS

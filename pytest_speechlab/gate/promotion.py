@@ -11,14 +11,12 @@ blocked one leaves the registry file untouched.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.manifest import Case
-from ..report.results_file import results_document
-from ..store.atomic import dumps
 from ..store.registry import Entry
+from .checks import INCONCLUSIVE, PASS
 
 
 @dataclass(frozen=True)
@@ -33,11 +31,7 @@ class Evidence:
     failed_tests: list[str] = field(default_factory=list)  # node ids that failed or errored
     exitstatus: int = 0
     deselected: int = 0  # tests left out with -k or -m
-
-    @property
-    def results_sha256(self) -> str:
-        """Digest of the results JSON, as ``--speech-results`` writes it for this run."""
-        return hashlib.sha256(dumps(results_document(self.runs)).encode()).hexdigest()
+    results_sha256: str = ""  # of the results JSON, as ``--speech-results`` writes it for this run
 
     def metrics(self) -> dict[str, Any]:
         """Headline figures per device, for the history entry."""
@@ -99,15 +93,18 @@ def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
         if run["skipped"]:
             reasons.append(f"{where} was skipped: {run['skipped']}")
             continue
-        for case_id, message in run["errors"].items():
-            reasons.append(f"{where}: case {case_id} errored: {message}")
+        verdict = run.get("verdict") or {}
+        overall = verdict.get("overall")
+        if overall != PASS:
+            why = "re-run where no other process competes for the CPU" if overall == INCONCLUSIVE else ""
+            reasons.append(f"{where}: the gate's verdict is {overall}" + (f" ({why})" if why else ""))
+            reasons += [f"{where}: {line}" for line in (verdict.get("failures") or [])[:10]]
+        reasons += [
+            f"{where}: the baselines were recorded under another model: {line}"
+            for line in verdict.get("identity_differences") or []
+        ]
         reasons += [f"{where}: {r}" for r in _coverage(evidence, run, set(tasks))]
-        unbased = [c["id"] for c in [*run["cases"], *run["tts_cases"]] if c["verdict"] == "new"]
-        if unbased:
-            reasons.append(f"{where}: {len(unbased)} case(s) have no baseline to compare with")
         corpus = run.get("corpus")
-        if "asr" in tasks and corpus and corpus["verdict"] not in ("pass", "FAIL"):
-            reasons.append(f"{where}: corpus not gated ({corpus['verdict']})")
         for metric, limit in ceilings.items():
             value = (corpus or {}).get(metric)
             if value is None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
+from ..core.audio import resample
 from .run import ModelRun
 
 
@@ -31,5 +31,5 @@ class Judge:
     def listen(self, audio: np.ndarray, sample_rate: int, language: str | None) -> str:
         engine = self.run.engine
         if sample_rate != engine.sample_rate:
-            audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=engine.sample_rate)
+            audio = resample(audio, sample_rate, engine.sample_rate)
         return engine.transcribe(np.ascontiguousarray(audio, dtype=np.float32), language)

@@ -2,149 +2,34 @@
 
 A run loads its engine on first use (once per session), warms it up once, and measures each
 case once: the accuracy pass costs one transcription per case, as a plain loop would. Only
-cases in the latency subset are timed again, ``repeats`` times, for latency statistics.
+cases in the latency subset are timed again, ``repeats`` times, each timed run preceded by a
+calibration round and watched for other processes' CPU use (``core.calibration``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.audio import load_audio
-from ..core.calibration import calibrate
+from ..core.audio import case_audio
+from ..core.calibration import calibrate, calibration_round, cpu_sample, others_share
 from ..core.health import health
 from ..core.manifest import Case
-from ..core.metrics import Score, Timing, corpus_scores, score
+from ..core.metrics import Timing, corpus_scores, score
 from ..core.perturb import Perturbation
 from ..core.settings import Settings
 from ..engines import Engine, ModelIdentity
 from ..errors import SpeechlabError
-from ..store.baselines import Baseline, baseline_path, read_baseline
+from ..store.baselines import Comparison
+from .results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 
 if TYPE_CHECKING:
     from .judge import Judge
-
-
-@dataclass
-class CaseResult:
-    """What one model made of one case."""
-
-    case: Case
-    raw_hypothesis: str
-    score: Score
-    timing: Timing  # one run, or ``repeats`` runs for latency cases
-    run: ModelRun = field(repr=False)
-    repeated: bool = False  # timed ``repeats`` times for latency statistics
-
-    @property
-    def audio_s(self) -> float:
-        return self.case.duration_s
-
-    @property
-    def rtf(self) -> float:
-        """Real-time factor: processing seconds per second of audio (lower is faster)."""
-        return self.timing.median / self.audio_s
-
-
-@dataclass
-class CorpusResult:
-    """All selected cases of a run, scored together.
-
-    WER and CER are over the speech cases: a non-speech case has no reference words, and a
-    hallucinating model would otherwise swamp the corpus figure. Words emitted on non-speech
-    cases are counted apart (``nonspeech_words``); each such case is also gated on its own."""
-
-    run: ModelRun
-    results: list[CaseResult]
-    wer: float
-    cer: float
-
-    @property
-    def audio_s(self) -> float:
-        return sum(r.audio_s for r in self.results)
-
-    @property
-    def latency_s(self) -> float:
-        return sum(r.timing.median for r in self.results)
-
-    @property
-    def rtf(self) -> float:
-        return self.latency_s / self.audio_s if self.audio_s else 0.0
-
-    @property
-    def nonspeech_words(self) -> int:
-        return sum(len(r.score.hypothesis.split()) for r in self.results if not r.score.reference)
-
-    @property
-    def nonspeech_s(self) -> float:
-        return sum(r.audio_s for r in self.results if not r.score.reference)
-
-    @property
-    def hallucination_rate(self) -> float | None:
-        """Words emitted per second of non-speech audio (None without non-speech cases)."""
-        return self.nonspeech_words / self.nonspeech_s if self.nonspeech_s else None
-
-    @property
-    def case_ids_sha256(self) -> str:
-        return case_ids_digest([r.case.id for r in self.results])
-
-
-@dataclass
-class SynthesisResult:
-    """What one text-to-speech model made of one case's text."""
-
-    case: Case
-    audio: np.ndarray = field(repr=False)
-    sample_rate: int
-    timing: Timing
-    health: dict[str, float]
-    run: ModelRun = field(repr=False)
-    repeated: bool = False
-    judge: str | None = None  # the judge that listened (``Judge.name``), once it has
-    judge_raw: str = ""
-    judge_score: Score | None = None  # what the judge heard, scored against the case's text
-
-    @property
-    def stored(self) -> dict[str, Any] | None:
-        """The baseline's ``tts`` entry for this case, None when there is none."""
-        baseline = self.run.baseline
-        return (baseline.cases.get(self.case.id, {}) if baseline else {}).get("tts")
-
-    @property
-    def rtf(self) -> float:
-        """Processing seconds per second of audio produced."""
-        return self.timing.median / max(self.health["duration_s"], 1e-9)
-
-
-@dataclass
-class PerturbedResult:
-    """What one model made of one case after a perturbation, beside its clean result."""
-
-    perturbation: Perturbation
-    raw_hypothesis: str
-    score: Score
-    clean: CaseResult = field(repr=False)
-    recorded: bool = False  # part of the fixed sweep stored in the baseline
-
-    @property
-    def case(self) -> Case:
-        return self.clean.case
-
-    @property
-    def run(self) -> ModelRun:
-        return self.clean.run
-
-    @property
-    def limit(self) -> float:
-        """The most WER the perturbation may cost: the clean WER plus the robustness tolerance."""
-        return self.clean.score.wer + self.run.settings.tolerances.robustness
 
 
 def latency_subset(cases: tuple[Case, ...], settings: Settings) -> tuple[Case, ...]:
@@ -153,20 +38,17 @@ def latency_subset(cases: tuple[Case, ...], settings: Settings) -> tuple[Case, .
     return tuple(c for c in cases if tags & set(c.tags))
 
 
-def case_ids_digest(ids: list[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
-
-
 class AudioCache:
-    """Decoded audio by (file, rate): each file is decoded and resampled once per session."""
+    """Decoded audio by (source, rate): each file, or span of one, is decoded and resampled once
+    per session."""
 
     def __init__(self) -> None:
-        self._arrays: dict[tuple[str, int], np.ndarray] = {}
+        self._arrays: dict[tuple[tuple[object, ...], int], np.ndarray] = {}
 
     def get(self, case: Case, sample_rate: int) -> np.ndarray:
-        key = (str(case.audio), sample_rate)
+        key = (case.source, sample_rate)
         if key not in self._arrays:
-            self._arrays[key] = load_audio(case.audio, sample_rate)
+            self._arrays[key] = case_audio(case, sample_rate)
         return self._arrays[key]
 
 
@@ -179,8 +61,28 @@ def resident_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def timed(work: Callable[[], Any], repeats: int, calibrated: bool) -> tuple[Any, Timing]:
+    """Run ``work`` ``repeats`` times; time each run and note the share of the CPU that other
+    processes took meanwhile, and with ``calibrated`` a calibration round just before each run.
+    Only ``work`` itself is inside the timed interval."""
+    runs: list[float] = []
+    calibration: list[float] = []
+    others: list[float | None] = []
+    out = None
+    for _ in range(repeats):
+        if calibrated:
+            calibration.append(calibration_round())
+        before = cpu_sample()
+        start = time.perf_counter()
+        out = work()
+        runs.append(time.perf_counter() - start)
+        others.append(others_share(before, cpu_sample()))
+    return out, Timing(tuple(runs), tuple(calibration), tuple(others))
+
+
 class ModelRun:
-    """One model on one device for the whole session."""
+    """One model on one device for the whole session; ``against`` is what it is compared with
+    (read by the caller: a run measures, it does not read baselines)."""
 
     def __init__(
         self,
@@ -190,6 +92,7 @@ class ModelRun:
         settings: Settings,
         cases: tuple[Case, ...],
         audio: AudioCache,
+        against: Comparison,
         skip_reason: str | None = None,
     ) -> None:
         self.name = name
@@ -198,6 +101,7 @@ class ModelRun:
         self.settings = settings
         self.cases = cases
         self.audio = audio
+        self.against = against
         self.skip_reason = skip_reason
         self.results: dict[str, CaseResult] = {}
         self.syntheses: dict[str, SynthesisResult] = {}
@@ -209,12 +113,14 @@ class ModelRun:
         self.judge: Judge | None = None  # text-to-speech runs: who listens for intelligibility
         self._engine: Engine | None = None
         self.options = self._options()
-        self.baseline_file = baseline_path(settings.baselines, name, device)
-        self.baseline: Baseline | None = read_baseline(self.baseline_file)
 
     @property
     def id(self) -> str:
         return f"{self.name}-{self.device}"
+
+    @property
+    def label(self) -> str:
+        return self.against.label
 
     def _options(self) -> dict[str, Any]:
         given = self.settings.model_options.get(self.name, {})
@@ -237,14 +143,15 @@ class ModelRun:
             start = time.perf_counter()
             engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
             self.load_s = time.perf_counter() - start
-            self.load_mb = resident_mb() - rss if rss is not None else None
+            after = resident_mb()
+            self.load_mb = after - rss if rss is not None and after is not None else None
             for _ in range(self.settings.warmup if self.cases else 0):
                 if "asr" in engine.tasks:
                     engine.transcribe(
                         self.audio.get(self.cases[0], engine.sample_rate), self.cases[0].language
                     )
                 else:
-                    engine.synthesize(self.cases[0].text or "warm up", self.cases[0].language)
+                    engine.synthesize(self.cases[0].text or "warm up", self.cases[0].language)  # type: ignore[attr-defined]
             self._engine = engine
         return self._engine
 
@@ -253,37 +160,34 @@ class ModelRun:
         """The engine's identity once loaded (None for a run that never loaded)."""
         return self._engine.identity if self._engine else None
 
-    def _time(self, case: Case, work: Callable[[], Any], repeats: int) -> tuple[Any, Timing]:
-        """Run ``work`` ``repeats`` times and time each run; a failure is recorded against
-        ``case`` (for the summary and the results file) and raised."""
-        runs, out = [], None
+    def _time(
+        self, case: Case, work: Callable[[], Any], repeats: int, calibrated: bool = False
+    ) -> tuple[Any, Timing]:
+        """``timed``; a failure is recorded against ``case`` (for the summary and the results
+        file) and raised."""
         try:
-            for _ in range(repeats):
-                start = time.perf_counter()
-                out = work()
-                runs.append(time.perf_counter() - start)
+            return timed(work, repeats, calibrated)
         except Exception as exc:
             self.errors[case.id] = f"{type(exc).__name__}: {exc}"
             raise
-        return out, Timing(tuple(runs))
 
-    def _timed(self, case: Case, repeats: int) -> tuple[str, Timing]:
+    def _timed(self, case: Case, repeats: int, calibrated: bool = False) -> tuple[str, Timing]:
         engine = self.engine
         audio = self.audio.get(case, engine.sample_rate)
-        return self._time(case, lambda: engine.transcribe(audio, case.language), repeats)
+        return self._time(case, lambda: engine.transcribe(audio, case.language), repeats, calibrated)
 
     def measure(self, case: Case) -> CaseResult:
         """Transcribe and score ``case`` once (cached for the session)."""
         if case.id not in self.results:
             text, timing = self._timed(case, 1)
-            self.results[case.id] = CaseResult(case, text, score(case.text, text), timing, self)
+            self.results[case.id] = CaseResult(case, text, score(case.text, text), timing, self.against)
         return self.results[case.id]
 
     def measure_latency(self, case: Case) -> CaseResult:
         """Time ``case`` ``repeats`` times (after the run's warm-up) and keep those timings."""
         result = self.measure(case)
         if not result.repeated:
-            _, result.timing = self._timed(case, self.settings.repeats)
+            _, result.timing = self._timed(case, self.settings.repeats, calibrated=True)
             result.repeated = True
         return result
 
@@ -302,21 +206,23 @@ class ModelRun:
         self.perturbed[key].recorded |= record
         return self.perturbed[key]
 
-    def _timed_synthesis(self, case: Case, repeats: int) -> tuple[np.ndarray, Timing]:
-        engine = self.engine
-        return self._time(case, lambda: engine.synthesize(case.text, case.language), repeats)
+    def _timed_synthesis(
+        self, case: Case, repeats: int, calibrated: bool = False
+    ) -> tuple[np.ndarray, Timing]:
+        engine: Any = self.engine
+        return self._time(case, lambda: engine.synthesize(case.text, case.language), repeats, calibrated)
 
     def synthesize(self, case: Case, latency: bool = False) -> SynthesisResult:
         """Synthesise ``case.text`` once (cached); with ``latency``, also time it ``repeats`` times."""
         if case.id not in self.syntheses:
             audio, timing = self._timed_synthesis(case, 1)
-            rate = self.engine.output_sample_rate
+            rate = self.engine.output_sample_rate  # type: ignore[attr-defined]
             self.syntheses[case.id] = SynthesisResult(
-                case, audio, rate, timing, health(audio, rate, case.text), self
+                case, audio, rate, timing, health(audio, rate, case.text), self.against
             )
         result = self.syntheses[case.id]
         if latency and not result.repeated:
-            _, result.timing = self._timed_synthesis(case, self.settings.repeats)
+            _, result.timing = self._timed_synthesis(case, self.settings.repeats, calibrated=True)
             result.repeated = True
         return result
 
@@ -333,7 +239,7 @@ class ModelRun:
         results = [self.measure(case) for case in self.cases]
         speech = [r for r in results if r.score.reference]
         wer, cer = corpus_scores([r.score.reference for r in speech], [r.score.hypothesis for r in speech])
-        return CorpusResult(self, results, wer, cer)
+        return CorpusResult(results, wer, cer, self.against)
 
     def measured_corpus(self) -> CorpusResult | None:
         """The corpus of what was measured, if every selected case was; never measures."""

@@ -13,7 +13,7 @@ def pytest_speechlab_engines() -> dict[str, type]:  # type: ignore[empty-body]
 
 
 @pytest.hookspec
-def pytest_speechlab_promotion(config, model, target, results):  # type: ignore[no-untyped-def]
+def pytest_speechlab_promotion(config, model, target, results):
     """Return the reason(s) to block promoting ``model`` to ``target``, or None to let it pass.
 
     Called after the run when ``--promote-to`` is given, for every implementation (the

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ..core.settings import Settings, Tolerances, read_file_settings
 from ..errors import SpeechlabError
@@ -27,7 +26,12 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="DEV[,DEV]",
         help="auto (default), cpu, cuda, cuda:N, mps, or several comma separated",
     )
-    add("--speech-manifest", default=None, metavar="PATH", help="manifest of audio cases")
+    add(
+        "--speech-manifest",
+        default=None,
+        metavar="PATH|SPEC",
+        help="the cases: a YAML manifest, or nemo:, kaldi:, hf:, lhotse: (docs/formats.md)",
+    )
     add(
         "--speech-tags",
         default=None,
@@ -46,6 +50,12 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="record this run's measurements as the new baselines",
+    )
+    add(
+        "--speech-dry-run",
+        action="store_true",
+        default=False,
+        help="with --update-baselines: print what would change in the baselines, write nothing",
     )
     add(
         "--speech-wer-tolerance",
@@ -161,6 +171,12 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="allow a promotion that skips a stage (needs --promote-reason); the gate still runs",
     )
+    add(
+        "--promote-restore",
+        action="store_true",
+        default=False,
+        help="with --promote-to: bring a deprecated model back, through the gate (speechlab restore)",
+    )
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -181,13 +197,27 @@ def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _pyproject(config: pytest.Config) -> Path:
+    if config.inipath and config.inipath.name == "pyproject.toml":
+        return config.inipath
+    return config.rootpath / "pyproject.toml"
+
+
+def wanted(config: pytest.Config) -> bool:
+    """Whether this run asks anything of the plugin: a model, on the command line or in
+    ``[tool.speechlab]``, or one of its actions. Otherwise it stays inert and imports nothing."""
+    actions = ("speech_model", "update_baselines", "promote_to", "promote_reason", "promote_force")
+    if any(config.getoption(name) for name in actions):
+        return True
+    return bool(read_file_settings(_pyproject(config)).get("models"))
+
+
 def load_settings(config: pytest.Config) -> Settings:
-    root = config.rootpath
-    pyproject = (
-        config.inipath
-        if config.inipath and config.inipath.name == "pyproject.toml"
-        else root / "pyproject.toml"
-    )
+    import yaml
+
+    from ..core.formats import resolve_spec
+
+    pyproject = _pyproject(config)
     file = read_file_settings(pyproject)
     base = pyproject.parent
     here = config.invocation_params.dir
@@ -201,6 +231,11 @@ def load_settings(config: pytest.Config) -> Settings:
         if file.get(key):
             return (base / file[key]).resolve()
         return default
+
+    def spec(cli: str, key: str) -> str | None:  # a manifest spec keeps its format: prefix and ?options
+        if opt(cli):
+            return resolve_spec(opt(cli), here)
+        return resolve_spec(file[key], base) if file.get(key) else None
 
     def number(cli: str, key: str, default: float) -> Any:
         value = opt(cli)
@@ -234,14 +269,16 @@ def load_settings(config: pytest.Config) -> Settings:
         raise SpeechlabError(f"{pyproject}: robustness_examples must be 'ci' or 'wide'")
     if opt("promote_force") and not opt("promote_reason").strip():
         raise SpeechlabError("--promote-force: give the reason with --promote-reason")
-    if (opt("promote_force") or opt("promote_reason")) and not promote_to:
-        raise SpeechlabError("--promote-reason/--promote-force: only with --promote-to")
+    if (opt("promote_force") or opt("promote_reason") or opt("promote_restore")) and not promote_to:
+        raise SpeechlabError("--promote-reason/--promote-force/--promote-restore: only with --promote-to")
+    if opt("speech_dry_run") and not opt("update_baselines"):
+        raise SpeechlabError("--speech-dry-run: only with --update-baselines")
     return Settings(
         models=_split(opt("speech_model") or file.get("models")),
         device=opt("speech_device") or file.get("device", "auto"),
-        manifest=path("speech_manifest", "manifest", None),
+        manifest=spec("speech_manifest", "manifest"),
         tags=_split(opt("speech_tags") or file.get("tags")),
-        baselines=path("speech_baselines", "baselines", (root / "baselines").resolve()),
+        baselines=path("speech_baselines", "baselines", None) or (config.rootpath / "baselines").resolve(),
         results=path("speech_results", "results", None),
         update=bool(opt("update_baselines")),
         tolerances=Tolerances(
@@ -261,10 +298,12 @@ def load_settings(config: pytest.Config) -> Settings:
         sources=sources,
         model_options=model_options,
         given_tolerances=given,
-        registry=path("speech_registry", "registry", base / "registry.yaml"),
+        registry=path("speech_registry", "registry", None) or base / "registry.yaml",
         promote_to=promote_to,
         promote_reason=opt("promote_reason"),
         promote_force=bool(opt("promote_force")),
+        promote_restore=bool(opt("promote_restore")),
+        dry_run=bool(opt("speech_dry_run")),
         summary=path("speech_summary", "summary", None),
         judge=None if judge.lower() == "none" else judge,
         report=path("speech_report", "report", None),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..gate.checks import ERROR, FAIL, PASS
+from ..gate.checks import ERROR, FAIL, INCONCLUSIVE, PASS, STALE
 from ..store.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _FAIL_ROW = ' class="fail"'
+NOT_PASSING = (FAIL, ERROR, STALE, INCONCLUSIVE)
 DPI = 100
 WER_TOP = 1.5  # WER axis limit: non-speech cases reach 100+ and would flatten every other bar
 
@@ -73,40 +74,18 @@ def _plain(text: str) -> str:
 
 
 def failures(runs: list[dict[str, Any]]) -> list[str]:
-    """Every failing check of the runs, one line each, for the banner."""
+    """Every part of the runs that is not a pass, one line each, for the banner: the lines of the
+    run's verdict, as the terminal and the Markdown summary show them."""
     found: list[str] = []
     for run in _active(runs):
-        who = _label(run)
-        for case in run.get("cases") or []:
-            if case.get("verdict") in (FAIL, ERROR):
-                found.append(
-                    f"{who}: case {case.get('id')} {case.get('verdict')} (WER {_num(case.get('wer'))})"
-                )
-        corpus = run.get("corpus") or {}
-        if corpus.get("verdict") == FAIL:
-            found.append(f"{who}: corpus FAIL (WER {_num(corpus.get('wer'))}, CER {_num(corpus.get('cer'))})")
-        for entry in run.get("robustness") or []:
-            if entry.get("passed") is False:
-                found.append(
-                    f"{who}: robustness {entry.get('case')} {entry.get('description') or entry.get('id')} "
-                    f"(WER {_num(entry.get('wer'))} > limit {_num(entry.get('limit'))})"
-                )
-        for case in run.get("tts_cases") or []:
-            if case.get("verdict") in (FAIL, ERROR):
-                found.append(f"{who}: TTS case {case.get('id')} {case.get('verdict')}")
-        for case_id, message in (run.get("errors") or {}).items():
-            found.append(f"{who}: error in {case_id}: {message}")
+        verdict = run.get("verdict") or {}
+        found += [f"{_label(run)}: {line}" for line in verdict.get("failures") or []]
     return found
 
 
 def _overall(run: dict[str, Any]) -> str:
-    """The run's verdict for the overview, with the reason when the corpus was not gated."""
-    if run.get("errors") or any(c.get("verdict") == ERROR for c in run.get("cases") or []):
-        return ERROR
-    if failures([run]):
-        return FAIL
-    reason = (run.get("corpus") or {}).get("verdict")
-    return f"pass ({reason})" if reason and reason not in (PASS, FAIL) else PASS
+    """The run's verdict, as computed once when it was judged."""
+    return str((run.get("verdict") or {}).get("overall") or "-")
 
 
 # --- header, banner, overview ---------------------------------------------------------------------
@@ -148,12 +127,19 @@ def _header(runs: list[dict[str, Any]], title: str) -> list[str]:
     return [*lines, "</ul>"]
 
 
-def _banner(found: list[str]) -> list[str]:
-    if not found:
+def _banner(runs: list[dict[str, Any]], found: list[str]) -> list[str]:
+    overall = {_overall(r) for r in _active(runs)}
+    if not found and overall == {"UPDATED"}:
+        return ['<div class="banner good">baselines recorded by this run (nothing was compared)</div>']
+    if not found and overall <= {PASS}:
         return ['<div class="banner good">no regressions against the baselines</div>']
+    if not found:
+        words = ", ".join(sorted(overall))
+        return [f'<div class="banner bad">verdict: {_e(words)}</div>']
     items = "".join(f"<li>{_e(f)}</li>" for f in found)
-    noun = "check" if len(found) == 1 else "checks"
-    return [f'<div class="banner bad">{len(found)} failing {noun}<ul>{items}</ul></div>']
+    noun = "part" if len(found) == 1 else "parts"
+    words = ", ".join(sorted(overall))
+    return [f'<div class="banner bad">{_e(words)}: {len(found)} {noun} not passing<ul>{items}</ul></div>']
 
 
 def _table(head: Iterable[str], rows: Iterable[str], left: int = 1) -> list[str]:
@@ -200,7 +186,7 @@ def _overview(runs: list[dict[str, Any]]) -> list[str]:
             _num(run.get("load_mb"), 0),
             _e(verdict),
         ]
-        css = _FAIL_ROW if verdict in (FAIL, ERROR) else ""
+        css = _FAIL_ROW if verdict not in (PASS, "UPDATED") else ""
         rows.append(f"<tr{css}>{_cells(name + figures, 2)}</tr>")
     return _table(head, rows, left=2)
 
@@ -486,7 +472,7 @@ def _case_table(run: dict[str, Any]) -> list[str]:
     for case in run.get("cases") or []:
         base = case.get("baseline") or {}
         verdict = case.get("verdict", "-")
-        failing = verdict in (FAIL, ERROR)
+        failing = verdict in NOT_PASSING
         values = [
             _e(case.get("id")),
             _num(case.get("wer")),
@@ -557,7 +543,7 @@ def _tts_table(runs: list[dict[str, Any]]) -> list[str]:
                 _num((case.get("latency_ms") or {}).get("median"), 1),
                 _e(verdict),
             ]
-            failing = verdict in (FAIL, ERROR)
+            failing = verdict in NOT_PASSING
             rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values, 2)}</tr>")
             if failing:
                 said = f"<br>judge heard: {_e(heard)}" if heard is not None else ""
@@ -575,7 +561,7 @@ def _tts_table(runs: list[dict[str, Any]]) -> list[str]:
 
 def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
     """The whole page for runs given as ``results.run_json`` produces them."""
-    body = [*_header(runs, title), *_banner(failures(runs)), "<h2>Overview</h2>", *_overview(runs)]
+    body = [*_header(runs, title), *_banner(runs, failures(runs)), "<h2>Overview</h2>", *_overview(runs)]
     images = _plots(runs)
     if images:
         body += ["<h2>Plots</h2>", *images]

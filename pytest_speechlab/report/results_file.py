@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..core.metrics import normalizer_id
+from ..core.metrics import normalizer_id, scorer_id
 from ..core.provenance import machine
-from ..gate.checks import corpus_checks, perturbed_check, synthesis_verdict, verdict
-from ..measure.run import CaseResult, CorpusResult, ModelRun, PerturbedResult, SynthesisResult
+from ..gate.checks import perturbed_check
+from ..gate.verdicts import Part, RunVerdict
+from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
+from ..measure.run import ModelRun
 from ..store.atomic import shown
 
 
-def _case_json(result: CaseResult) -> dict[str, Any]:
+def _case_json(result: CaseResult, part: Part | None) -> dict[str, Any]:
     s = result.score
     return {
         "id": result.case.id,
@@ -32,17 +34,20 @@ def _case_json(result: CaseResult) -> dict[str, Any]:
         "reference_words": s.reference_words,
         "latency_ms": result.timing.as_ms(),
         "rtf": result.rtf,
-        "baseline": _stored(result.run, result.case.id, ("wer", "cer", "latency_ms", "latency_min_ms")),
-        "verdict": verdict(result),
+        "baseline": _stored(result.stored, ("wer", "cer", "latency_ms", "latency_min_ms", "calibration_ms")),
+        **_verdict(part),
     }
 
 
-def _stored(run: ModelRun, case_id: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    entry = run.baseline.cases.get(case_id, {}) if run.baseline else {}
-    return {k: entry[k] for k in keys if k in entry} or None
+def _verdict(part: Part | None) -> dict[str, Any]:
+    return {"verdict": part.verdict if part else None, "why": part.why if part else []}
 
 
-def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
+def _stored(entry: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    return {k: entry[k] for k in keys if k in entry} if entry else None
+
+
+def _synthesis_json(result: SynthesisResult, part: Part | None) -> dict[str, Any]:
     entry = result.stored
     judged = result.judge_score
     return {
@@ -56,7 +61,7 @@ def _synthesis_json(result: SynthesisResult) -> dict[str, Any]:
         "judge_hypothesis": judged.hypothesis if judged else None,
         "judge_wer": judged.wer if judged else None,
         "baseline": {k: v for k, v in (entry or {}).items() if k != "judge_hypothesis"} or None,
-        "verdict": synthesis_verdict(result),
+        **_verdict(part),
     }
 
 
@@ -78,10 +83,9 @@ def _perturbed_json(result: PerturbedResult) -> dict[str, Any]:
     }
 
 
-def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
+def _corpus_json(corpus: CorpusResult | None, part: Part | None) -> dict[str, Any] | None:
     if corpus is None:
         return None
-    checks, reason = corpus_checks(corpus)
     return {
         "wer": corpus.wer,
         "cer": corpus.cer,
@@ -92,11 +96,13 @@ def _corpus_json(corpus: CorpusResult | None) -> dict[str, Any] | None:
         "nonspeech_words": corpus.nonspeech_words,
         "nonspeech_s": round(corpus.nonspeech_s, 3),
         "hallucination_rate": corpus.hallucination_rate,
-        "verdict": reason or ("pass" if all(c.passed for c in checks) else "FAIL"),
+        "checks": [c.describe() for c in part.checks] if part else [],
+        **_verdict(part),
     }
 
 
-def run_json(run: ModelRun) -> dict[str, Any]:
+def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
+    """One run as JSON, judged by ``verdict`` (None for a run that was skipped)."""
     identity = asdict(run.identity) if run.identity else None
     return {
         "model": run.name,
@@ -105,13 +111,17 @@ def run_json(run: ModelRun) -> dict[str, Any]:
         "identity": identity,
         "options": dict(run.options),
         "normalizer": normalizer_id(),
-        "baseline": shown(run.baseline_file),
+        "scorer": scorer_id(),
+        "baseline": shown(run.against.path),
         "load_s": run.load_s,
         "load_mb": run.load_mb,
         "machine": machine() if run.results else None,
-        "corpus": _corpus_json(run.measured_corpus()),
-        "cases": [_case_json(r) for r in run.results.values()],
-        "tts_cases": [_synthesis_json(r) for r in run.syntheses.values()],
+        "verdict": verdict.as_json() if verdict else None,
+        "corpus": _corpus_json(run.measured_corpus(), verdict.corpus if verdict else None),
+        "cases": [_case_json(r, verdict.cases.get(i) if verdict else None) for i, r in run.results.items()],
+        "tts_cases": [
+            _synthesis_json(r, verdict.tts.get(i) if verdict else None) for i, r in run.syntheses.items()
+        ],
         "robustness": [_perturbed_json(r) for r in run.perturbed.values()],
         "benchmarks": list(run.benchmarks.values()),
         "errors": dict(run.errors),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.metrics import corpus_scores, normalizer_id
-from ..gate.checks import ERROR, FAIL, NEW, PASS, corpus_checks, robustness_check, synthesis_verdict, verdict
-from ..measure.run import CaseResult, ModelRun, PerturbedResult, SynthesisResult
+from ..gate.checks import robustness_check
+from ..gate.verdicts import RunVerdict
+from ..measure.results import CaseResult, PerturbedResult, SynthesisResult
+from ..measure.run import ModelRun
 from ..store.atomic import shown
 
 
@@ -29,10 +32,10 @@ def _latency(result: CaseResult | SynthesisResult, base: dict[str, Any]) -> str:
     return text
 
 
-def run_lines(run: ModelRun) -> list[str]:
-    """Lines for one model on one device."""
+def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
+    """Lines for one model on one device, judged by ``verdict`` (None: skipped)."""
     title = f"speechlab: {run.name} on {run.device}"
-    if run.skip_reason:
+    if run.skip_reason or verdict is None:
         return [f"{title}: skipped ({run.skip_reason})"]
     lines = [title]
     if run.identity is not None:
@@ -41,17 +44,21 @@ def run_lines(run: ModelRun) -> list[str]:
             f"  model {i.model_id} ({i.source}, {i.revision[:19]}...), {i.compute_type}, {i.engine}; "
             f"load {run.load_s or 0:.2f} s"
         )
-    lines.append(f"  normaliser {normalizer_id()}; baseline {shown(run.baseline_file)}")
-    rows = [("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")]
-    stored = run.baseline.cases if run.baseline else {}
+    lines.append(f"  normaliser {normalizer_id()}; baseline {shown(run.against.path)}")
+    if run.against.refused:
+        lines.append(f"  not compared: {run.against.refused}")
+    lines += [f"  model differs from the baseline's: {line}" for line in verdict.identity]
+    rows: list[tuple[str, ...]] = [
+        ("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")
+    ]
     for case in run.cases:
-        if case.id in run.errors:
-            rows.append((case.id, "-", "-", "-", "-", ERROR))
-            continue
+        part = verdict.cases.get(case.id)
         result = run.results.get(case.id)
         if result is None:
+            if part is not None:
+                rows.append((case.id, "-", "-", "-", "-", part.verdict))
             continue
-        base = stored.get(case.id, {})
+        base = result.stored or {}
         rows.append(
             (
                 case.id,
@@ -59,16 +66,22 @@ def run_lines(run: ModelRun) -> list[str]:
                 f"{_num(result.score.cer)} / {_num(base.get('cer'))}",
                 _latency(result, base),
                 _num(result.rtf),
-                verdict(result),
+                part.verdict if part else "-",
             )
         )
     if run.results or run.errors or "asr" in run.engine_cls.tasks:
         lines += _table(rows)
-        lines.extend(corpus_lines(run))
+        lines.extend(corpus_lines(run, verdict))
     if run.syntheses:
-        lines += _table(synthesis_rows(run))
+        lines += _table(synthesis_rows(run, verdict))
         lines += judge_lines(run)
-    return lines + robustness_lines(run) + speed_lines(run)
+    if verdict.unused:
+        lines.append(
+            f"  unused baseline entries (not in the manifest; --update-baselines removes them): "
+            f"{', '.join(verdict.unused)}"
+        )
+    lines += robustness_lines(run) + speed_lines(run)
+    return [*lines, f"  overall: {verdict.overall}"]
 
 
 def speed_lines(run: ModelRun) -> list[str]:
@@ -97,7 +110,7 @@ def robustness_lines(run: ModelRun) -> list[str]:
     drawn = [r for r in run.perturbed.values() if not r.recorded]
     lines = []
     if drawn:
-        beyond = [r for r in drawn if not robustness_check(r).passed]
+        beyond = [r for r in drawn if not robustness_check(r, run.settings.tolerances).passed]
         cases = len({r.case.id for r in drawn})
         lines.append(
             f"  robustness: {len(drawn)} perturbed transcriptions of {cases} case(s), "
@@ -129,21 +142,22 @@ def judge_lines(run: ModelRun) -> list[str]:
     hyps = [r.judge_score.hypothesis for r in judged if r.judge_score]
     wer, _ = corpus_scores(refs, hyps)
     before = [(r.stored or {}).get("judge_hypothesis") for r in judged]
-    base = corpus_scores(refs, before)[0] if all(b is not None for b in before) else None
+    stored = [b for b in before if isinstance(b, str)]
+    base = corpus_scores(refs, stored)[0] if len(stored) == len(before) else None
     return [
         f"  intelligibility: judge WER {wer:.4f} over {len(judged)} utterances "
         f"(baseline {_num(base)}), judged by {judged[0].judge}"
     ]
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
 
 
-def synthesis_rows(run: ModelRun) -> list[tuple[str, ...]]:
+def synthesis_rows(run: ModelRun, verdict: RunVerdict) -> list[tuple[str, ...]]:
     header = (
         "tts case",
         "duration s / base",
@@ -152,10 +166,11 @@ def synthesis_rows(run: ModelRun) -> list[tuple[str, ...]]:
         "silence lead/trail s",
         "judge WER / base",
     )
-    rows = [(*header, "latency ms / base", "RTF", "verdict")]
+    rows: list[tuple[str, ...]] = [(*header, "latency ms / base", "RTF", "verdict")]
     for case_id, result in run.syntheses.items():
         h, base = result.health, result.stored or {}
         judge = result.judge_score
+        part = verdict.tts.get(case_id)
         rows.append(
             (
                 case_id,
@@ -166,46 +181,35 @@ def synthesis_rows(run: ModelRun) -> list[tuple[str, ...]]:
                 f"{_num(judge.wer if judge else None)} / {_num(base.get('judge_wer'))}",
                 _latency(result, base),
                 _num(result.rtf),
-                synthesis_verdict(result),
+                part.verdict if part else "-",
             )
         )
     return rows
 
 
-def corpus_lines(run: ModelRun) -> list[str]:
+def corpus_lines(run: ModelRun, verdict: RunVerdict) -> list[str]:
     corpus = run.measured_corpus()
-    verdicts = [verdict(r) for r in run.results.values()] + [ERROR] * len(run.errors)
     if corpus is None:
-        lines = [f"  corpus: not all {len(run.cases)} selected cases were measured"]
-        overall = ERROR if run.errors else (FAIL if FAIL in verdicts else "INCOMPLETE")
-        return [*lines, f"  overall: {overall}"]
-    checks, reason = corpus_checks(corpus)
+        return [f"  corpus: not all {len(run.cases)} selected cases were measured"]
     lines = [
         f"  corpus: {len(corpus.results)} cases, {corpus.audio_s:.1f} s audio; "
         f"speech WER {corpus.wer:.4f}, CER {corpus.cer:.4f}; words on non-speech {corpus.nonspeech_words}"
         f"{_rate(corpus.hallucination_rate)}; "
         f"latency {corpus.latency_s:.2f} s, RTF {corpus.rtf:.3f}"
     ]
-    lines += [f"    {c.describe()}" for c in checks]
-    if reason:
-        lines.append(f"    corpus not gated: {reason}")
-    if run.settings.update:
-        overall = "UPDATED"
-    elif ERROR in verdicts:
-        overall = ERROR
-    elif FAIL in verdicts or not all(c.passed for c in checks):
-        overall = FAIL
-    elif NEW in verdicts or reason:
-        overall = f"{NEW} (no full baseline to compare with)"
-    else:
-        overall = PASS
-    return [*lines, f"  overall: {overall}"]
+    part = verdict.corpus
+    if part is not None:
+        lines += [f"    {c.describe()}" for c in part.checks]
+        lines += [f"    corpus not gated: {part.not_gated}"] if part.not_gated else []
+    return lines
 
 
-def update_lines(path: str, changes: dict[str, list[Any]]) -> list[str]:
+def update_lines(path: str, changes: dict[str, list[Any]], removed: Sequence[str] = ()) -> list[str]:
     if not changes:
         return [f"speechlab: {path} unchanged"]
     lines = [f"speechlab: wrote {path} ({len(changes)} change(s))"]
+    if removed:
+        lines.append(f"  removed {len(removed)} case(s) no longer in the manifest: {', '.join(removed)}")
     for key, (old, new) in changes.items():
         lines.append(f"  {key}: {'(new)' if old is None else old} -> {'(removed)' if new is None else new}")
     return lines
@@ -214,8 +218,17 @@ def update_lines(path: str, changes: dict[str, list[Any]]) -> list[str]:
 def comparison_rows(runs: list[ModelRun]) -> list[tuple[str, ...]]:
     """One row per model and device that ran: the side-by-side view of a multi-model run.
     RTFx is audio seconds per processing second (inverse RTF, as the Open ASR Leaderboard)."""
-    header = ("model", "device", "WER", "CER", "non-speech words/s", "RTF", "RTFx", "TTS RTF", "load s")
-    header += ("load MB",)
+    header: tuple[str, ...] = (
+        "model",
+        "device",
+        "WER",
+        "CER",
+        "non-speech words/s",
+        "RTF",
+        "RTFx",
+        "TTS RTF",
+    )
+    header += ("load s", "load MB")
     rows = [header]
     for run in runs:
         if run.skip_reason or not (run.results or run.syntheses):

@@ -1,4 +1,5 @@
-"""Atomic file writes: readers see the old file or the new one, never half."""
+"""Atomic file writes and file locks: readers see the old file or the new one, never half, and
+two writers of one file take turns."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from ..errors import SpeechlabError
+
+LOCK_TIMEOUT_S = 60.0
 
 
 def _mode_for(path: Path) -> int:
@@ -51,7 +56,37 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Sorted, indented JSON; NaN and infinity are refused (they are not JSON, and a reader of a
+    results file or baseline would choke on them)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+@contextmanager
+def file_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """An exclusive lock on ``path`` (a ``.lock`` file beside it), held until the block ends;
+    another writer holding it longer than ``timeout`` is a one-line error."""
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path) + ".lock", timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SpeechlabError(
+            f"{path}: another writer has held {lock.lock_file} for over {timeout:g} s; try again"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line to ``path``, flushed to disk: the file is only ever added to."""
+    with path.open("a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def shown(path: Path) -> str:

@@ -1,10 +1,12 @@
 """The model registry: each model's lifecycle status, thresholds and the history of its changes.
 
-One human-readable YAML file (``registry.yaml``). A model moves forward one stage at a time,
-``experimental -> candidate -> production -> deprecated``; skipping a stage needs ``force`` and a
-reason, deprecation needs a reason, and a deprecated model comes back only through ``restore``.
-Every change is read, checked and written under a lock, atomically, with one history entry
-appended, so concurrent writers neither lose entries nor leave half a file.
+One human-readable YAML file (``registry.yaml``). A model is registered as experimental and moves
+forward one stage at a time, ``experimental -> candidate -> production -> deprecated``; skipping a
+stage needs ``force`` and a reason, deprecation needs a reason, and a deprecated model comes back
+only through ``restore``. Reaching candidate or production takes the evidence of a gated run
+(``speechlab promote``, or ``pytest --promote-to``): nothing else writes those statuses. Every
+change is read, checked and written under a lock, atomically, with one history entry appended, so
+concurrent writers neither lose entries nor leave half a file.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from filelock import FileLock
 
 from ..core.manifest import parse_yaml
 from ..core.provenance import git_commit, utc_now, who
 from ..errors import SpeechlabError
-from .atomic import write_atomic
+from .atomic import file_lock, write_atomic
 
 SCHEMA = 1
 STATUSES = ("experimental", "candidate", "production", "deprecated")
@@ -54,6 +55,13 @@ class Entry:
     def tolerances(self) -> dict[str, float]:
         """The gate tolerances this entry sets: {"wer": 0.02, ...}."""
         return {k.removesuffix("_tolerance"): float(v) for k, v in self.thresholds.items() if k in TOLERANCES}
+
+    def before_deprecation(self) -> str:
+        """The status the model had when it was deprecated (experimental when unknown)."""
+        for change in reversed(self.history):
+            if change.get("to") == "deprecated":
+                return str(change.get("from") or "experimental")
+        return "experimental"
 
     def ceilings(self, status: str) -> dict[str, float]:
         """Hard limits a run must meet to reach ``status``: {"wer": 0.15}."""
@@ -209,6 +217,14 @@ def check_transition(
     if current == "deprecated":
         if not restore:
             raise SpeechlabError(f"{what}: deprecated is final; restore it explicitly, with a reason")
+        before = entry.before_deprecation()
+        if target not in ("experimental", before):
+            where = (
+                f"{before} (its status before deprecation) or to experimental"
+                if before != "experimental"
+                else before
+            )
+            raise SpeechlabError(f"{what}: a restored model goes back to {where}")
         return
     if restore:
         raise SpeechlabError(f"{what}: only a deprecated model is restored")
@@ -226,8 +242,7 @@ def check_transition(
 @contextmanager
 def locked(path: Path) -> Iterator[Registry]:
     """The registry, read fresh under an exclusive lock held until the block ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=60):
+    with file_lock(path):
         yield load_registry(path)
 
 
@@ -242,7 +257,13 @@ def change_status(
     evidence: dict[str, Any] | None = None,
     fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Check and apply one status change, append it to the history, write; return the entry."""
+    """Check and apply one status change, append it to the history, write; return the entry.
+
+    Candidate and production need ``evidence``, the record of the gated run that earned them."""
+    if target in PROMOTIONS and evidence is None:
+        raise SpeechlabError(
+            f"{name}: {target} is reached only through the gate (speechlab promote {name} --to {target})"
+        )
     with locked(path) as registry:
         entry = registry.get(name)
         check_transition(entry, target, force=force, restore=restore, reason=reason)
@@ -268,14 +289,17 @@ def change_status(
 
 
 def register(path: Path, entry: Entry, reason: str) -> dict[str, Any]:
-    """Add a model at its first status, recorded as a change from nothing."""
+    """Add a model as experimental, recorded as a change from nothing; it earns candidate and
+    production through the gate."""
     if not reason.strip():
-        raise SpeechlabError(f"{entry.name}: give a reason for registering it at {entry.status}")
+        raise SpeechlabError(f"{entry.name}: give a reason for registering it")
+    if entry.status != "experimental":
+        raise SpeechlabError(
+            f"{entry.name}: a model is registered as experimental; {entry.status} is reached through the gate"
+        )
     with locked(path) as registry:
         if entry.name in registry.models:
             raise SpeechlabError(f"{path}: {entry.name} is already registered")
-        if entry.status not in STATUSES:
-            raise SpeechlabError(f"{entry.name}: status must be one of {', '.join(STATUSES)}")
         change = {
             "from": None,
             "to": entry.status,

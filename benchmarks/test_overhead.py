@@ -18,8 +18,7 @@ import yaml
 from pytest_speechlab.core.audio import load_audio
 from pytest_speechlab.core.manifest import load_manifest
 from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
-
-from .conftest import SUITE, bundled_cases
+from tests.conftest import bundled_cases, use_suite
 
 CASES = int(os.environ.get("SPEECHLAB_BENCH_CASES", "40"))
 TIMES: dict[str, float] = {}
@@ -56,8 +55,8 @@ def test_plain_loop(benchmark, manifest):
 @pytest.mark.benchmark(group="plugin-overhead", warmup=False)
 def test_suite_run(benchmark, pytester, manifest):
     pytester.makefile(".toml", pyproject="[tool.speechlab]\n")
-    suite = pytester.path / SUITE.name
-    shutil.copy(SUITE, suite)
+    use_suite(pytester.path, "test_asr")
+    suite = pytester.path / "suites" / "test_asr.py"
     args = (
         "-p",
         "no:cacheprovider",

@@ -40,6 +40,8 @@ def test_batched_throughput(benchmark, speech_model, batch_size):
     if not hasattr(speech_model.engine, "transcribe_batched"):
         pytest.skip(f"{speech_model.name} has no batched pipeline")
     cases = latency_subset(speech_model.cases, speech_model.settings)
+    if not any(c.text.strip() for c in cases):
+        pytest.skip("the latency subset has no speech to transcribe in batches")
     audio, reference = long_recording(speech_model, cases)
     language = cases[0].language if cases else None
     text = bench_batched(benchmark, speech_model, audio, language, batch_size)

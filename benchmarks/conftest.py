@@ -1,0 +1,1 @@
+"""Benchmarks: run by hand (``pytest benchmarks/``), not in CI; their figures are in the docs."""

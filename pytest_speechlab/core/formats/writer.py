@@ -1,0 +1,94 @@
+"""Our YAML manifest from cases of any format, and cases from a folder of audio and transcripts:
+what ``speechlab manifest convert`` and ``speechlab manifest build`` write.
+
+The YAML holds every field the cases carry (speaker, language, the derived tags, a span as
+``offset`` and ``duration``, sha256 where known, the header's sample rate), so it loads back to
+the same cases. Audio paths are relative to the YAML's folder, which must hold all the audio:
+a manifest's audio may not leave its folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ...errors import SpeechlabError
+from ..manifest import Case, Header, read_header, sha256_file
+from .common import build_case, unique
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
+TRANSCRIPT_SUFFIXES = (".txt", ".lab")
+
+
+def entry(case: Case, folder: Path, audio: Path | None = None) -> dict[str, Any]:
+    """The YAML entry of ``case``, its audio (``audio`` when the case's was extracted to a
+    file) written relative to ``folder``."""
+    audio = audio or case.audio
+    if not audio.is_relative_to(folder):
+        common = os.path.commonpath([folder, audio])
+        raise SpeechlabError(
+            f"{audio} is outside {folder}, and a manifest's audio may not leave its folder: "
+            f"write the manifest into a folder that holds all the audio (such as {common})"
+        )
+    out: dict[str, Any] = {"id": case.id, "audio": audio.relative_to(folder).as_posix(), "text": case.text}
+    if case.language:
+        out["language"] = case.language
+    if case.speaker:
+        out["speaker"] = case.speaker
+    if case.tags:
+        out["tags"] = list(case.tags)
+    if case.sha256:
+        out["sha256"] = case.sha256
+    out["sample_rate"] = case.sample_rate
+    if case.offset_s is not None:
+        out["offset"] = round(case.offset_s, 6)
+        out["duration"] = round(case.duration_s, 6)
+    return out
+
+
+def dump(entries: list[dict[str, Any]], comment: str) -> str:
+    body = yaml.safe_dump(
+        {"cases": entries}, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1 << 16
+    )
+    return f"# {comment}\n{body}"
+
+
+def _transcript(audio: Path) -> Path | None:
+    return next((p for s in TRANSCRIPT_SUFFIXES if (p := audio.with_suffix(s)).is_file()), None)
+
+
+def folder_cases(root: Path, skip_missing: bool) -> tuple[tuple[Case, ...], list[Path]]:
+    """A case for each audio file under ``root`` with a transcript beside it (``x.wav`` and
+    ``x.txt``, else ``x.lab``), with its sha256; the id is the path under ``root`` without the
+    extension, made a valid id (``spk1/001.wav`` is ``spk1_001``). Returns the cases and the
+    audio files left out for want of a transcript (an error unless ``skip_missing``)."""
+    if not root.is_dir():
+        raise SpeechlabError(f"{root}: not a folder")
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not found:
+        raise SpeechlabError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    cases, skipped = [], []
+    for audio in found:
+        transcript = _transcript(audio)
+        if transcript is None:
+            if skip_missing:
+                skipped.append(audio)
+                continue
+            raise SpeechlabError(
+                f"{audio}: no transcript beside it ({audio.stem}.txt or {audio.stem}.lab); "
+                "pass --skip-missing to leave such files out"
+            )
+        try:
+            text = " ".join(transcript.read_text(encoding="utf-8").split())
+        except UnicodeDecodeError:
+            raise SpeechlabError(f"{transcript}: not UTF-8 text") from None
+        where = str(audio)
+        header: Header = read_header(where, audio)
+        raw_id = audio.relative_to(root).with_suffix("").as_posix()
+        case = build_case(where, raw_id, audio.resolve(), text, header)
+        cases.append((where, replace(case, sha256=sha256_file(audio))))
+    return unique(str(root), cases), skipped

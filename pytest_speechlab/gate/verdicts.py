@@ -1,0 +1,180 @@
+"""The verdict of a run, computed once from its checks: every output (terminal, Markdown, results
+file, HTML report) and the promotion gate render this one object, so they cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..measure.results import CaseResult, SynthesisResult
+from ..measure.run import ModelRun
+from ..store.baselines import Comparison
+from .checks import (
+    ERROR,
+    FAIL,
+    INCONCLUSIVE,
+    NEW,
+    PASS,
+    STALE,
+    Check,
+    case_checks,
+    corpus_checks,
+    judge_check,
+    perturbed_check,
+    reference_changed,
+    synthesis_checks,
+    worst,
+)
+
+UPDATED, INCOMPLETE = "UPDATED", "INCOMPLETE"
+IDENTITY_FIELDS = ("engine", "model_id", "source", "revision", "compute_type")
+# the order in which one part's verdict makes the whole run's
+PRECEDENCE = (ERROR, FAIL, STALE, INCONCLUSIVE, NEW)
+REFERENCE_CHANGED = "reference text changed since the baseline: re-record with --update-baselines"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One judged thing (a case, a synthesis, the corpus): its verdict and the lines that say why."""
+
+    verdict: str
+    why: list[str] = field(default_factory=list)  # why it does not pass: each line a failure to read
+    checks: list[Check] = field(default_factory=list)
+    not_gated: str | None = None  # why it could not be compared at all (the corpus)
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    overall: str
+    cases: dict[str, Part]  # speech-to-text cases by id
+    tts: dict[str, Part]  # text-to-speech cases by id
+    corpus: Part | None  # None: not every selected case was measured, or no speech-to-text
+    robustness: list[str]  # failing perturbed transcriptions, one line each
+    identity: list[str]  # how the model differs from the one the baseline recorded
+    unused: list[str]  # baseline entries whose case left the manifest
+
+    @property
+    def failures(self) -> list[str]:
+        """Every part that is not a pass, one line each: what a reviewer reads first."""
+        lines = [f"{case_id}: {'; '.join(p.why)}" for case_id, p in self.cases.items() if p.why]
+        lines += [f"{case_id} (TTS): {'; '.join(p.why)}" for case_id, p in self.tts.items() if p.why]
+        if self.corpus and self.corpus.why:
+            lines.append(f"corpus: {'; '.join(self.corpus.why)}")
+        return lines + self.robustness
+
+    def counts(self) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for part in [*self.cases.values(), *self.tts.values()]:
+            counted[part.verdict] = counted.get(part.verdict, 0) + 1
+        return dict(sorted(counted.items()))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "overall": self.overall,
+            "counts": self.counts(),
+            "corpus": self.corpus.verdict if self.corpus else None,
+            "failures": self.failures,
+            "identity_differences": self.identity,
+            "unused_baseline_entries": self.unused,
+        }
+
+
+def identity_differences(stored: dict[str, Any] | None, current: dict[str, Any] | None) -> list[str]:
+    """One line per field in which this run's model differs from the baseline's."""
+    if not stored or not current:
+        return []
+    lines = [
+        f"{key}: {stored.get(key)!r} in the baseline, {current.get(key)!r} in this run"
+        for key in IDENTITY_FIELDS
+        if stored.get(key) != current.get(key)
+    ]
+    before, after = stored.get("options") or {}, current.get("options") or {}
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            lines.append(f"option {key}: {before.get(key)!r} in the baseline, {after.get(key)!r} in this run")
+    return lines
+
+
+def _no_baseline(against: Comparison) -> list[str]:
+    """Why a part with no baseline does not pass: only where new cases fail and nothing is recorded."""
+    return (
+        [f"no baseline in {against.path.name}"] if against.new_cases == "fail" and not against.update else []
+    )
+
+
+def case_part(result: CaseResult) -> Part:
+    against = result.against
+    entry = result.stored
+    if entry is None:
+        return Part(NEW, _no_baseline(against))
+    if reference_changed(result.case.text, entry):
+        return Part(STALE, [REFERENCE_CHANGED])
+    checks = case_checks(result, entry, against.tolerances)
+    verdict = worst([c.outcome for c in checks])
+    return Part(verdict, [c.describe() for c in checks if not c.passed], checks)
+
+
+def synthesis_part(result: SynthesisResult) -> Part:
+    against = result.against
+    entry = result.stored
+    if entry is None:
+        return Part(NEW, _no_baseline(against))
+    if reference_changed(result.case.text, against.entry(result.case.id)):
+        return Part(STALE, [REFERENCE_CHANGED])
+    stored_judge = against.baseline.meta.get("judge") if against.baseline else None
+    judge, not_comparable = judge_check(result, stored_judge, against.tolerances)
+    if not_comparable:
+        return Part(STALE, [f"{not_comparable}: re-record with --update-baselines"])
+    checks = synthesis_checks(result, entry, against.tolerances) + ([judge] if judge else [])
+    verdict = worst([c.outcome for c in checks])
+    return Part(verdict, [c.describe() for c in checks if not c.passed], checks)
+
+
+def corpus_part(run: ModelRun) -> Part | None:
+    corpus = run.measured_corpus()
+    if corpus is None:
+        return None
+    baseline = run.against.baseline
+    stored = baseline.corpus if baseline else {}
+    checks, reason = corpus_checks(corpus, stored, baseline.cases if baseline else {}, run.against.tolerances)
+    if reason and reason.endswith("re-record"):
+        return Part(STALE, [f"not gated: {reason}"], not_gated=reason)
+    if reason:  # a failure only where the run needs a baseline for everything it measured
+        unbased = reason == "no corpus baseline" and bool(_no_baseline(run.against))
+        return Part(NEW, [f"not gated: {reason}"] if unbased else [], not_gated=reason)
+    return Part(worst([c.outcome for c in checks]), [c.describe() for c in checks if not c.passed], checks)
+
+
+def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict:
+    """The verdict of one model's run on one device, from every check of what it measured."""
+    against = run.against
+    baseline = against.baseline
+    if against.refused:
+        refused = Part(STALE, [against.refused])
+        return RunVerdict(STALE, {}, {}, refused, [], [], [])
+    cases = {case_id: Part(ERROR, [f"error: {message}"]) for case_id, message in run.errors.items()}
+    for case_id, result in run.results.items():
+        cases.setdefault(case_id, case_part(result))
+    tts = {case_id: synthesis_part(result) for case_id, result in run.syntheses.items()}
+    corpus = corpus_part(run)
+    robustness = []
+    for perturbed in run.perturbed.values():
+        check = perturbed_check(perturbed)
+        if check is not None and not check.passed:
+            robustness.append(f"{perturbed.case.id} (robustness): {check.describe()}")
+    identity = run.identity
+    current = asdict(identity) if identity else None
+    differences = identity_differences(baseline.meta.get("identity") if baseline else None, current)
+    unused = sorted(set(baseline.cases) - manifest_ids) if baseline and manifest_ids is not None else []
+    verdicts = [p.verdict for p in [*cases.values(), *tts.values()]]
+    verdicts += [corpus.verdict] if corpus else []
+    verdicts += [FAIL] if robustness else []
+    if against.update:
+        overall = UPDATED
+    else:
+        overall = next((v for v in PRECEDENCE if v in verdicts), PASS)
+        if overall == PASS and "asr" in run.engine_cls.tasks and corpus is None:
+            overall = INCOMPLETE
+        if overall == PASS and not (run.results or run.syntheses):
+            overall = INCOMPLETE
+    return RunVerdict(overall, cases, tts, corpus, robustness, differences, unused)

@@ -1,0 +1,103 @@
+"""The fixtures suites use: the model run, one case, and what the model made of it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ..errors import SpeechlabError
+
+if TYPE_CHECKING:  # imported by the session when a model runs; an inert run needs none of them
+    from ..core.manifest import Case
+    from ..measure.results import CaseResult, CorpusResult, SynthesisResult
+    from ..measure.run import ModelRun
+
+
+@pytest.fixture(scope="session")
+def speech_model(request: pytest.FixtureRequest) -> ModelRun:
+    """The model under test on one device, loaded once per session and warmed up."""
+    run: ModelRun | None = getattr(request, "param", None)
+    if run is None:
+        pytest.skip("no speech model selected: pass --speech-model=NAME")
+    if run.skip_reason:
+        pytest.skip(run.skip_reason)
+    if run.against.refused:  # a baseline this run may not be compared with: one line, no traceback
+        pytest.fail(run.against.refused, pytrace=False)
+    problem = None
+    try:
+        run.engine  # noqa: B018 - load here, so that a load failure is a fixture error
+    except SpeechlabError as exc:  # a known problem (no weights, no network): one line, no traceback
+        problem = str(exc)
+    if problem:
+        pytest.fail(f"cannot load {run.name} on {run.device}: {problem}", pytrace=False)
+    return run
+
+
+@pytest.fixture
+def speech_case() -> Case:
+    """One manifest case; parametrised from the manifest when a model is selected."""
+    pytest.skip("no speech model selected: pass --speech-model=NAME")
+
+
+def _record(request: pytest.FixtureRequest, result: CaseResult) -> None:
+    props = request.node.user_properties
+    props += [("wer", result.score.wer), ("cer", result.score.cer), ("rtf", round(result.rtf, 5))]
+    props.append(("latency_ms_median", round(result.timing.median * 1000, 2)))
+
+
+@pytest.fixture
+def speech_result(request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case) -> CaseResult:
+    """The model's transcription of the case, scored; measured once per session."""
+    result = speech_model.measure(speech_case)
+    _record(request, result)
+    return result
+
+
+@pytest.fixture
+def speech_latency(request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case) -> CaseResult:
+    """Like speech_result, with the case also timed ``--speech-repeats`` times."""
+    result = speech_model.measure_latency(speech_case)
+    _record(request, result)
+    return result
+
+
+@pytest.fixture
+def speech_synthesis(
+    request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case
+) -> SynthesisResult:
+    """The case's text synthesised and measured; timed ``--speech-repeats`` times in tests
+    marked ``speech_latency``."""
+    latency = request.node.get_closest_marker("speech_latency") is not None
+    result = speech_model.synthesize(speech_case, latency=latency)
+    props = request.node.user_properties
+    props += [(f"tts_{k}", v) for k, v in result.health.items()]
+    props.append(("latency_ms_median", round(result.timing.median * 1000, 2)))
+    return result
+
+
+@pytest.fixture
+def speech_intelligibility(
+    request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case
+) -> SynthesisResult:
+    """The case's text synthesised, then transcribed by the judge (``--speech-judge``)."""
+    if speech_model.judge is None:
+        pytest.skip("no judge: --speech-judge=none")
+    problem = None
+    try:
+        speech_model.judge.run.engine  # noqa: B018 - a judge that cannot load fails in one line
+    except SpeechlabError as exc:
+        problem = str(exc)
+    if problem:
+        judge = speech_model.judge.run
+        pytest.fail(f"cannot load the judge {judge.name} on {judge.device}: {problem}", pytrace=False)
+    result = speech_model.judged(speech_case)
+    if result.judge_score is not None:
+        request.node.user_properties.append(("tts_judge_wer", result.judge_score.wer))
+    return result
+
+
+@pytest.fixture
+def speech_corpus(speech_model: ModelRun) -> CorpusResult:
+    """Every selected case of the model, scored together (corpus WER over all words)."""
+    return speech_model.corpus()

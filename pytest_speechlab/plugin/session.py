@@ -1,0 +1,207 @@
+"""The session: which models run on which devices, what each is compared with, and what the run
+decided (verdicts, baseline updates, the promotion)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..core import devices
+from ..core.formats import split_spec
+from ..core.manifest import Case, load_manifest, sha256_file
+from ..core.metrics import normalizer_id, scorer_id
+from ..core.settings import Settings
+from ..engines import engine_class
+from ..errors import SpeechlabError
+from ..gate.verdicts import RunVerdict
+from ..measure.judge import Judge
+from ..measure.run import AudioCache, ModelRun
+from ..store.baselines import Baseline, Comparison, baseline_path, read_baseline
+from ..store.registry import Registry, check_transition, load_registry
+
+# Flags that would loosen a promotion's gate: it runs under the configured manifest, baselines
+# and thresholds only (``pyproject.toml`` and the registry), so that what passed is what a
+# reviewer approved. Where results and reports go, the device, the registry file and the
+# engine's source and options stay free: a changed model is caught by the identity check.
+FIXED_FOR_PROMOTION = {
+    "speech_manifest": "--speech-manifest",
+    "speech_baselines": "--speech-baselines",
+    "speech_tags": "--speech-tags",
+    "speech_wer_tolerance": "--speech-wer-tolerance",
+    "speech_cer_tolerance": "--speech-cer-tolerance",
+    "speech_latency_tolerance": "--speech-latency-tolerance",
+    "speech_duration_tolerance": "--speech-duration-tolerance",
+    "speech_silence_tolerance": "--speech-silence-tolerance",
+    "speech_robustness_tolerance": "--speech-robustness-tolerance",
+    "speech_new_cases": "--speech-new-cases",
+    "speech_judge": "--speech-judge",
+    "speech_repeats": "--speech-repeats",
+    "speech_warmup": "--speech-warmup",
+    "inifilename": "-c/--config-file",
+}
+
+
+@dataclass
+class SpeechSession:
+    settings: Settings
+    cases: tuple[Case, ...]
+    full_manifest: bool
+    runs: list[ModelRun]
+    registry: Registry
+    manifest_cases: tuple[Case, ...] = ()
+    updates: list[list[str]] = field(default_factory=list)  # what each baseline update did, as lines
+    failed: dict[str, list[str]] = field(default_factory=dict)  # run id -> failed test node ids
+    promotion: list[str] = field(default_factory=list)  # what the promotion step decided, and why
+    deselected: int = 0  # tests left out with -k or -m: a promotion needs the whole suite
+    verdicts: dict[str, RunVerdict] = field(default_factory=dict)  # run id -> its verdict, once judged
+
+    def verdict(self, run: ModelRun) -> RunVerdict | None:
+        return self.verdicts.get(run.id)
+
+
+def not_comparable(baseline: Baseline) -> str | None:
+    """Why figures scored by this plugin may not be compared with ``baseline``'s, or None.
+
+    A different normaliser or a new major version of the scorer changes every WER without any
+    change to the model; such a baseline is re-recorded after review, never compared silently."""
+    fix = "not comparable; re-record with --update-baselines after review"
+    stored = baseline.meta.get("normalizer")
+    if stored != normalizer_id():
+        return (
+            f"{baseline.path}: recorded with normaliser {stored!r}, this run uses {normalizer_id()!r}: {fix}"
+        )
+    scorer = baseline.meta.get("scorer", "jiwer 4")  # recorded since 0.2; every earlier release used jiwer 4
+    if scorer.split(".")[0] != scorer_id().split(".")[0]:
+        return f"{baseline.path}: scored with {scorer!r}, this run with {scorer_id()!r}: {fix}"
+    return None
+
+
+def comparison(settings: Settings, model: str, device: str) -> Comparison:
+    """What one model's run on one device is compared with: its baseline file, read now."""
+    path = baseline_path(settings.baselines, model, device)
+    baseline = read_baseline(path)
+    refused = not_comparable(baseline) if baseline and not settings.update else None
+    label = f"{model} on {device}"
+    return Comparison(
+        label, path, baseline, settings.tolerances, settings.new_cases, settings.update, refused
+    )
+
+
+def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
+    if not settings.models:
+        if settings.update:
+            raise SpeechlabError("--update-baselines: name the model(s) with --speech-model")
+        return None
+    if settings.manifest is None:
+        raise SpeechlabError("no manifest: pass --speech-manifest or set [tool.speechlab] manifest")
+    manifest = load_manifest(settings.manifest)
+    cases = manifest.select(list(settings.tags))
+    extra: dict[str, type] = {}
+    for engines in config.hook.pytest_speechlab_engines():
+        extra.update(engines)
+    names = devices.parse(settings.device)
+    registry = load_registry(settings.registry)
+    check_promotion(config, settings, registry)
+    audio = AudioCache()
+    runs = []
+    for model in settings.models:
+        cls = engine_class(model, extra)
+        model_settings = with_registry_thresholds(settings, registry, model)
+        for device, reason in devices.resolve(names, cls.unavailable):
+            against = comparison(model_settings, model, device)
+            runs.append(
+                ModelRun(model, device, cls, model_settings, cases, audio, against, skip_reason=reason)
+            )
+    assign_judges(runs, settings, registry, extra, audio)
+    return SpeechSession(settings, cases, not settings.tags, runs, registry, manifest.cases)
+
+
+def assign_judges(
+    runs: list[ModelRun], settings: Settings, registry: Registry, extra: dict[str, type], audio: AudioCache
+) -> None:
+    """Give each text-to-speech run its judge: the judge model on the same device, shared with
+    a run of that model under test if there is one, so it is loaded once per device."""
+    tts = [r for r in runs if "tts" in r.engine_cls.tasks and not r.skip_reason]
+    if not settings.judge or not tts:
+        return
+    cls = engine_class(settings.judge, extra)
+    if "asr" not in cls.tasks:
+        raise SpeechlabError(f"--speech-judge: {settings.judge} does not do speech-to-text")
+    judges: dict[str, Judge] = {}
+    for run in tts:
+        if run.device not in judges:
+            same = next((r for r in runs if r.name == settings.judge and r.device == run.device), None)
+            judge_settings = with_registry_thresholds(settings, registry, settings.judge)
+            alone = Comparison(f"{settings.judge} on {run.device} (judge)", run.against.path, None)
+            judges[run.device] = Judge(
+                same or ModelRun(settings.judge, run.device, cls, judge_settings, (), audio, alone)
+            )
+        run.judge = judges[run.device]
+
+
+def with_registry_thresholds(settings: Settings, registry: Registry, model: str) -> Settings:
+    """The registry's tolerances for ``model`` over the file's; the command line still wins."""
+    entry = registry.models.get(model)
+    if entry is None:
+        return settings
+    chosen = {k: v for k, v in entry.tolerances().items() if k not in settings.given_tolerances}
+    return replace(settings, tolerances=replace(settings.tolerances, **chosen)) if chosen else settings
+
+
+def check_promotion(config: pytest.Config, settings: Settings, registry: Registry) -> None:
+    """Refuse, before anything runs, a promotion that could never be applied or that would run
+    under a loosened gate."""
+    if not settings.promote_to:
+        return
+    if len(settings.models) != 1:
+        raise SpeechlabError("--promote-to: promote one model at a time")
+    if settings.update:
+        raise SpeechlabError(
+            "--promote-to: not with --update-baselines (promote against committed baselines)"
+        )
+    for dest, flag in FIXED_FOR_PROMOTION.items():
+        if config.getoption(dest, default=None) not in (None, [], False):
+            raise SpeechlabError(
+                f"--promote-to: {flag} may not be given with a promotion; it runs under the "
+                "configured manifest, baselines and thresholds (pyproject.toml and the registry)"
+            )
+    if not registry.path or not registry.path.is_file():
+        raise SpeechlabError(f"--promote-to: no registry at {registry.path}")
+    entry = registry.get(settings.models[0])
+    check_transition(
+        entry,
+        settings.promote_to,
+        force=settings.promote_force,
+        reason=settings.promote_reason,
+        restore=settings.promote_restore,
+    )
+
+
+def cases_digest(cases: tuple[Case, ...]) -> str:
+    """What a manifest asks, in any format: each case's id, reference text, audio and span."""
+    rows = [
+        f"{c.id}\t{c.text}\t{c.audio.name}\t{c.sha256 or ''}\t{c.offset_s}\t{c.duration_s:.3f}" for c in cases
+    ]
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def promotion_record(speech: SpeechSession, results_sha256: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a promotion's history entry records of the run that earned it: the results' digest and
+    figures, the manifest it covered and the tolerances it was judged by."""
+    settings = speech.settings
+    run = next(r for r in speech.runs if not r.skip_reason)
+    spec = str(settings.manifest) if settings.manifest else None
+    path = Path(split_spec(spec)[1]) if spec else None
+    return {
+        "results_sha256": results_sha256,
+        "results": str(settings.results) if settings.results else None,
+        "metrics": metrics,
+        "manifest": spec,
+        "manifest_sha256": sha256_file(path) if path and path.is_file() else None,
+        "cases_sha256": cases_digest(speech.manifest_cases),
+        "tolerances": asdict(run.settings.tolerances),
+    }

@@ -1,0 +1,102 @@
+"""``speechlab compare A.json B.json``: two results files side by side, as pytest-benchmark's
+``compare`` does for timings.
+
+Per case: WER, CER and median latency in A and in B, and whether the transcript changed; for the
+corpus: WER and CER in both, with the paired bootstrap interval of the difference over the cases
+both runs measured against the same reference (the gate's own statistics, ``core/stats.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.metrics import corpus_scores
+from ..core.stats import bootstrap, paired
+from ..errors import SpeechlabError
+
+
+def runs_of(document: Any, name: str) -> list[dict[str, Any]]:
+    """The runs of a results file (one run, or ``{"runs": [...]}``)."""
+    runs = document.get("runs", [document]) if isinstance(document, dict) else None
+    if not runs or not all(isinstance(r, dict) and "model" in r and "cases" in r for r in runs):
+        raise SpeechlabError(f"{name}: not a results file written by --speech-results")
+    return runs
+
+
+def pair_runs(
+    a: list[dict[str, Any]], b: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Runs of A and B with the same model and device; a single run on each side is one pair."""
+    if len(a) == 1 and len(b) == 1:
+        return [(a[0], b[0])]
+    index = {(r["model"], r["device"]): r for r in b}
+    pairs = [(r, index[(r["model"], r["device"])]) for r in a if (r["model"], r["device"]) in index]
+    if not pairs:
+        raise SpeechlabError("the two results files have no model and device in common")
+    return pairs
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
+
+
+def _latency(case: dict[str, Any] | None) -> Any:
+    return ((case or {}).get("latency_ms") or {}).get("median")
+
+
+def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The case table (header first) and the corpus lines of one pair of runs."""
+    cases_a = {c["id"]: c for c in a["cases"]}
+    cases_b = {c["id"]: c for c in b["cases"]}
+    rows: list[tuple[str, ...]] = [
+        ("case", "WER A", "WER B", "delta", "CER A", "CER B", "latency ms A", "latency ms B", "transcript")
+    ]
+    common = [i for i in cases_a if i in cases_b]
+    same_reference = [i for i in common if cases_a[i].get("reference") == cases_b[i].get("reference")]
+    for case_id in [*cases_a, *(i for i in cases_b if i not in cases_a)]:
+        ca, cb = cases_a.get(case_id), cases_b.get(case_id)
+        wa, wb = (ca or {}).get("wer"), (cb or {}).get("wer")
+        delta = f"{wb - wa:+.3f}" if isinstance(wa, int | float) and isinstance(wb, int | float) else "-"
+        if ca is None or cb is None:
+            change = "only in A" if cb is None else "only in B"
+        elif case_id not in same_reference:
+            change = "other reference"
+        else:
+            change = "changed" if ca.get("hypothesis") != cb.get("hypothesis") else "same"
+        cer = (_num((ca or {}).get("cer")), _num((cb or {}).get("cer")))
+        latency = (_num(_latency(ca), 1), _num(_latency(cb), 1))
+        rows.append((case_id, _num(wa), _num(wb), delta, *cer, *latency, change))
+    speech = [i for i in same_reference if cases_a[i].get("reference")]
+    refs = [cases_a[i]["reference"] for i in speech]
+    hyps_a = [cases_a[i]["hypothesis"] for i in speech]
+    hyps_b = [cases_b[i]["hypothesis"] for i in speech]
+    lines = [f"corpus over the {len(speech)} speech cases both measured against the same reference:"]
+    if speech:
+        wer_a, cer_a = corpus_scores(refs, hyps_a)
+        wer_b, cer_b = corpus_scores(refs, hyps_b)
+        for metric, unit, before, after in (("WER", "word", wer_a, wer_b), ("CER", "char", cer_a, cer_b)):
+            interval = bootstrap(paired(refs, hyps_a, hyps_b, unit), metric=metric)
+            verdict = "significant" if interval.significant else "not significant"
+            lines.append(f"  {metric} A {before:.4f}, B {after:.4f}: {interval.describe()}: {verdict}")
+    return rows, lines
+
+
+def table(rows: list[tuple[str, ...]], markdown: bool = False) -> list[str]:
+    if markdown:
+        head, *body = rows
+        out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        return out + ["| " + " | ".join(row) + " |" for row in body]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def compare(a: Any, b: Any, names: tuple[str, str], markdown: bool = False) -> list[str]:
+    """The comparison of two results documents, as lines."""
+    lines = [f"A: {names[0]}", f"B: {names[1]}"]
+    for run_a, run_b in pair_runs(runs_of(a, names[0]), runs_of(b, names[1])):
+        title = f"{run_a['model']} on {run_a['device']}"
+        if (run_b["model"], run_b["device"]) != (run_a["model"], run_a["device"]):
+            title += f" (A) against {run_b['model']} on {run_b['device']} (B)"
+        rows, corpus = compare_runs(run_a, run_b)
+        lines += ["", f"{'### ' if markdown else ''}{title}", "", *table(rows, markdown), "", *corpus]
+    return lines

@@ -1,0 +1,293 @@
+"""The gate's checks as pure functions: each rule against a staged measurement, no model needed.
+
+Every test here stages what a rule must catch (a baseline one word better, a tenth of the
+latency, a loaded machine, an edited reference) and asserts the outcome; deleting the rule turns
+the test red. The end-to-end wiring of the same rules through pytest is in test_gate_e2e.py.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_speechlab.core.health import health
+from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, score
+from pytest_speechlab.core.settings import Tolerances
+from pytest_speechlab.gate.checks import (
+    FAIL,
+    INCONCLUSIVE,
+    LOADED_SHARE,
+    PASS,
+    Check,
+    Load,
+    case_checks,
+    corpus_checks,
+    corpus_latency_check,
+    gated_load,
+    judge_check,
+    latency_check,
+    latency_scale,
+    reference_changed,
+    synthesis_checks,
+    worst,
+)
+from pytest_speechlab.gate.verdicts import identity_differences
+from pytest_speechlab.measure.results import CaseResult, CorpusResult, SynthesisResult, text_digest
+from pytest_speechlab.store.baselines import Baseline, Comparison
+
+TOL = Tolerances()
+WORDS = "the quick brown fox jumps over a lazy dog while seven tall ships sail past".split()
+NOWHERE = Comparison("toy on cpu", Path("baselines/toy/cpu.json"), None)
+
+
+def case(case_id: str, text: str) -> Case:
+    return Case(id=case_id, audio=Path(f"{case_id}.wav"), text=text, duration_s=2.0)
+
+
+def result(text: str, heard: str, timing: Timing | None = None, case_id: str = "c") -> CaseResult:
+    repeated = timing is not None and len(timing.runs) > 1
+    return CaseResult(
+        case(case_id, text), heard, score(text, heard), timing or Timing((0.5,)), NOWHERE, repeated
+    )
+
+
+def timing(runs: tuple[float, ...], calibration: float = 0.05, others: float | None = 0.0) -> Timing:
+    return Timing(runs, (calibration,) * len(runs), (others,) * len(runs))
+
+
+# --- latency: calibration and load ------------------------------------------------------------
+
+
+def test_latency_scale_only_loosens_and_defaults_to_one():
+    assert latency_scale(0.10, 50.0) == pytest.approx(2.0)  # this machine ran the round 2x slower
+    assert latency_scale(0.025, 50.0) == 1.0  # faster here: never a tighter limit
+    assert latency_scale(None, 50.0) == 1.0  # no calibration measured
+    assert latency_scale(0.10, None) == 1.0  # no stored calibration
+    assert latency_scale(0.10, 0) == 1.0
+
+
+def test_latency_check_gates_the_fastest_run_scaled_by_its_calibration():
+    entry = {"latency_min_ms": 100.0, "calibration_ms": 50.0}
+    quiet = latency_check("latency", timing((0.30, 0.12, 0.40)), entry, 0.5)
+    assert quiet is not None and quiet.measured == pytest.approx(120.0)  # the fastest run
+    assert quiet.limit == pytest.approx(150.0) and quiet.outcome == PASS
+    slower_machine = latency_check("latency", timing((0.25,), calibration=0.10), entry, 0.5)
+    assert slower_machine is not None and slower_machine.limit == pytest.approx(300.0)  # x2 calibration
+    assert slower_machine.outcome == PASS
+    assert latency_check("latency", timing((0.25,)), {"latency_ms": 100.0}, 0.5) is None  # nothing stored
+
+
+def test_a_tenfold_slowdown_fails_on_a_quiet_machine_and_even_under_load():
+    entry = {"latency_min_ms": 100.0, "calibration_ms": 50.0}
+    quiet = latency_check("latency", timing((1.0,) * 3, others=0.01), entry, 0.5)
+    assert quiet is not None and quiet.outcome == FAIL
+    loaded = latency_check("latency", timing((1.0,) * 3, others=0.5), entry, 0.5)
+    assert loaded is not None and loaded.load == Load(0.5)
+    assert loaded.load.explains == pytest.approx(4.0)  # x2 for the half the others took, x2 for waits
+    assert loaded.outcome == FAIL  # 1000 ms > 150 ms x 4
+    assert "fails all the same" in loaded.describe()
+
+
+def test_a_slowdown_under_load_within_what_the_load_explains_is_inconclusive():
+    entry = {"latency_min_ms": 100.0, "calibration_ms": 50.0}
+    loaded = latency_check("latency", timing((0.30, 0.35), others=0.5), entry, 0.5)
+    assert loaded is not None and not loaded.within
+    assert loaded.outcome == INCONCLUSIVE and not loaded.passed
+    assert "inconclusive: other processes used 50% of the CPU" in loaded.describe()
+    # the same timing on a quiet machine is a regression
+    quiet = latency_check("latency", timing((0.30, 0.35), others=LOADED_SHARE / 2), entry, 0.5)
+    assert quiet is not None and quiet.outcome == FAIL
+    # unknown load (no /proc/stat): judged as quiet
+    unknown = latency_check("latency", timing((0.30, 0.35), others=None), entry, 0.5)
+    assert unknown is not None and unknown.load is None and unknown.outcome == FAIL
+
+
+def test_the_load_that_counts_is_the_one_during_the_fastest_run():
+    runs = Timing((0.5, 0.2, 0.6), (0.05,) * 3, (0.9, 0.0, 0.8))
+    load = gated_load(runs)
+    assert load is not None and load.others_cpu == 0.0 and not load.loaded
+    assert gated_load(Timing((0.2,))) is None
+
+
+def test_corpus_latency_scales_each_case_by_its_own_calibration():
+    entries = {
+        "a": {"latency_min_ms": 100.0, "calibration_ms": 50.0},
+        "b": {"latency_min_ms": 200.0, "calibration_ms": 50.0},
+    }
+    a = result("one two", "one two", timing((0.2, 0.25), calibration=0.1), "a")  # 2x slower machine then
+    b = result("three four", "three four", timing((0.2, 0.21)), "b")
+    corpus = CorpusResult([a, b], 0.0, 0.0, NOWHERE)
+    check = corpus_latency_check(corpus, entries, 0.5)
+    assert check is not None and check.measured == pytest.approx(0.1 + 0.2)  # a's 0.2 s is 0.1 s calibrated
+    assert check.outcome == PASS
+    # one slow case is not a slower model: the bootstrap over cases does not call it significant
+    one = CorpusResult([result("one", "one", timing((2.0, 2.0)), "a"), b], 0.0, 0.0, NOWHERE)
+    assert (one_check := corpus_latency_check(one, entries, 0.5)) is not None and one_check.outcome == PASS
+    both = [result("one", "one", timing((1.0, 1.1)), "a"), result("two", "two", timing((2.0, 2.2)), "b")]
+    failing = corpus_latency_check(CorpusResult(both, 0.0, 0.0, NOWHERE), entries, 0.5)
+    assert failing is not None and failing.change is not None and failing.change.significant
+    assert failing.outcome == FAIL
+
+
+# --- accuracy ---------------------------------------------------------------------------------
+
+
+def test_case_checks_need_a_baseline_entry_and_gate_latency_only_when_repeated():
+    r = result("the quick brown fox", "the quick brown box")
+    assert case_checks(r, None, TOL) == []
+    checks = case_checks(r, {"wer": 0.25, "cer": 0.05, "latency_min_ms": 1.0}, TOL)
+    assert [c.metric for c in checks] == ["WER", "CER"]  # one run: latency is reported, not gated
+    assert [c.outcome for c in checks] == [PASS, PASS]
+    stricter = case_checks(r, {"wer": 0.0, "cer": 0.0}, TOL)
+    assert [c.outcome for c in stricter] == [FAIL, FAIL]
+    assert (
+        stricter[0]
+        .describe()
+        .startswith("WER 0.25 exceeds limit 0.02 (baseline 0, tolerance +0.02 absolute)")
+    )
+
+
+def corpus(n: int = 40, seed: int = 3) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(6, 12))) for _ in range(n)]
+
+
+def worsen(text: str) -> str:
+    return " ".join(["zebra", *text.split()[1:]])
+
+
+def staged_corpus(
+    refs: list[str], heard: list[str], before: list[str]
+) -> tuple[CorpusResult, dict[str, Any]]:
+    """This run heard ``heard``; the baseline, stored as a baseline file stores it, heard ``before``."""
+    results = [result(r, h, case_id=f"c{i}") for i, (r, h) in enumerate(zip(refs, heard, strict=True))]
+    references = [x.score.reference for x in results]
+    wer, cer = corpus_scores(references, [x.score.hypothesis for x in results])
+    stored_hyps = [normalize(b) for b in before]
+    stored_wer, stored_cer = corpus_scores(references, stored_hyps)
+    entries = {
+        f"c{i}": {"hypothesis": b, "reference_sha256": text_digest(r)}
+        for i, (r, b) in enumerate(zip(refs, stored_hyps, strict=True))
+    }
+    made = CorpusResult(results, wer, cer, NOWHERE)
+    stored = {"wer": stored_wer, "cer": stored_cer, "case_ids_sha256": made.case_ids_sha256}
+    return made, {"stored": {**stored, "cases": len(refs)}, "entries": entries}
+
+
+def test_a_baseline_made_perfect_fails_the_corpus_as_significant():
+    refs = corpus()
+    heard = [worsen(r) if i % 2 else r for i, r in enumerate(refs)]  # this run errs on half the cases
+    made, base = staged_corpus(refs, heard, refs)  # the baseline heard every case right
+    checks, reason = corpus_checks(made, base["stored"], base["entries"], TOL)
+    assert reason is None
+    wer, cer = checks[0], checks[1]
+    assert wer.metric == "corpus WER" and wer.change is not None and wer.change.significant
+    assert wer.outcome == FAIL and wer.describe().endswith(": significant")
+    assert cer.metric == "corpus CER" and cer.change is not None and cer.outcome == FAIL
+
+
+def test_one_word_in_one_case_is_noise_for_the_corpus():
+    refs = corpus()
+    heard = [worsen(refs[0]), *refs[1:]]
+    made, base = staged_corpus(refs, heard, refs)
+    checks, _ = corpus_checks(made, base["stored"], base["entries"], Tolerances(wer=0.001, cer=0.001))
+    assert all(not c.within for c in checks[:2])  # beyond even a tiny tolerance ...
+    assert [c.outcome for c in checks[:2]] == [PASS, PASS]  # ... but not significant
+    assert "not significant, passes" in checks[0].describe()
+
+
+def test_an_edited_reference_is_a_stale_baseline_not_a_regression():
+    refs = corpus(8)
+    made, base = staged_corpus(refs, refs, refs)
+    edited = [refs[0] + " and more", *refs[1:]]
+    made, _ = staged_corpus(edited, edited, edited)
+    checks, reason = corpus_checks(made, base["stored"], base["entries"], TOL)
+    assert checks == [] and reason is not None and reason.endswith("re-record")
+    assert reason.startswith("1 reference text(s) changed since the baseline (c0)")
+    assert reference_changed(edited[0], base["entries"]["c0"])
+    assert not reference_changed(refs[1], base["entries"]["c1"])
+    assert not reference_changed(refs[1], {"wer": 0.0})  # an entry from before digests: no claim
+
+
+def test_corpus_of_other_cases_is_not_compared():
+    made, base = staged_corpus(corpus(5), corpus(5), corpus(5))
+    other, _ = staged_corpus(corpus(4), corpus(4), corpus(4))
+    checks, reason = corpus_checks(other, base["stored"], base["entries"], TOL)
+    assert checks == [] and reason is not None and "not comparable" in reason
+    assert corpus_checks(made, {}, {}, TOL) == ([], "no corpus baseline")
+
+
+# --- text-to-speech ---------------------------------------------------------------------------
+
+HEALTH = {
+    "duration_s": 2.0,
+    "clipping": 0.0,
+    "lead_silence_s": 0.1,
+    "trail_silence_s": 0.1,
+    "rms_dbfs": -20.0,
+}
+
+
+def synthesis(health: dict[str, float], judge: str | None = None, heard: str = "") -> SynthesisResult:
+    c = case("t", "hello there")
+    s = SynthesisResult(c, np.zeros(10, np.float32), 16000, Timing((0.3,)), health, NOWHERE)
+    if judge:
+        s.judge, s.judge_score = judge, score(c.text, heard)
+    return s
+
+
+def test_synthesis_duration_is_gated_both_ways_and_no_audio_fails():
+    assert worst([c.outcome for c in synthesis_checks(synthesis(HEALTH), HEALTH, TOL)]) == PASS
+    longer = synthesis_checks(synthesis({**HEALTH, "duration_s": 2.5}), HEALTH, TOL)
+    shorter = synthesis_checks(synthesis({**HEALTH, "duration_s": 1.5}), HEALTH, TOL)
+    assert longer[0].outcome == FAIL and shorter[0].outcome == FAIL
+    assert "below limit" in shorter[0].describe()
+    silent = health(np.zeros(0, np.float32), 16000, "hello")
+    assert silent["duration_s"] == 0.0 and silent["rms_dbfs"] == -200.0  # no NaN: results stay JSON
+    assert worst([c.outcome for c in synthesis_checks(synthesis(silent), HEALTH, TOL)]) == FAIL
+
+
+def test_a_changed_judge_is_not_compared():
+    s = synthesis(HEALTH, judge="faster_whisper tiny.en float32 sha256:new", heard="hello there")
+    s.against = Comparison(
+        "toy", Path("b.json"), Baseline(Path("b.json"), cases={"t": {"tts": {"judge_wer": 0.0}}})
+    )
+    check, reason = judge_check(s, "faster_whisper tiny.en float32 sha256:old", TOL)
+    assert check is None and reason is not None
+    assert reason.startswith(
+        "the baseline was judged by faster_whisper tiny.en float32 sha256:old, this run by"
+    )
+    same, none = judge_check(s, s.judge, TOL)
+    assert none is None and same is not None and same.outcome == PASS
+
+
+# --- identity ---------------------------------------------------------------------------------
+
+
+def test_identity_differences_name_each_field():
+    stored = {"engine": "fw 1", "model_id": "tiny.en", "source": "p", "revision": "sha256:a",
+              "compute_type": "float32", "options": {"beam_size": 5}}  # fmt: skip
+    same = identity_differences(stored, dict(stored))
+    assert same == []
+    changed = identity_differences(stored, {**stored, "compute_type": "int8", "options": {"beam_size": 1}})
+    assert changed == [
+        "compute_type: 'float32' in the baseline, 'int8' in this run",
+        "option beam_size: 5 in the baseline, 1 in this run",
+    ]
+    assert identity_differences(None, stored) == []
+
+
+def test_check_outcomes():
+    within = Check("m", 1.0, 1.0, 1.5, "t")
+    assert within.outcome == PASS
+    beyond = Check("m", 2.0, 1.0, 1.5, "t")
+    assert beyond.outcome == FAIL
+    assert Check("m", 2.0, 1.0, 1.5, "t", load=Load(0.3)).outcome == INCONCLUSIVE
+    assert Check("m", 2.0, 1.0, 1.5, "t", load=Load(0.05)).outcome == FAIL
+    assert worst([PASS, INCONCLUSIVE]) == INCONCLUSIVE and worst([INCONCLUSIVE, FAIL]) == FAIL
+    assert worst([]) == PASS

@@ -1,0 +1,310 @@
+"""Every failure path of the gate, end to end: a real Faster-Whisper run through pytest, with the
+regression staged in the baseline (or the registry, or the command line), never in the model.
+
+Each test would go green if its rule were deleted from the gate: that is what they are for. The
+baseline of the gate project is recorded once per test session (``recorded``) and copied into
+each test's project, then edited the way a regression would show.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pytest_speechlab.core.metrics import corpus_scores, normalize
+from pytest_speechlab.measure.results import text_digest
+
+from .conftest import Project
+
+REGISTRY = """\
+schema: 1
+models:
+  faster_whisper:
+    status: experimental
+    capabilities: [asr]
+    history:
+      - {from: null, to: experimental, reason: added}
+"""
+
+
+def perfect(entry: dict[str, Any], text: str) -> None:
+    """Stage a baseline entry that heard ``text`` perfectly."""
+    entry.update(wer=0.0, cer=0.0, hypothesis=normalize(text))
+
+
+def restate_corpus(data: dict[str, Any], cases: list[dict[str, Any]]) -> None:
+    """The corpus figures of a staged baseline, from its (staged) hypotheses."""
+    speech = [c for c in cases if c["text"].strip()]
+    refs = [normalize(c["text"]) for c in speech]
+    wer, cer = corpus_scores(refs, [data["cases"][c["id"]]["hypothesis"] for c in speech])
+    data["corpus"].update(wer=round(wer, 4), cer=round(cer, 4))
+
+
+def test_a_baseline_made_perfect_fails_the_corpus_as_significant(gate_project: Project, recorded):
+    data = recorded(gate_project)
+    texts = {c["id"]: c["text"] for c in gate_project.cases}
+    wrong = [i for i, e in data["cases"].items() if texts[i].strip() and e["wer"] > 0]
+    assert len(wrong) >= 6  # tiny.en errs on these: the staged baseline is better on each of them
+    for case_id in wrong:
+        perfect(data["cases"][case_id], texts[case_id])
+    restate_corpus(data, gate_project.cases)
+    assert data["corpus"]["wer"] == 0.0
+    gate_project.write_baseline(data)
+    result = gate_project.run("-k", "test_corpus")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "corpus [[]faster_whisper on cpu[]]: corpus WER * exceeds limit 0.02 (baseline 0, *"
+            f", {len(wrong)} changed): significant*",
+        ]
+    )
+    assert "FAILED suites/test_asr.py::test_corpus[faster_whisper-cpu]" in result.stdout.str()
+    result.stdout.fnmatch_lines(["*overall: FAIL"])
+
+
+def test_one_word_fails_its_case_but_is_noise_for_the_corpus(gate_project: Project, recorded):
+    data = recorded(gate_project)
+    case = "cards_002"  # tiny.en hears "clubs" as "clothes": one word
+    assert data["cases"][case]["wer"] == pytest.approx(0.25)
+    perfect(data["cases"][case], next(c["text"] for c in gate_project.cases if c["id"] == case))
+    restate_corpus(data, gate_project.cases)
+    gate_project.write_baseline(data)
+    # a tolerance so small that one word is beyond it: only the bootstrap lets the corpus pass
+    strict = ("--speech-wer-tolerance=0.001", "--speech-cer-tolerance=0.001")
+    result = gate_project.run("-k", f"test_corpus or test_wer and {case}", *strict)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"FAILED suites/test_asr.py::test_wer[[]faster_whisper-cpu-{case}[]]*"])
+    result.stdout.fnmatch_lines(["*corpus WER * exceeds limit *, 1 changed): not significant, passes"])
+    outcomes = result.parseoutcomes()
+    assert outcomes == {"failed": 1, "passed": 1, "deselected": outcomes["deselected"]}
+
+
+def test_stored_latencies_at_a_tenth_fail_each_case_and_the_corpus(gate_project: Project, recorded):
+    data = recorded(gate_project)
+    timed = [i for i, e in data["cases"].items() if "latency_min_ms" in e]
+    assert len(timed) == 2
+    for case_id in timed:
+        for key in ("latency_ms", "latency_min_ms"):
+            data["cases"][case_id][key] = round(data["cases"][case_id][key] / 10, 1)
+    gate_project.write_baseline(data)
+    result = gate_project.run("-k", "test_latency or test_corpus", "--speech-latency-tolerance=0")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    for case_id in timed:
+        result.stdout.fnmatch_lines(
+            [f"FAILED suites/test_asr.py::test_latency[[]faster_whisper-cpu-{case_id}[]]*"]
+        )
+    result.stdout.fnmatch_lines(["*latency-subset fastest s (calibrated) * exceeds limit *: significant*"])
+    assert "FAILED suites/test_asr.py::test_corpus" in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("calibration", "latency", "tolerance"),
+    [
+        (10.0, 1.0, "3"),  # the baseline's machine ran the round 10x slower: the limit is not tightened
+        (None, 1.0, "3"),  # no stored calibration: x1
+        (0.1, 1 / 3, "0.5"),  # 10x faster there, a third of the latency: only the scaling lets it pass
+    ],
+)
+def test_calibration_only_loosens_and_none_counts_as_one(
+    gate_project: Project, recorded, calibration, latency, tolerance
+):
+    data = recorded(gate_project)
+    for entry in data["cases"].values():
+        if "calibration_ms" in entry:
+            if calibration is None:
+                del entry["calibration_ms"]
+            else:
+                entry["calibration_ms"] = round(entry["calibration_ms"] * calibration, 3)
+            entry["latency_min_ms"] = round(entry["latency_min_ms"] * latency, 1)
+    gate_project.write_baseline(data)
+    result = gate_project.run("-k", "test_latency", f"--speech-latency-tolerance={tolerance}")
+    assert result.ret == 0, result.stdout.str()
+    assert result.parseoutcomes()["passed"] == 2
+
+
+def test_the_hallucination_ceiling_vetoes_a_promotion(gate_project: Project, recorded):
+    recorded(gate_project)
+    registry = gate_project.path / "registry.yaml"
+    registry.write_text(
+        REGISTRY.replace(
+            "    history:",
+            "    thresholds:\n      ceilings:\n        candidate: {hallucination_rate: 0.1}\n    history:",
+        )
+    )
+    before = registry.read_bytes()
+    result = gate_project.run("--promote-to=candidate")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "speechlab: faster_whisper: promotion to candidate BLOCKED; the registry is unchanged",
+            "  faster_whisper on cpu: corpus HALLUCINATION_RATE 0.* above the candidate ceiling 0.1",
+        ]
+    )
+    assert registry.read_bytes() == before
+
+
+def test_an_edited_reference_asks_for_a_re_record_everywhere_alike(gate_project: Project, recorded):
+    recorded(gate_project)
+    cases = [dict(c) for c in gate_project.cases]
+    edited = next(c for c in cases if c["id"] == "cards_003")
+    edited["text"] += " of spades"
+    gate_project.write_manifest(cases)
+    out, summary, report = (gate_project.path / n for n in ("r.json", "s.md", "r.html"))
+    result = gate_project.run(
+        f"--speech-results={out}", f"--speech-summary={summary}", f"--speech-report={report}"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    line = "reference text changed since the baseline: re-record with --update-baselines"
+    result.stdout.fnmatch_lines([f"cards_003 [[]faster_whisper on cpu[]]: {line}"])
+    result.stdout.fnmatch_lines(["*reference text(s) changed since the baseline (cards_003): re-record"])
+    result.stdout.fnmatch_lines(["*overall: re-record"])
+    run = json.loads(out.read_text())
+    assert run["verdict"]["overall"] == "re-record"
+    assert next(c for c in run["cases"] if c["id"] == "cards_003")["verdict"] == "re-record"
+    assert ": re-record" in summary.read_text()
+    assert line in summary.read_text() and line in report.read_text()
+    assert "no regressions" not in report.read_text()
+
+
+def test_a_baseline_of_another_normaliser_is_refused_in_one_line(gate_project: Project, recorded):
+    data = recorded(gate_project)
+    data["normalizer"] = "some.OtherNormalizer (other 1.0)"
+    gate_project.write_baseline(data)
+    result = gate_project.run("-k", "test_wer or test_corpus")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*cpu.json: recorded with normaliser 'some.OtherNormalizer (other 1.0)', this run uses "
+            "'whisper.EnglishTextNormalizer (openai-whisper *)': not comparable; re-record with "
+            "--update-baselines after review"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert gate_project.run("--update-baselines").ret == 0  # the fix the line names
+    assert gate_project.run("-k", "test_wer").ret == 0
+
+
+def test_a_model_unlike_the_baselines_is_said_and_cannot_be_promoted(gate_project: Project, recorded):
+    recorded(gate_project)
+    registry = gate_project.path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    summary = gate_project.path / "s.md"
+    args = ("--speech-option=faster_whisper.beam_size=1", f"--speech-summary={summary}")
+    result = gate_project.run("--promote-to=candidate", *args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    difference = "option beam_size: 5 in the baseline, 1 in this run"
+    result.stdout.fnmatch_lines([f"  model differs from the baseline's: {difference}"])
+    result.stdout.fnmatch_lines([f"*the baselines were recorded under another model: {difference}"])
+    assert f"- {difference}" in summary.read_text()
+    assert registry.read_text() == REGISTRY
+
+
+def test_unused_entries_are_reported_and_removed_by_an_update(gate_project: Project, recorded):
+    recorded(gate_project)
+    gate_project.write_manifest([c for c in gate_project.cases if c["id"] != "goforward"])
+    result = gate_project.run("-k", "test_wer")
+    result.stdout.fnmatch_lines(
+        ["*unused baseline entries (not in the manifest; --update-baselines removes them): goforward"]
+    )
+    update = gate_project.run("--update-baselines")
+    assert update.ret == 0
+    update.stdout.fnmatch_lines(["  removed 1 case(s) no longer in the manifest: goforward"])
+    assert "goforward" not in gate_project.read_baseline()["cases"]
+
+
+def test_an_inconclusive_latency_is_shown_recorded_and_blocks_a_promotion(gate_project: Project, recorded):
+    """The load is staged: a conftest makes the load meter report that other processes took 60% of
+    the CPU. (That the meter reads a real load is tested in test_checks.py with busy processes.)"""
+    data = recorded(gate_project)
+    for entry in data["cases"].values():
+        if "latency_min_ms" in entry:
+            entry["latency_min_ms"] = round(entry["latency_min_ms"] / 2.5, 1)
+    gate_project.write_baseline(data)
+    gate_project.pytester.makeconftest(
+        """
+        import pytest_speechlab.measure.run as run
+
+        run.others_share = lambda before, after: 0.6
+        """
+    )
+    registry = gate_project.path / "registry.yaml"
+    strict = REGISTRY.replace("    history:", "    thresholds: {latency_tolerance: 0.0}\n    history:")
+    registry.write_text(strict)
+    out = gate_project.path / "r.json"
+    result = gate_project.run("--promote-to=candidate", f"--speech-results={out}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the promotion, not a test, failed the run
+    assert "failed" not in result.parseoutcomes()
+    result.stdout.fnmatch_lines(
+        ["SKIPPED * inconclusive: * other processes used 60% of the CPU while it was timed*"]
+    )
+    result.stdout.fnmatch_lines(
+        ["*the gate's verdict is inconclusive (re-run where no other process competes*"]
+    )
+    assert json.loads(out.read_text())["verdict"]["overall"] == "inconclusive"
+    assert registry.read_text() == strict
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--speech-wer-tolerance=1",
+        "--speech-cer-tolerance=1",
+        "--speech-latency-tolerance=100",
+        "--speech-manifest=data/manifest.yaml",
+        "--speech-baselines=elsewhere",
+        "--speech-tags=command",
+        "--speech-new-cases=pass",
+        "--speech-judge=none",
+        "--speech-repeats=1",
+    ],
+)
+def test_a_promotion_cannot_be_loosened_from_the_command_line(project: Project, flag):
+    registry = project.path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    result = project.run("--promote-to=candidate", flag)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    name = flag.split("=")[0]
+    result.stderr.fnmatch_lines([f"ERROR: --promote-to: {name} may not be given with a promotion; *"])
+    assert registry.read_text() == REGISTRY
+
+
+def test_a_first_run_that_fails_its_own_checks_is_not_written(project: Project):
+    import numpy as np
+    import soundfile
+
+    from .test_gate import TOY_ENGINE
+
+    project.pytester.makeconftest(TOY_ENGINE)  # fails on audio under a second
+    soundfile.write(project.path / "data" / "audio" / "short.wav", np.zeros(8000, np.float32), 16000)
+    project.write_manifest([*project.cases, {"id": "short", "audio": "audio/short.wav", "text": "hi"}])
+    result = project.run("--update-baselines", model="toy_echo")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["speechlab: baselines/toy_echo/cpu.json NOT written: * test(s) of toy_echo on cpu failed*"]
+    )
+    assert not (project.path / "baselines" / "toy_echo" / "cpu.json").exists()
+
+
+def test_a_dry_run_update_says_what_would_change_and_writes_nothing(gate_project: Project, recorded):
+    data = recorded(gate_project)
+    data["cases"]["cards_002"]["wer"] = 0.5
+    gate_project.write_baseline(data)
+    before = gate_project.baseline.read_bytes()
+    history = (gate_project.path / "baselines" / "history.jsonl").read_bytes()
+    result = gate_project.run("--update-baselines", "--speech-dry-run", "-k", "cards_002")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["speechlab: would write *cpu.json (* change(s)) (dry run: nothing written)"])
+    result.stdout.fnmatch_lines(["  cards_002.wer: 0.5 -> 0.25"])
+    assert gate_project.baseline.read_bytes() == before
+    assert (gate_project.path / "baselines" / "history.jsonl").read_bytes() == history
+
+
+def test_reference_digests_and_calibration_are_recorded(gate_project: Project, recorded):
+    data = recorded(gate_project)
+    for case in gate_project.cases:
+        entry = data["cases"][case["id"]]
+        assert entry["reference_sha256"] == text_digest(case["text"])
+        assert ("calibration_ms" in entry) == ("latency" in case["tags"])
+    assert data["scorer"].startswith("jiwer 4.")

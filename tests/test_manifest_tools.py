@@ -1,0 +1,106 @@
+"""``speechlab manifest convert`` writes YAML that loads back to the same cases, from every
+format; ``speechlab manifest build`` makes a manifest from a folder of audio and transcripts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pytest_speechlab.cli import main
+from pytest_speechlab.core.audio import case_audio
+from pytest_speechlab.core.manifest import load_manifest, sha256_file
+
+from .conftest import REPO, short_cases
+from .test_formats import FORMATS, described, needs, write_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_convert_round_trip(corpus, fmt, capsys):
+    needs(corpus, fmt)
+    out = Path(corpus["yaml"]).parent / f"converted_{fmt}.yaml"
+    assert main(["manifest", "convert", corpus[fmt], str(out), "--audio-dir", f"audio_{fmt}"]) == 0
+    assert f"to {out}" in capsys.readouterr().out
+    source = {c.id: c for c in load_manifest(corpus[fmt]).cases}
+    converted = load_manifest(out).cases
+    assert [c.id for c in converted] == list(source)
+    for case in converted:
+        original = source[case.id]
+        assert described(case) == described(original)
+        assert (case.offset_s, case.embedded) == (original.offset_s, None)
+        np.testing.assert_array_equal(case_audio(case, 16000), case_audio(original, 16000))
+    entries = yaml.safe_load(out.read_text())["cases"]
+    assert all(not e["audio"].startswith(("/", "..")) for e in entries)
+    if fmt.startswith("hf"):  # embedded audio written out as it was stored, beside the YAML
+        assert {e["audio"] for e in entries} == {f"audio_{fmt}/{c}.wav" for c in source}
+
+
+def test_convert_refuses_audio_outside_the_output_folder(corpus, tmp_path, capsys):
+    out = tmp_path / "elsewhere" / "manifest.yaml"
+    assert main(["manifest", "convert", corpus["nemo"], str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("speechlab: error: ") and err.count("\n") == 1
+    assert "is outside" in err and "write the manifest into a folder that holds all the audio" in err
+    assert not out.exists()
+
+
+def test_convert_keeps_an_existing_file_without_force(corpus, capsys):
+    out = Path(corpus["yaml"])
+    before = out.read_bytes()
+    assert main(["manifest", "convert", corpus["nemo"], str(out)]) == 2
+    assert "exists; pass --force to replace it" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
+def _folder(tmp_path: Path) -> Path:
+    """Bundled cases as a newcomer's folder: x.wav with x.txt, one x.lab, one in a subfolder."""
+    folder = tmp_path / "recordings"
+    (folder / "alice").mkdir(parents=True)
+    cards, cards2, silence = short_cases()
+    for case, target in ((cards, folder / "card one.wav"), (cards2, folder / "alice" / "002.wav")):
+        shutil.copy(case.audio, target)
+        target.with_suffix(".txt").write_text(case.text + "\n")
+    shutil.copy(silence.audio, folder / "silence.wav")
+    (folder / "silence.lab").write_text("")
+    shutil.copy(REPO / "data" / "audio" / "jfk.wav", folder / "untranscribed.wav")
+    return folder
+
+
+def test_build_needs_a_transcript_for_every_file(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    assert main(["manifest", "build", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"speechlab: error: {folder / 'untranscribed.wav'}: no transcript beside it (untranscribed.txt or "
+        "untranscribed.lab); pass --skip-missing to leave such files out\n"
+    )
+    assert not (folder / "manifest.yaml").exists()
+
+
+def test_build_writes_a_manifest_that_loads(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    assert main(["manifest", "build", str(folder), "--skip-missing"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 3 cases (6.1 s of audio)" in out and "skipped 1 audio file(s) without a transcript" in out
+    cases = {c.id: c for c in load_manifest(folder / "manifest.yaml").cases}
+    assert sorted(cases) == ["alice_002", "card_one", "silence"]
+    cards, cards2, _ = short_cases()
+    assert cases["card_one"].text == cards.text and cases["alice_002"].text == cards2.text
+    assert cases["silence"].tags == ("dur_lt5s", "nonspeech") and cases["silence"].text == ""
+    assert cases["card_one"].sha256 == sha256_file(cards.audio)
+    entries = {e["id"]: e for e in yaml.safe_load((folder / "manifest.yaml").read_text())["cases"]}
+    assert entries["alice_002"]["audio"] == "alice/002.wav" and entries["alice_002"]["sample_rate"] == 16000
+    assert main(["manifest", "build", str(folder), "--skip-missing"]) == 2  # no silent overwrite
+    assert (
+        main(["manifest", "build", str(folder), "--skip-missing", "--force", "-o", str(folder / "m.yaml")])
+        == 0
+    )
+    assert load_manifest(folder / "m.yaml").cases == load_manifest(folder / "manifest.yaml").cases

@@ -1,0 +1,131 @@
+"""Measuring: what is inside a timed interval and what is not, and the load meter.
+
+The timing tests use a toy engine, named as such, on a fake clock: each transcription costs one
+second, the first one five (a cold start), and decoding an audio file ten. A timing of exactly one
+second proves that the warm-up ran before it and that decoding stayed outside the timed call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from pytest_speechlab.core import calibration, devices
+from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.settings import Settings
+from pytest_speechlab.engines import ModelIdentity
+from pytest_speechlab.measure import run as measure_run
+from pytest_speechlab.measure.run import AudioCache, ModelRun
+from pytest_speechlab.store.baselines import Comparison
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ToyColdStartEngine:
+    """A toy engine for timing tests only: its first call costs 5 s of the fake clock, later
+    ones 1 s; it hears "hello" in anything."""
+
+    name = "toy_cold"
+    tasks: ClassVar[tuple[str, ...]] = ("asr",)
+    sample_rate = 16000
+    default_options: ClassVar[dict[str, Any]] = {}
+    identity = ModelIdentity("toy 0", "toy", "none", "none", "cpu", "none")
+    clock: Clock
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        return None
+
+    @classmethod
+    def load(cls, source: str | None, device: str, options: dict[str, Any]) -> ToyColdStartEngine:
+        return cls()
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def transcribe(self, audio: np.ndarray, language: str | None) -> str:
+        self.calls += 1
+        self.clock.now += 5.0 if self.calls == 1 else 1.0
+        return "hello"
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    ToyColdStartEngine.clock = clock
+
+    def slow_decode(case: Case, rate: int) -> np.ndarray:
+        clock.now += 10.0
+        return np.zeros(rate, np.float32)
+
+    monkeypatch.setattr(measure_run, "case_audio", slow_decode)
+    monkeypatch.setattr(measure_run, "calibrate", lambda: 0.05)
+    return clock
+
+
+def toy_run(**settings: Any) -> ModelRun:
+    cases = tuple(Case(id=f"c{i}", audio=Path(f"c{i}.wav"), text="hello", duration_s=1.0) for i in range(3))
+    nowhere = Comparison("toy_cold on cpu", Path("b.json"), None)
+    return ModelRun("toy_cold", "cpu", ToyColdStartEngine, Settings(**settings), cases, AudioCache(), nowhere)
+
+
+def test_timed_runs_exclude_the_cold_start_and_the_decoding(fake_clock: Clock):
+    run = toy_run(repeats=3)
+    first = run.measure(run.cases[1])  # its audio is decoded now, not yet by the warm-up
+    assert first.timing.runs == (1.0,)  # not 5 (no warm-up) nor 11 (decoding timed)
+    latency = run.measure_latency(run.cases[2])
+    assert latency.timing.runs == (1.0, 1.0, 1.0) and latency.repeated
+    assert len(latency.timing.calibration) == 3  # a calibration round before each timed run
+    assert run.engine.calls == 1 + 1 + 1 + 3  # warm-up, c1, c2's accuracy pass, c2's three timed runs
+
+
+def test_without_warm_up_the_cold_start_is_timed(fake_clock: Clock):
+    run = toy_run(warmup=0)
+    assert run.measure(run.cases[0]).timing.runs == (5.0,)  # what the warm-up keeps out of every figure
+
+
+def test_engine_threads_share_the_cores_among_xdist_workers(monkeypatch: pytest.MonkeyPatch):
+    cores = devices.available_cores()
+    assert 1 <= cores <= len(os.sched_getaffinity(0))
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    assert devices.engine_threads() == max(1, cores // 2)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
+    assert devices.engine_threads() == cores
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the load meter reads /proc/stat (Linux)")
+def test_the_load_meter_sees_other_processes_take_the_cpu():
+    """Two busy processes beside a sleeping one: the sleeper sees them take a large share of the
+    machine (on two cores: about all of it). Bounded: they stop after two seconds."""
+    cores = calibration.cpu_sample()
+    assert cores is not None
+    busy = [
+        subprocess.Popen(
+            [sys.executable, "-c", "import time\nend = time.time() + 2\nwhile time.time() < end: pass"]
+        )
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(0.3)  # let them start
+        before = calibration.cpu_sample()
+        time.sleep(1.0)
+        share = calibration.others_share(before, calibration.cpu_sample())
+    finally:
+        for process in busy:
+            process.wait(timeout=10)
+    assert share is not None and share >= min(0.8, 2 / cores.cpus) * 0.6
+    assert calibration.others_share(None, before) is None
