@@ -7,6 +7,7 @@ does ``restore`` of a model that was a candidate or in production before it was 
 registry directly, with a reason. ``touched`` lists the models a change touches, for a CI gate.
 ``manifest convert`` writes our YAML manifest from any format the plugin reads, ``manifest
 build`` one from a folder of audio files with transcripts beside them.
+``serve`` serves the registry's production models over HTTP (the ``serve`` extra).
 """
 
 from __future__ import annotations
@@ -193,6 +194,78 @@ def cmd_report(args: argparse.Namespace) -> int:
     write_report(Path(args.out), runs)
     print(f"speechlab: report written to {args.out}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the registry's production (and allowed) models over an OpenAI-compatible HTTP API."""
+    from importlib import import_module
+
+    try:
+        from .serve.app import ServeConfig
+        from .serve.run import serve
+        from .serve.security import load_keys
+    except ImportError as exc:
+        raise SpeechlabError(
+            f"serve: {exc.name} is not installed (pip install 'pytest-speechlab[serve]')"
+        ) from None
+    adapters = {}
+    for spec in args.adapter:
+        name, _, target = spec.partition("=")
+        module, _, attr = target.partition(":")
+        try:
+            adapters[name] = getattr(import_module(module), attr)
+        except (ImportError, AttributeError, ValueError):
+            raise SpeechlabError(
+                f"--adapter {spec}: expected NAME=module:Class that can be imported"
+            ) from None
+    config = ServeConfig(
+        registry=args.path,
+        allow=("production", *args.allow),
+        models=tuple(args.model),
+        device=args.device,
+        workers=args.workers,
+        queue_size=args.queue,
+        threads=args.threads,
+        memory_mb=args.memory_mb,
+        timeout_s=args.timeout,
+        max_upload_mb=args.max_upload_mb,
+        max_audio_s=args.max_audio_s,
+        rate=args.rate_limit,
+        rate_storage=args.rate_limit_storage,
+        adapters=adapters,
+    )
+    keys = load_keys(Path(args.api_keys_file) if args.api_keys_file else None)
+    return serve(config, keys, args.host, args.port, args.no_auth, args.grace)
+
+
+def _serve_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="serve the registry's production models over HTTP (OpenAI API)")
+    add = serve.add_argument
+    add("--registry", default=argparse.SUPPRESS, metavar="PATH", help="default: registry.yaml")
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8000, help="0 picks a free port (the log says which)")
+    add("--allow", action="append", default=[], choices=("candidate",), help="serve candidates too")
+    add("--model", action="append", default=[], metavar="NAME", help="serve only this model (repeatable)")
+    add("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    add("--workers", type=int, default=1, help="inference threads per model (default 1)")
+    add("--queue", type=int, default=8, help="requests that may wait per model; more get 503 (default 8)")
+    add("--threads", type=int, default=None, help="engine threads per worker (default: cores / workers)")
+    add("--memory-mb", type=float, default=None, help="memory budget of loaded models (LRU eviction)")
+    add("--timeout", type=float, default=120.0, help="seconds a request may wait and run (default 120)")
+    add("--max-upload-mb", type=float, default=25.0, help="largest request body (default 25)")
+    add("--max-audio-s", type=float, default=600.0, help="longest audio accepted (default 600)")
+    add("--rate-limit", default=None, metavar="RATE", help="per key (or client address), e.g. 120/minute")
+    add("--rate-limit-storage", default="memory://", metavar="URI", help="limits storage, e.g. redis://host")
+    add(
+        "--api-keys-file",
+        default=None,
+        metavar="PATH",
+        help="sha256 of each key, one a line ($SPEECHLAB_API_KEYS: keys)",
+    )
+    add("--no-auth", action="store_true", help="allow a non-loopback --host without API keys")
+    add("--grace", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM (default 30)")
+    add("--adapter", action="append", default=[], metavar="NAME=module:Class", help="an adapter of your own")
+    serve.set_defaults(func=cmd_serve)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -386,6 +459,7 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("out", help="HTML file to write")
     report.set_defaults(func=cmd_report)
     _manifest_parsers(sub)
+    _serve_parser(sub)
     return top
 
 
@@ -395,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv[:split])
     args.pytest_args = argv[split + 1 :]  # after "--": passed to pytest by promote
     try:
-        args.path = _registry_path(args.registry)
+        args.path = _registry_path(getattr(args, "registry", None))
         return args.func(args)
     except SpeechlabError as exc:
         print(f"speechlab: error: {exc}", file=sys.stderr)

@@ -116,3 +116,13 @@ def test_resampling_is_exactly_librosas(orig, target):
         ours = resample(samples, orig, target)
         np.testing.assert_array_equal(ours, librosa.resample(samples, orig_sr=orig, target_sr=target))
         assert ours.dtype == np.float32
+
+
+def test_uploaded_float_wav_decodes_to_the_very_samples():
+    """What the openai_api engine uploads (float32 WAV) reaches the server's engine bit for bit,
+    even beyond full scale."""
+    from pytest_speechlab.core.audio import decode_audio, encode_audio
+
+    samples = (np.random.default_rng(0).standard_normal(16000) * 0.7).astype(np.float32)
+    samples[:10] = [1.5, -2.0, 1e-8, 0, 0.25, -0.25, 1, -1, 3.0, 0.5]
+    assert np.array_equal(decode_audio(encode_audio(samples, 16000), 16000, "upload.wav"), samples)

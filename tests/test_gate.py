@@ -296,7 +296,8 @@ def test_engines_from_the_hook_and_errored_cases(project):
     assert data["errors"] == {"short": "RuntimeError: toy engine: audio too short"}
     assert [c["id"] for c in data["cases"]] == ["long"]
     unknown = project.run(model="toy_echoes")
-    known = "espeak, faster_whisper, lfm2_5_audio, piper, seamless_m4t, toy_echo, whisper"
+    known = "espeak, faster_whisper, lfm2_5_audio, openai_api, openai_api_tts, piper, seamless_m4t, toy_echo"
+    known += ", whisper"
     unknown.stderr.fnmatch_lines([f"*unknown model 'toy_echoes' (known: {known})"])
 
 

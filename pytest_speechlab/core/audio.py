@@ -3,12 +3,15 @@
 Engines get float32 mono samples at their own rate; decoding here (soundfile, then one
 resampling with soxr) keeps ffmpeg out of the loop and makes every engine see the same
 samples. A case that is a span of a longer file decodes only that span (soundfile seeks to
-it), and a case whose audio is bytes in a table file reads only that row.
+it), and a case whose audio is bytes in a table file reads only that row. Uploaded bytes take
+the same path, so a server and a test run of the same recording hand the engine identical arrays.
 """
 
 from __future__ import annotations
 
 import io
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -17,6 +20,25 @@ import soundfile
 
 from ..errors import SpeechlabError
 from .manifest import Case
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, before any sample is decoded."""
+
+    sample_rate: int
+    frames: int
+    channels: int
+    format: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def _undecodable(name: object, exc: Exception) -> SpeechlabError:
+    reason = re.sub(r"^Error opening <_io\.BytesIO object at \w+>: ", "", str(exc))
+    return SpeechlabError(f"{name}: cannot decode audio ({reason})")
 
 
 def load_audio(
@@ -41,7 +63,7 @@ def load_audio(
                 frames = -1 if duration_s is None else round(duration_s * source_rate)
                 samples = f.read(frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise SpeechlabError(f"{name}: cannot decode audio ({exc})") from None
+        raise _undecodable(name, exc) from None
     if samples.size == 0:
         raise SpeechlabError(f"{name}: no audio frames")
     mono = samples.mean(axis=1)
@@ -81,3 +103,25 @@ def case_audio(case: Case, sample_rate: int) -> np.ndarray:
     data = io.BytesIO(embedded_bytes(case.audio, case.embedded))
     name = f"{case.audio} row {case.embedded.row}"
     return load_audio(data, sample_rate, case.offset_s, case.duration_s, name=name)
+
+
+def audio_info(data: bytes, where: str) -> AudioInfo:
+    """The header of encoded audio ``data``: enough to refuse a recording that is too long
+    before decoding it."""
+    try:
+        info = soundfile.info(io.BytesIO(data))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise _undecodable(where, exc) from None
+    return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels), str(info.format))
+
+
+def decode_audio(data: bytes, sample_rate: int, where: str) -> np.ndarray:
+    """Decode encoded audio ``data`` (an upload) exactly as ``load_audio`` decodes a file."""
+    return load_audio(io.BytesIO(data), sample_rate, name=where)
+
+
+def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: str = "FLOAT") -> bytes:
+    """``samples`` as an in-memory file; WAV FLOAT keeps float32 samples bit for bit."""
+    out = io.BytesIO()
+    soundfile.write(out, samples, sample_rate, format=fmt, subtype=subtype)
+    return out.getvalue()

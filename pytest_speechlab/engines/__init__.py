@@ -19,6 +19,8 @@ BUILTIN = {
     "espeak": "pytest_speechlab.engines.espeak:EspeakEngine",
     "lfm2_5_audio": "pytest_speechlab.engines.lfm_audio:LFMAudioEngine",
     "seamless_m4t": "pytest_speechlab.engines.seamless:SeamlessM4TEngine",
+    "openai_api": "pytest_speechlab.engines.openai_api:OpenAIApiEngine",
+    "openai_api_tts": "pytest_speechlab.engines.openai_api:OpenAIApiSpeechEngine",
 }
 
 __all__ = ["BUILTIN", "Engine", "ModelIdentity", "engine_class"]

@@ -27,6 +27,25 @@ class ModelIdentity:
     packages: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Word:
+    """One word and when it was heard, in seconds from the start of the audio."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of transcript with its times; ``words`` only when word timings were asked for."""
+
+    text: str
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+
+
 class Engine(Protocol):
     name: ClassVar[str]  # the --speech-model name
     tasks: ClassVar[tuple[str, ...]]  # "asr", "tts" or both
@@ -58,4 +77,15 @@ class SpeechEngine(Protocol):
 
     def synthesize(self, text: str, language: str | None) -> np.ndarray:
         """Float32 mono samples at the adapter's ``output_sample_rate``."""
+        ...
+
+
+class TimedEngine(Protocol):
+    """Speech-to-text with timings: an adapter that can say when each segment (and word) was
+    heard implements this too. ``transcribe`` stays the gated, text-only path."""
+
+    def transcribe_segments(
+        self, audio: np.ndarray, language: str | None, word_timestamps: bool
+    ) -> list[Segment]:
+        """Segments of ``audio`` in order, with word timings when ``word_timestamps``."""
         ...

@@ -65,14 +65,15 @@ class EspeakEngine:
     def identity(self) -> ModelIdentity:
         return self._identity
 
-    def synthesize(self, text: str, language: str | None) -> np.ndarray:
+    def synthesize(self, text: str, language: str | None, speed: float = 1.0) -> np.ndarray:
+        """``speed`` scales the words per minute."""
         opts = self._identity.options
         cmd = [
             self._program,
             "-v",
             self._voice,
             "-s",
-            str(opts["words_per_minute"]),
+            str(round(opts["words_per_minute"] * speed)),
             "-p",
             str(opts["pitch"]),
         ]

@@ -12,7 +12,7 @@ import numpy as np
 from ..core.devices import default_compute_type, engine_threads
 from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
-from .base import ModelIdentity
+from .base import ModelIdentity, Segment, Word
 from .sources import resolve_source
 
 
@@ -119,6 +119,29 @@ class FasterWhisperEngine:
             condition_on_previous_text=opts["condition_on_previous_text"],
         )
         return "".join(segment.text for segment in segments).strip()
+
+    def transcribe_segments(
+        self, audio: np.ndarray, language: str | None, word_timestamps: bool
+    ) -> list[Segment]:
+        """Segments with their times; with ``word_timestamps`` faster-whisper aligns each word
+        (cross-attention and dynamic time warping), which may move segment boundaries."""
+        opts = self._identity.options
+        segments, _ = self._model.transcribe(
+            audio,
+            **self._decoding(language),
+            vad_filter=opts["vad_filter"],
+            condition_on_previous_text=opts["condition_on_previous_text"],
+            word_timestamps=word_timestamps,
+        )
+        return [
+            Segment(
+                s.text.strip(),
+                round(s.start, 3),
+                round(s.end, 3),
+                tuple(Word(w.word.strip(), round(w.start, 3), round(w.end, 3)) for w in s.words or ()),
+            )
+            for s in segments
+        ]
 
     def transcribe_batched(self, audio: np.ndarray, language: str | None, batch_size: int) -> str:
         """Faster-Whisper's batched pipeline: long audio is cut at the pauses its VAD finds and

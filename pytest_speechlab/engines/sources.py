@@ -44,6 +44,18 @@ def resolve_source(spec: str) -> Source:
     return Source("hub", spec, model_id=spec)
 
 
+def loadable_source(recorded: str) -> str:
+    """The source string an adapter's ``load`` takes, from the printed form its identity records
+    (``package:NAME==VERSION``, ``path:/x``, ``hub:x``, ``voice:x``): the registry keeps the
+    printed form, and a server loads a promoted model from it."""
+    kind, sep, value = recorded.partition(":")
+    if not sep or kind not in ("package", "path", "dir", "hub", "voice"):
+        return recorded
+    if kind == "package":
+        return "package:" + value.partition("==")[0]
+    return value
+
+
 def _package_source(name: str) -> Source:
     try:
         dist_version = version(name)

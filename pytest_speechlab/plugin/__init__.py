@@ -133,8 +133,11 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """Note which model each failed or errored test belongs to, for the promotion gate and the
-    baseline update."""
+    baseline update; a SpeechlabError (an endpoint's 4xx, a network error) is reported as its one
+    line."""
     report = yield
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(SpeechlabError):
+        report.longrepr = str(call.excinfo.value)
     speech = item.config.stash.get(SESSION, None)
     run = getattr(getattr(item, "callspec", None), "params", {}).get("speech_model")
     if speech is not None and run is not None:
