@@ -459,3 +459,89 @@ def test_the_written_file_keeps_the_order_of_models_and_fields_and_writes_text_a
     assert text.index("status:") < text.index("history:")
     assert f"reason: {reason}\n" in text  # unescaped, on one line
     assert text.startswith("# pytest-speechlab model registry")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("bad-name: {status: experimental}", "3: model 'bad-name': a model name is a --speech-model name"),
+        (
+            "1: {status: experimental}",
+            "0: model 1: a model name is a --speech-model name (letters, digits, _)",
+        ),
+        ("alpha: [experimental]", "3: model 'alpha': expected a mapping of the model's fields"),
+        (
+            "alpha: {status: experimental, size: 1, colour: red}",
+            "3: model 'alpha': unknown field(s) colour, size",
+        ),
+        (
+            "alpha: {status: prod}",
+            "3: model 'alpha': status must be one of experimental, candidate, production, deprecated, "
+            "got 'prod'",
+        ),
+        (
+            "alpha: {status: experimental, history: {to: experimental}}",
+            "3: model 'alpha': history must be a list",
+        ),
+        (
+            "alpha: {status: experimental, history: [{from: null}]}",
+            "3: model 'alpha': history must be a list",
+        ),
+        (
+            "alpha: {status: experimental, options: [5]}",
+            "3: model 'alpha': options must be a mapping of engine",
+        ),
+        (
+            "alpha: {status: experimental, thresholds: {wer: 1}}",
+            "3: model 'alpha': unknown threshold 'wer' (known: "
+            "wer_tolerance, cer_tolerance, latency_tolerance, ceilings)",
+        ),
+        (
+            "alpha: {status: experimental, thresholds: {ceilings: {candidate: {mos: 4}}}}",
+            "3: model 'alpha': thresholds.ceilings.candidate.mos: unknown metric "
+            "(use wer, cer, rtf, hallucination_rate)",
+        ),
+    ],
+)
+def test_each_broken_entry_is_named_with_its_line(tmp_path, model, message):
+    path = tmp_path / "registry.yaml"
+    path.write_text(f"schema: 1\nmodels:\n  {model}\n")
+    with pytest.raises(SpeechlabError) as err:
+        load_registry(path)
+    assert str(err.value).startswith(f"{path}:{message}")
+
+
+@pytest.mark.parametrize("text", ["[1]\n", "schema: 1\nmodels: [alpha]\n"])
+def test_a_registry_that_is_not_a_mapping_of_models_is_refused(tmp_path, text):
+    path = tmp_path / "registry.yaml"
+    path.write_text(text)
+    with pytest.raises(SpeechlabError) as err:
+        load_registry(path)
+    assert str(err.value) == f"{path}: expected a mapping with 'schema' and a 'models' mapping"
+
+
+def test_an_entry_reads_back_every_field_and_defaults_the_rest(tmp_path):
+    path = tmp_path / "registry.yaml"
+    path.write_text(
+        "schema: 1\nnotes: {owner: speech team}\nmodels:\n"
+        "  alpha:\n    status: experimental\n    capabilities: [asr, tts]\n    options: {beam_size: 5}\n"
+        "    history: [{to: experimental}]\n"
+        "  beta:\n    status: experimental\n    engine: toy 1\n    thresholds:\n    history:\n"
+    )
+    registry = load_registry(path)
+    assert registry.path == path
+    alpha, beta = registry.get("alpha"), registry.get("beta")
+    assert (alpha.name, alpha.line, alpha.capabilities, alpha.options) == (
+        "alpha",
+        4,
+        ["asr", "tts"],
+        {"beam_size": 5},
+    )
+    assert (alpha.engine, alpha.source, alpha.revision) == ("", "", "")
+    assert (beta.name, beta.line, beta.engine, beta.options, beta.thresholds, beta.history) == (
+        "beta", 9, "toy 1", {}, {}, []
+    )  # fmt: skip
+    for empty in ("", "# nothing registered yet\n"):
+        path.write_text(empty)
+        assert load_registry(path).path == path and load_registry(path).models == {}
+    assert load_registry(tmp_path / "none.yaml").path == tmp_path / "none.yaml"
