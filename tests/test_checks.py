@@ -423,8 +423,9 @@ def test_a_baseline_without_stored_hypotheses_is_compared_without_a_bootstrap():
     entries = {k: {"reference_sha256": v["reference_sha256"]} for k, v in base["entries"].items()}
     checks, reason = corpus_checks(made, base["stored"], entries, TOL)
     assert reason is None and [c.change for c in checks] == [None, None]
-    del entries["c5"]  # a case the baseline has no entry for at all
-    checks, reason = corpus_checks(made, base["stored"], entries, TOL)
+    whole = dict(base["entries"])
+    del whole["c5"]  # a case the baseline has no entry for at all, the others with hypotheses
+    checks, reason = corpus_checks(made, base["stored"], whole, TOL)
     assert reason is None and [c.change for c in checks] == [None, None]
     # one case without a stored hypothesis is enough to leave the bootstrap out
     some = dict(base["entries"])
@@ -553,6 +554,7 @@ def test_a_recorded_sweep_point_is_judged_against_its_stored_wer():
     point = perturbed("the quick brown fox", "the quick brown fox jumps", True, stored)
     check = perturbed_check(point)
     assert check is not None and check.against == "baseline" and check.baseline == 0.2
+    assert check.metric == f"WER with {point.perturbation}"
     assert check.limit == pytest.approx(0.25) and check.outcome == PASS  # the run's WER tolerance
     worse = perturbed("the quick", "the quick brown fox jumps", True, stored)
     assert (c := perturbed_check(worse)) is not None and c.outcome == FAIL

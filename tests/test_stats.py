@@ -184,3 +184,16 @@ def test_the_slowdown_interval_is_the_one_sided_95_percent_bound():
     change = slowdown(before, after, expected=1.0)
     assert change.ratio == 1.5 and change.cases == 100
     assert change.low == pytest.approx(1.418, abs=0.015) and change.high == pytest.approx(1.582, abs=0.015)
+
+
+def test_the_p_value_is_the_share_of_resamples_without_a_regression():
+    """(k + 1) / (resamples + 1), k the resamples whose change is not above zero: what the slices
+    correct for their number."""
+    refs = corpus()
+    assert bootstrap(paired(refs, refs, refs)).p_value == 1.0  # every resample: no change
+    many = bootstrap(paired(refs, refs, [worsen(r) if i % 3 else r for i, r in enumerate(refs)]))
+    assert many.p_value == 1 / 2001  # no resample without a regression
+    one = bootstrap(paired(refs, refs, [worsen(refs[0]), *refs[1:]]))
+    assert one.p_value == pytest.approx((39 / 40) ** 40, abs=0.03)  # the resamples that miss case 0
+    assert bootstrap(paired(refs, refs, refs), resamples=99).p_value == 1.0
+    assert bootstrap(paired(refs, refs, [worsen(r) for r in refs]), resamples=99).p_value == 0.01

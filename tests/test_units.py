@@ -217,13 +217,13 @@ def test_source_kinds(tmp_path):
 
 
 def test_timing_in_milliseconds_rounds_and_adds_the_conditions_it_knows():
-    t = Timing((0.1234567, 0.2), (0.0501234, 0.06), (0.12345, None))
+    t = Timing((0.1234567, 0.2345678), (0.0501234, 0.06), (0.12345, None))
     assert t.as_ms() == {
-        "median": 161.73,
+        "median": 179.01,
         "min": 123.46,
-        "max": 200.0,
+        "max": 234.57,
         "runs": 2,
-        "all": [123.46, 200.0],
+        "all": [123.46, 234.57],
         "calibration_min": 50.123,
         "others_cpu": 0.123,
     }
@@ -240,5 +240,6 @@ def test_alignment_shows_every_word_and_marks_the_errors():
         "REF: the cat sat ****\nHYP: the hat sat down\n           S        I"
     )
     assert alignment("the cat", "") == "REF: the cat\nHYP: *** ***\n       D   D"
+    assert alignment("the cat", "the cat") == "REF: the cat\nHYP: the cat"  # a right case is shown too
     assert alignment("", "") == "REF: (empty)\nHYP: (empty)"
     assert alignment("", "thank you") == "REF: ***** ***\nHYP: thank you\n         I   I"

@@ -430,3 +430,20 @@ def test_tolerances_come_from_the_comparison():
     assert verdict.cases["a"].verdict == PASS and verdict.overall == PASS
     judged = judge_run(spoken(voice_run(voice_baseline(), tolerances=loose), heard="yellow there"), {"t"})
     assert judged.tts["t"].verdict == PASS
+
+
+def test_a_synthesis_the_judge_did_not_listen_to_is_gated_on_its_health_alone():
+    run = spoken(voice_run(voice_baseline()))
+    unheard = run.syntheses["t"]
+    unheard.judge, unheard.judge_raw, unheard.judge_score = None, "", None
+    verdict = judge_run(run, {"t"})
+    assert verdict.tts["t"].verdict == PASS and len(verdict.tts["t"].checks) == 5
+    assert verdict.overall == PASS
+
+
+def test_a_run_that_never_loaded_its_engine_has_no_identity_to_compare():
+    against = Comparison("toy on cpu", PATH, recorded())
+    run = ModelRun("toy", "cpu", ToySpeechEngine, Settings(warmup=0), CASES, AudioCache(), against)
+    verdict = judge_run(run, IDS)  # a device that was skipped: nothing loaded, nothing measured
+    assert run.identity is None and verdict.identity == []
+    assert verdict.overall == INCOMPLETE

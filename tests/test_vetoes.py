@@ -166,13 +166,13 @@ def test_missing_cases_are_counted_and_five_named():
 
 def test_the_history_entry_carries_the_headline_figures_of_each_device():
     cases = [
-        {"id": "a", "latency_ms": {"median": 10.06, "runs": 5}},
+        {"id": "a", "latency_ms": {"median": 10.06, "runs": 2}},
         {"id": "b", "latency_ms": {"median": 20.0, "runs": 5}},
         {"id": "quiet", "latency_ms": {"median": 99.0, "runs": 1}},
         {"id": "x", "latency_ms": {"median": 99.0}},  # one run: not part of the latency subset
     ]
     corpus = {"wer": 0.123456, "cer": 0.054321, "rtf": 0.200049, "hallucination_rate": 1.0}
-    cpu = run(corpus=corpus, cases=cases, tts_cases=[{"id": "a", "rtf": 0.1}, {"id": "b", "rtf": 0.25}])
+    cpu = run(corpus=corpus, cases=cases, tts_cases=[{"id": "a", "rtf": 0.12345}, {"id": "b", "rtf": 0.2}])
     cuda = run(device="cuda", corpus=None, cases=cases[2:])
     assert evidence(cpu, cuda).metrics() == {
         "cpu": {
@@ -181,7 +181,7 @@ def test_the_history_entry_carries_the_headline_figures_of_each_device():
             "corpus_rtf": 0.2,
             "latency_subset_median_ms": 30.1,
             "tts_cases": 2,
-            "tts_rtf": 0.175,
+            "tts_rtf": 0.1617,
             "cases": 4,
         },
         "cuda": {"cases": 2},
