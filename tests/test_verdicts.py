@@ -34,6 +34,8 @@ from pytest_speechlab.measure.results import CaseResult, PerturbedResult, Synthe
 from pytest_speechlab.measure.run import AudioCache, ModelRun
 from pytest_speechlab.store.baselines import Baseline, Comparison
 
+from .test_checks import HEALTH
+
 
 def case(case_id: str, text: str) -> Case:
     return Case(id=case_id, audio=Path(f"{case_id}.wav"), text=text, duration_s=2.0)
@@ -339,13 +341,6 @@ def test_robustness_failures_fail_the_run_one_line_each():
 
 # --- text to speech ---------------------------------------------------------------------------
 
-HEALTH = {
-    "duration_s": 2.0,
-    "clipping": 0.0,
-    "lead_silence_s": 0.1,
-    "trail_silence_s": 0.1,
-    "rms_dbfs": -20.0,
-}
 TEXT = "hello there"
 JUDGE = "faster_whisper tiny.en float32 sha256:aa"
 
