@@ -17,6 +17,7 @@ import pytest
 from pytest_speechlab.core.health import health
 from pytest_speechlab.core.manifest import Case
 from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, score
+from pytest_speechlab.core.perturb import Perturbation
 from pytest_speechlab.core.settings import Tolerances
 from pytest_speechlab.gate.checks import (
     FAIL,
@@ -32,12 +33,19 @@ from pytest_speechlab.gate.checks import (
     judge_check,
     latency_check,
     latency_scale,
+    perturbed_check,
     reference_changed,
     synthesis_checks,
     worst,
 )
 from pytest_speechlab.gate.verdicts import identity_differences
-from pytest_speechlab.measure.results import CaseResult, CorpusResult, SynthesisResult, text_digest
+from pytest_speechlab.measure.results import (
+    CaseResult,
+    CorpusResult,
+    PerturbedResult,
+    SynthesisResult,
+    text_digest,
+)
 from pytest_speechlab.store.baselines import Baseline, Comparison
 
 TOL = Tolerances()
@@ -280,6 +288,11 @@ def test_identity_differences_name_each_field():
         "option beam_size: 5 in the baseline, 1 in this run",
     ]
     assert identity_differences(None, stored) == []
+    assert identity_differences(stored, None) == []
+    added = identity_differences(stored, {**stored, "options": {"beam_size": 5, "vad_filter": True}})
+    assert added == ["option vad_filter: None in the baseline, True in this run"]
+    dropped = identity_differences({**stored, "options": None}, {**stored, "options": {"beam_size": 5}})
+    assert dropped == ["option beam_size: None in the baseline, 5 in this run"]
 
 
 def test_check_outcomes():
@@ -291,3 +304,258 @@ def test_check_outcomes():
     assert Check("m", 2.0, 1.0, 1.5, "t", load=Load(0.05)).outcome == FAIL
     assert worst([PASS, INCONCLUSIVE]) == INCONCLUSIVE and worst([INCONCLUSIVE, FAIL]) == FAIL
     assert worst([]) == PASS
+
+
+# --- what a check says: the line a reviewer reads ---------------------------------------------
+
+
+def test_describe_names_the_bound_that_was_missed_and_by_how_much():
+    within = Check("TTS RMS dBFS", -26.0, -20.0, -14.0, "±6 dB", floor=-26.0)  # on the floor: within
+    assert within.describe() == "TTS RMS dBFS -26 within limit -14 (baseline -20, tolerance ±6 dB)"
+    below = Check("TTS RMS dBFS", -30.0, -20.0, -14.0, "±6 dB", floor=-26.0)
+    assert below.describe() == "TTS RMS dBFS -30 below limit -26 (baseline -20, tolerance ±6 dB), missed by 4"
+    above = Check("WER", 0.25, 0.1, 0.12, "+0.02 absolute")
+    assert (
+        above.describe()
+        == "WER 0.25 exceeds limit 0.12 (baseline 0.1, tolerance +0.02 absolute), missed by 0.13"
+    )
+
+
+def test_describe_adds_the_bootstrap_and_the_load_to_the_line():
+    refs = corpus(10)
+    made, base = staged_corpus(refs, [worsen(refs[0]), *refs[1:]], refs)
+    checks, _ = corpus_checks(made, base["stored"], base["entries"], TOL)
+    wer = checks[0]
+    assert wer.change is not None and wer.within
+    change = wer.change.describe()
+    assert (
+        change
+        == "corpus WER change +0.0119 [+0.0000, +0.0366] (95% one-sided bootstrap over 10 cases, 1 changed)"
+    )
+    assert (
+        wer.describe()
+        == f"corpus WER 0.0119 within limit 0.02 (baseline 0, tolerance +0.02 absolute); {change}"
+    )
+    tight, _ = corpus_checks(made, base["stored"], base["entries"], Tolerances(wer=0.001, cer=0.001))
+    assert tight[0].describe() == (
+        "corpus WER 0.0119 exceeds limit 0.001 (baseline 0, tolerance +0.001 absolute), missed by 0.0109; "
+        f"{change}: not significant, passes"
+    )
+    entry = {"latency_min_ms": 100.0, "calibration_ms": 50.0}
+    loaded = latency_check("fastest latency ms", timing((0.3, 0.35), others=0.5), entry, 0.5)
+    assert loaded is not None and loaded.describe() == (
+        "fastest latency ms 300 exceeds limit 150 (baseline 100, tolerance +50% after calibration x1.00), "
+        "missed by 150; inconclusive: other processes used 50% of the CPU while it was timed "
+        "(a slowdown up to x4.0 is within that)"
+    )
+    beyond = latency_check("fastest latency ms", timing((1.0,), others=0.5), entry, 0.5)
+    assert beyond is not None and beyond.describe() == (
+        "fastest latency ms 1000 exceeds limit 150 (baseline 100, tolerance +50% after calibration x1.00), "
+        "missed by 850; other processes used 50% of the CPU while it was timed, which explains up to x4.0: "
+        "fails all the same"
+    )
+    within = latency_check("fastest latency ms", timing((0.12,), others=0.5), entry, 0.5)
+    assert within is not None and within.describe() == (
+        "fastest latency ms 120 within limit 150 (baseline 100, tolerance +50% after calibration x1.00)"
+    )  # a busy machine is not mentioned where nothing was missed
+
+
+# --- which checks a case gets -----------------------------------------------------------------
+
+
+def test_case_checks_gate_only_the_metrics_asked_for_that_the_baseline_has():
+    r = result("the quick brown fox", "the quick brown box", timing((0.12, 0.2)))
+    entry = {"wer": 0.25, "cer": 0.05, "latency_min_ms": 100.0, "calibration_ms": 50.0}
+    checks = case_checks(r, entry, TOL)
+    assert [c.metric for c in checks] == ["WER", "CER", "fastest latency ms"]
+    assert checks[2].measured == pytest.approx(120.0) and checks[2].limit == pytest.approx(150.0)
+    assert [c.metric for c in case_checks(r, entry, TOL, ("cer",))] == ["CER"]
+    assert [c.metric for c in case_checks(r, entry, TOL, ("wer",))] == ["WER"]
+    assert [c.metric for c in case_checks(r, entry, TOL, ("latency_ms",))] == ["fastest latency ms"]
+    assert case_checks(r, {"cer": 0.05}, TOL, ("wer", "latency_ms")) == []  # nothing stored for them
+    assert [c.metric for c in case_checks(r, {"wer": 0.25}, TOL)] == ["WER"]  # no latency stored
+
+
+# --- corpus -----------------------------------------------------------------------------------
+
+
+def test_a_corpus_of_other_cases_says_how_many_each_covers():
+    _, base = staged_corpus(corpus(5), corpus(5), corpus(5))
+    other, _ = staged_corpus(corpus(4), corpus(4), corpus(4))
+    _, reason = corpus_checks(other, base["stored"], base["entries"], TOL)
+    assert reason == "baseline corpus covers 5 cases, this run 4 different ones: not comparable"
+    stored = {k: v for k, v in base["stored"].items() if k != "cases"}  # an older baseline: no count
+    _, reason = corpus_checks(other, stored, base["entries"], TOL)
+    assert reason == "baseline corpus covers ? cases, this run 4 different ones: not comparable"
+
+
+@pytest.mark.parametrize(
+    ("edited", "shown"), [(3, "c0, c1, c2"), (4, "c0, c1, c2, ..."), (5, "c0, c1, c2, ...")]
+)
+def test_edited_references_are_named_three_at_most(edited, shown):
+    refs = corpus(8)
+    _, base = staged_corpus(refs, refs, refs)
+    changed = [r + " and more" if i < edited else r for i, r in enumerate(refs)]
+    made, _ = staged_corpus(changed, changed, changed)
+    _, reason = corpus_checks(made, base["stored"], base["entries"], TOL)
+    assert reason == f"{edited} reference text(s) changed since the baseline ({shown}): re-record"
+
+
+def test_corpus_wer_is_tested_in_words_and_cer_in_characters():
+    refs = corpus(12)
+    heard = [worsen(r) if i % 3 == 0 else r for i, r in enumerate(refs)]
+    made, base = staged_corpus(refs, heard, heard)  # the baseline heard the same: no change
+    checks, _ = corpus_checks(made, base["stored"], base["entries"], TOL)
+    wer, cer = checks
+    assert wer.change is not None and cer.change is not None
+    assert (wer.change.metric, cer.change.metric) == ("WER", "CER")
+    # the bootstrap's corpus figures are the corpus WER and CER themselves
+    assert wer.change.before == pytest.approx(base["stored"]["wer"]) == pytest.approx(made.wer)
+    assert cer.change.before == pytest.approx(base["stored"]["cer"]) == pytest.approx(made.cer)
+    assert cer.describe().endswith(
+        "; corpus CER change +0.0000 [+0.0000, +0.0000] (95% one-sided bootstrap over 12 cases, 0 changed)"
+    )
+
+
+def test_a_baseline_without_stored_hypotheses_is_compared_without_a_bootstrap():
+    refs = corpus(6)
+    made, base = staged_corpus(refs, refs, refs)
+    entries = {k: {"reference_sha256": v["reference_sha256"]} for k, v in base["entries"].items()}
+    checks, reason = corpus_checks(made, base["stored"], entries, TOL)
+    assert reason is None and [c.change for c in checks] == [None, None]
+    whole = dict(base["entries"])
+    del whole["c5"]  # a case the baseline has no entry for at all, the others with hypotheses
+    checks, reason = corpus_checks(made, base["stored"], whole, TOL)
+    assert reason is None and [c.change for c in checks] == [None, None]
+    # one case without a stored hypothesis is enough to leave the bootstrap out
+    some = dict(base["entries"])
+    some["c2"] = {"reference_sha256": some["c2"]["reference_sha256"]}
+    checks, _ = corpus_checks(made, base["stored"], some, TOL)
+    assert [c.change for c in checks] == [None, None]
+
+
+def test_corpus_checks_include_the_latency_subset():
+    a = result("one two", "one two", timing((0.2, 0.25)), "c0")
+    b = result("three four", "three four", None, "c1")
+    entries = {
+        "c0": {"hypothesis": "one two", "latency_min_ms": 100.0, "calibration_ms": 50.0},
+        "c1": {"hypothesis": "three four", "latency_min_ms": 100.0, "calibration_ms": 50.0},
+    }
+    made = CorpusResult([a, b], 0.0, 0.0, NOWHERE)
+    stored = {"wer": 0.0, "cer": 0.0, "case_ids_sha256": made.case_ids_sha256}
+    checks, _ = corpus_checks(made, stored, entries, Tolerances(latency=1.5))
+    assert [c.metric for c in checks] == ["corpus WER", "corpus CER", "latency-subset fastest s (calibrated)"]
+    latency = checks[2]
+    # only c0 was timed repeatedly; c1's single run is not part of the subset
+    assert latency.measured == pytest.approx(0.2) and latency.baseline == pytest.approx(0.1)
+    assert latency.limit == pytest.approx(0.25) and latency.outcome == PASS  # tolerance +150%
+    assert latency.tolerance == "+150% after calibration x1.00"
+    assert latency.change is not None and latency.change.expected == 1.0 and latency.change.cases == 1
+    assert latency.load == Load(0.0)
+    untimed = CorpusResult([result("one two", "one two", None, "c0"), b], 0.0, 0.0, NOWHERE)
+    checks, _ = corpus_checks(untimed, {**stored, "case_ids_sha256": untimed.case_ids_sha256}, entries, TOL)
+    assert len(checks) == 2
+
+
+def test_corpus_latency_takes_the_median_load_and_skips_cases_without_a_stored_latency():
+    entries = {"a": {"latency_min_ms": 100.0}, "b": {"latency_min_ms": 100.0}, "c": {"latency_min_ms": 100.0}}
+    timed = [
+        result("one", "one", timing((0.1, 0.1), others=share), case_id)
+        for case_id, share in (("a", 0.2), ("b", 0.4), ("c", 0.9))
+    ]
+    unstored = result("four", "four", timing((5.0, 5.0)), "d")  # timed, but no baseline entry
+    check = corpus_latency_check(CorpusResult([*timed, unstored], 0.0, 0.0, NOWHERE), entries, 0.5)
+    assert check is not None and check.load == Load(0.4)
+    assert check.measured == pytest.approx(0.3) and check.limit == pytest.approx(0.45)
+    unknown = [result("one", "one", timing((0.1, 0.1), others=None), "a")]
+    check = corpus_latency_check(CorpusResult(unknown, 0.0, 0.0, NOWHERE), entries, 0.5)
+    assert check is not None and check.load is None
+    assert corpus_latency_check(CorpusResult([unstored], 0.0, 0.0, NOWHERE), entries, 0.5) is None
+
+
+# --- text-to-speech health and the judge ------------------------------------------------------
+
+
+def test_synthesis_checks_each_health_figure_with_its_own_tolerance():
+    checks = synthesis_checks(synthesis(HEALTH), HEALTH, TOL)
+    assert [c.describe() for c in checks] == [
+        "TTS duration s 2 within limit 2.3 (baseline 2, tolerance ±15%)",
+        "TTS clipping 0 within limit 0.001 (baseline 0, tolerance +0.001 absolute)",
+        "TTS leading silence s 0.1 within limit 0.35 (baseline 0.1, tolerance +0.25 absolute)",
+        "TTS trailing silence s 0.1 within limit 0.35 (baseline 0.1, tolerance +0.25 absolute)",
+        "TTS RMS dBFS -20 within limit -14 (baseline -20, tolerance ±6 dB)",
+    ]
+    assert (checks[0].floor, checks[4].floor) == (pytest.approx(1.7), -26.0)
+    quiet = synthesis_checks(synthesis({**HEALTH, "rms_dbfs": -26.5}), HEALTH, TOL)
+    assert quiet[4].outcome == FAIL and [c.outcome for c in quiet[:4]] == [PASS] * 4
+    clipped = synthesis_checks(synthesis({**HEALTH, "clipping": 0.002}), HEALTH, TOL)
+    assert clipped[1].outcome == FAIL
+
+
+def test_synthesis_latency_is_gated_only_when_repeated_and_stored():
+    s = synthesis(HEALTH)
+    entry = {**HEALTH, "latency_min_ms": 100.0, "calibration_ms": 50.0}
+    assert len(synthesis_checks(s, entry, TOL)) == 5  # one run: reported, not gated
+    s.timing, s.repeated = timing((0.3, 0.12)), True
+    checks = synthesis_checks(s, entry, TOL)
+    assert checks[-1].describe() == (
+        "TTS fastest latency ms 120 within limit 150 (baseline 100, tolerance +50% after calibration x1.00)"
+    )
+    assert len(synthesis_checks(s, HEALTH, TOL)) == 5  # nothing stored to compare with
+    assert synthesis_checks(s, None, TOL) == []
+
+
+def test_the_judge_is_compared_only_once_it_listened_and_where_the_baseline_has_its_wer():
+    judge = "faster_whisper tiny.en float32 sha256:a"
+    heard = synthesis(HEALTH, judge=judge, heard="hello")
+    heard.against = Comparison("toy", Path("b.json"), Baseline(Path("b.json"), cases={"t": {"tts": HEALTH}}))
+    assert judge_check(heard, judge, TOL) == (None, None)  # the baseline has no judge WER
+    unheard = synthesis(HEALTH)
+    unheard.against = Comparison(
+        "toy", Path("b.json"), Baseline(Path("b.json"), cases={"t": {"tts": {**HEALTH, "judge_wer": 0.0}}})
+    )
+    assert judge_check(unheard, judge, TOL) == (None, None)  # the judge has not listened
+    heard.against = unheard.against
+    check, reason = judge_check(heard, judge, TOL)
+    assert reason is None and check is not None
+    assert check.describe() == (
+        "TTS judge WER 0.5 exceeds limit 0.02 (baseline 0, tolerance +0.02 absolute), missed by 0.48"
+    )
+
+
+# --- robustness -------------------------------------------------------------------------------
+
+
+def perturbed(heard: str, clean_heard: str, record: bool, stored: dict[str, Any] | None) -> PerturbedResult:
+    text = "the quick brown fox jumps"
+    base = Baseline(Path("b.json"), cases={"c": stored} if stored is not None else {})
+    against = Comparison("toy", Path("b.json"), base, Tolerances(wer=0.05, robustness=0.2))
+    clean = CaseResult(case("c", text), clean_heard, score(text, clean_heard), Timing((0.5,)), against)
+    noise = Perturbation.of("noise", snr_db=10)
+    return PerturbedResult(noise, heard, score(text, heard), clean, recorded=record)
+
+
+def test_a_drawn_perturbation_is_judged_against_the_clean_wer():
+    drawn = perturbed("the quick brown box", "the quick brown fox jumps", False, None)
+    check = perturbed_check(drawn)
+    assert check is not None and check.against == "clean WER" and check.outcome == FAIL
+    assert check.describe() == (
+        f"WER with {drawn.perturbation} 0.4 exceeds limit 0.2 (clean WER 0, tolerance +0.2), missed by 0.2"
+    )
+    within = perturbed("the quick brown fox", "the quick brown fox", False, None)
+    assert (c := perturbed_check(within)) is not None and c.baseline == pytest.approx(0.2)
+    assert c.limit == pytest.approx(0.4) and c.outcome == PASS
+
+
+def test_a_recorded_sweep_point_is_judged_against_its_stored_wer():
+    point = perturbed("the quick brown fox", "the quick brown fox jumps", True, {"robustness": {}})
+    assert perturbed_check(point) is None  # no stored WER for this point
+    stored = {"robustness": {"noise-snr10": 0.2}}
+    point = perturbed("the quick brown fox", "the quick brown fox jumps", True, stored)
+    check = perturbed_check(point)
+    assert check is not None and check.against == "baseline" and check.baseline == 0.2
+    assert check.metric == f"WER with {point.perturbation}"
+    assert check.limit == pytest.approx(0.25) and check.outcome == PASS  # the run's WER tolerance
+    worse = perturbed("the quick", "the quick brown fox jumps", True, stored)
+    assert (c := perturbed_check(worse)) is not None and c.outcome == FAIL
+    assert perturbed_check(perturbed("the quick", "", True, None)) is None  # no baseline entry

@@ -323,3 +323,225 @@ def test_written_registry_has_no_yaml_aliases(tmp_path):
     text = registry.dumps()
     assert "&" not in text and "*" not in text
     assert text.count("wer: 0.1") == 2
+
+
+CHANGE_KEYS = {"from", "to", "when", "who", "commit", "reason"}
+
+
+def test_forced_and_restored_changes_say_so_in_the_history(path):
+    forced = change_status(path, "alpha", "production", force=True, reason="hotfix", evidence={"runs": 1})
+    assert set(forced) == CHANGE_KEYS | {"forced", "runs"}
+    assert (forced["from"], forced["to"], forced["forced"], forced["reason"]) == (
+        "experimental",
+        "production",
+        True,
+        "hotfix",
+    )
+    change_status(path, "alpha", "deprecated", reason="replaced")
+    restored = change_status(path, "alpha", "experimental", restore=True, reason="  back  ")
+    assert set(restored) == CHANGE_KEYS | {"restored"} and restored["restored"] is True
+    assert restored["reason"] == "back"
+    history = load_registry(path).get("alpha").history
+    assert [h["to"] for h in history] == ["experimental", "production", "deprecated", "experimental"]
+    assert history[1]["forced"] is True and history[3]["restored"] is True
+
+
+def test_a_promotion_records_the_fields_of_the_run_that_earned_it(path):
+    fields = {
+        "engine": "toy 1",
+        "source": "package:toy==1",
+        "revision": "sha256:ab",
+        "options": {"beam_size": 5},
+    }
+    change_status(path, "alpha", "candidate", evidence={}, fields=fields)
+    alpha = load_registry(path).get("alpha")
+    assert (alpha.engine, alpha.source, alpha.revision, alpha.options) == (
+        "toy 1",
+        "package:toy==1",
+        "sha256:ab",
+        {"beam_size": 5},
+    )
+    assert alpha.as_yaml() == {
+        "status": "candidate",
+        "engine": "toy 1",
+        "source": "package:toy==1",
+        "revision": "sha256:ab",
+        "options": {"beam_size": 5},
+        "capabilities": ["asr"],
+        "thresholds": {"wer_tolerance": 0.01, "ceilings": {"production": {"wer": 0.15}}},
+        "history": alpha.history,
+    }
+    assert Entry("m").as_yaml() == {"status": "experimental", "history": []}
+
+
+def test_registering_records_one_change_from_nothing(tmp_path):
+    path = tmp_path / "registry.yaml"
+    change = register(path, Entry("gamma", capabilities=["tts"]), reason=" new voice ")
+    assert set(change) == CHANGE_KEYS and change["from"] is None and change["reason"] == "new voice"
+    assert load_registry(path).get("gamma").history == [change]
+    with pytest.raises(SpeechlabError) as err:
+        register(path, Entry("gamma"), reason="again")
+    assert str(err.value) == f"{path}: gamma is already registered"
+    with pytest.raises(SpeechlabError) as err:
+        register(path, Entry("delta"), reason=" ")
+    assert str(err.value) == "delta: give a reason for registering it"
+    empty = load_registry(tmp_path / "none.yaml")
+    with pytest.raises(SpeechlabError, match=r"no model 'gamma' \(registered: none\)"):
+        empty.get("gamma")
+
+
+def test_a_deprecated_model_without_a_known_status_before_goes_back_to_experimental():
+    unknown = Entry("m", status="deprecated", history=[{"from": None, "to": "deprecated"}])
+    assert unknown.before_deprecation() == "experimental"
+    assert Entry("m", status="deprecated").before_deprecation() == "experimental"
+    with pytest.raises(SpeechlabError) as err:
+        check_transition(unknown, "candidate", restore=True, reason="back")
+    assert str(err.value) == "m: deprecated -> candidate: a restored model goes back to experimental"
+    production = Entry("m", status="deprecated", history=[{"from": "production", "to": "deprecated"}])
+    with pytest.raises(SpeechlabError) as err:
+        check_transition(production, "candidate", restore=True, reason="back")
+    assert str(err.value) == (
+        "m: deprecated -> candidate: a restored model goes back to production "
+        "(its status before deprecation) or to experimental"
+    )
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [
+        ("[0.1]", "thresholds must be a mapping"),
+        ("{wer_tolerance: true}", "thresholds.wer_tolerance must be a number >= 0, got True"),
+        ("{cer_tolerance: '0.1'}", "thresholds.cer_tolerance must be a number >= 0, got '0.1'"),
+        ("{ceilings: [1]}", "thresholds.ceilings must map a status to limits"),
+        (
+            "{ceilings: {production: 0.1}}",
+            "thresholds.ceilings.production: expected candidate or production with a mapping of "
+            "wer, cer, rtf, hallucination_rate to limits",
+        ),
+        (
+            "{ceilings: {retired: {wer: 0.1}}}",
+            "thresholds.ceilings.retired: expected candidate or production",
+        ),
+        ("{ceilings: {production: {wer: -0.1}}}", "thresholds.ceilings.production.wer must be a number >= 0"),
+    ],
+)
+def test_thresholds_are_checked_with_a_message_naming_the_key(path, thresholds, message):
+    path.write_text(
+        REGISTRY.replace(
+            "    status: production\n", f"    status: production\n    thresholds: {thresholds}\n"
+        )
+    )
+    with pytest.raises(SpeechlabError) as err:
+        load_registry(path)
+    assert str(err.value).startswith(f"{path}:12: model 'beta': {message}")
+
+
+def test_zero_tolerances_and_ceilings_are_allowed(path):
+    path.write_text(
+        REGISTRY.replace(
+            "    status: production\n",
+            "    status: production\n    thresholds: "
+            "{wer_tolerance: 0, ceilings: {production: {hallucination_rate: 0}}}\n",
+        )
+    )
+    beta = load_registry(path).get("beta")
+    assert beta.tolerances() == {"wer": 0.0} and beta.ceilings("production") == {"hallucination_rate": 0.0}
+
+
+def test_the_written_file_keeps_the_order_of_models_and_fields_and_writes_text_as_it_is(tmp_path):
+    from pytest_speechlab.store.registry import Registry
+
+    reason = "replaced by the int8 build → faster on the café's laptop, same WER on all thirty-five cases"
+    history = [{"to": "experimental", "reason": reason}]
+    registry = Registry(tmp_path / "r.yaml", {n: Entry(n, history=list(history)) for n in ("zeta", "alpha")})
+    text = registry.dumps()
+    assert text.index("zeta:") < text.index("alpha:")  # in the order they were registered
+    assert text.index("status:") < text.index("history:")
+    assert f"reason: {reason}\n" in text  # unescaped, on one line
+    assert text.startswith("# pytest-speechlab model registry")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("bad-name: {status: experimental}", "3: model 'bad-name': a model name is a --speech-model name"),
+        (
+            "1: {status: experimental}",
+            "0: model 1: a model name is a --speech-model name (letters, digits, _)",
+        ),
+        ("alpha: [experimental]", "3: model 'alpha': expected a mapping of the model's fields"),
+        (
+            "alpha: {status: experimental, size: 1, colour: red}",
+            "3: model 'alpha': unknown field(s) colour, size",
+        ),
+        (
+            "alpha: {status: prod}",
+            "3: model 'alpha': status must be one of experimental, candidate, production, deprecated, "
+            "got 'prod'",
+        ),
+        (
+            "alpha: {status: experimental, history: {to: experimental}}",
+            "3: model 'alpha': history must be a list",
+        ),
+        (
+            "alpha: {status: experimental, history: [{from: null}]}",
+            "3: model 'alpha': history must be a list",
+        ),
+        (
+            "alpha: {status: experimental, options: [5]}",
+            "3: model 'alpha': options must be a mapping of engine",
+        ),
+        (
+            "alpha: {status: experimental, thresholds: {wer: 1}}",
+            "3: model 'alpha': unknown threshold 'wer' (known: "
+            "wer_tolerance, cer_tolerance, latency_tolerance, ceilings)",
+        ),
+        (
+            "alpha: {status: experimental, thresholds: {ceilings: {candidate: {mos: 4}}}}",
+            "3: model 'alpha': thresholds.ceilings.candidate.mos: unknown metric "
+            "(use wer, cer, rtf, hallucination_rate)",
+        ),
+    ],
+)
+def test_each_broken_entry_is_named_with_its_line(tmp_path, model, message):
+    path = tmp_path / "registry.yaml"
+    path.write_text(f"schema: 1\nmodels:\n  {model}\n")
+    with pytest.raises(SpeechlabError) as err:
+        load_registry(path)
+    assert str(err.value).startswith(f"{path}:{message}")
+
+
+@pytest.mark.parametrize("text", ["[1]\n", "schema: 1\nmodels: [alpha]\n"])
+def test_a_registry_that_is_not_a_mapping_of_models_is_refused(tmp_path, text):
+    path = tmp_path / "registry.yaml"
+    path.write_text(text)
+    with pytest.raises(SpeechlabError) as err:
+        load_registry(path)
+    assert str(err.value) == f"{path}: expected a mapping with 'schema' and a 'models' mapping"
+
+
+def test_an_entry_reads_back_every_field_and_defaults_the_rest(tmp_path):
+    path = tmp_path / "registry.yaml"
+    path.write_text(
+        "schema: 1\nnotes: {owner: speech team}\nmodels:\n"
+        "  alpha:\n    status: experimental\n    capabilities: [asr, tts]\n    options: {beam_size: 5}\n"
+        "    history: [{to: experimental}]\n"
+        "  beta:\n    status: experimental\n    engine: toy 1\n    thresholds:\n    history:\n"
+    )
+    registry = load_registry(path)
+    assert registry.path == path
+    alpha, beta = registry.get("alpha"), registry.get("beta")
+    assert (alpha.name, alpha.line, alpha.capabilities, alpha.options) == (
+        "alpha",
+        4,
+        ["asr", "tts"],
+        {"beam_size": 5},
+    )
+    assert (alpha.engine, alpha.source, alpha.revision) == ("", "", "")
+    assert (beta.name, beta.line, beta.engine, beta.options, beta.thresholds, beta.history) == (
+        "beta", 9, "toy 1", {}, {}, []
+    )  # fmt: skip
+    for empty in ("", "# nothing registered yet\n"):
+        path.write_text(empty)
+        assert load_registry(path).path == path and load_registry(path).models == {}
+    assert load_registry(tmp_path / "none.yaml").path == tmp_path / "none.yaml"

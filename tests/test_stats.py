@@ -7,7 +7,16 @@ import random
 import numpy as np
 import pytest
 
-from pytest_speechlab.core.stats import bootstrap, paired, word_errors
+from pytest_speechlab.core.stats import (
+    Change,
+    Paired,
+    Slowdown,
+    bootstrap,
+    char_errors,
+    paired,
+    slowdown,
+    word_errors,
+)
 from pytest_speechlab.gate.checks import Check
 
 WORDS = "the quick brown fox jumps over a lazy dog while seven tall ships sail past".split()
@@ -91,3 +100,100 @@ def test_one_slow_case_is_not_a_significant_slowdown():
     # a slowdown the machine calibration explains (x2 slower machine) is not a regression
     assert not slowdown(before, before * 2, expected=2.0).significant
     assert slowdown(before, spike, expected=1.0) == one  # seeded: the same interval every run
+
+
+def test_the_interval_is_the_one_sided_95_percent_bound_of_the_resampled_change():
+    """A hundred one-word cases, half of them one word worse: the change over a resample is a
+    binomial share (mean 0.5, sd 0.05), so the 5th and 95th percentiles are about 0.42 and 0.58."""
+    refs = ["word"] * 100
+    after = ["other" if i % 2 else "word" for i in range(100)]
+    change = bootstrap(paired(refs, refs, after))
+    assert change.delta == 0.5 and change.changed_cases == 50 and change.cases == 100
+    assert change.low == pytest.approx(0.418, abs=0.015)
+    assert change.high == pytest.approx(0.582, abs=0.015)
+
+
+def test_one_case_and_no_case():
+    one = bootstrap(paired(["word"], ["word"], ["other"]))  # one case of one word, now wrong
+    assert (one.before, one.after, one.low, one.high, one.cases, one.changed_cases) == (
+        0.0,
+        1.0,
+        1.0,
+        1.0,
+        1,
+        1,
+    )
+    assert one.significant
+    assert bootstrap(paired([], [], [])) == Change(0.0, 0.0, 0.0, 0.0, 0, 0, "WER")
+    assert bootstrap(paired(["", " "], ["", ""], ["noise", "words"])) == Change(
+        0.0, 0.0, 0.0, 0.0, 0, 0, "WER"
+    )
+    silent = Paired(words=np.array([0.0]), before=np.array([1.0]), after=np.array([2.0]))
+    assert bootstrap(silent, metric="CER") == Change(0.0, 0.0, 0.0, 0.0, 1, 0, "CER")
+
+
+def test_every_case_is_drawn_and_an_improvement_stays_inside_its_interval():
+    refs = corpus()
+    first = [worsen(refs[0]), *refs[1:]]  # only the first case changed
+    change = bootstrap(paired(refs, refs, first))
+    assert change.high > 0 and change.low == 0.0
+    assert change.describe().startswith("corpus WER change +0.0")
+    worse = [worsen(r) for r in refs]
+    better = bootstrap(paired(refs, worse, refs))
+    assert better.low <= better.delta <= better.high < 0
+    errors = sum(word_errors(r, w) for r, w in zip(refs, worse, strict=True))
+    assert better.before == pytest.approx(errors / sum(len(r.split()) for r in refs))
+
+
+def test_characters_and_words_are_counted_apart():
+    assert char_errors("abc", "abxc") == 1  # one insertion
+    assert char_errors("abcd", "ab") == 2  # two deletions
+    assert char_errors("abcd", "xbcdef") == 3  # one substitution, two insertions
+    chars = paired(["ab cd", "e"], ["ab cd", "e"], ["ab", "x"], unit="char")
+    assert list(chars.words) == [5, 1] and list(chars.after) == [3, 1]
+    words = paired(["ab cd", "e"], ["ab cd", "e"], ["ab", "x"])
+    assert list(words.words) == [2, 1] and list(words.after) == [1, 1]
+    with pytest.raises(ValueError):
+        paired(["a", "b"], ["a"], ["a", "b"])  # a case without its baseline hypothesis
+
+
+def test_a_slowdown_of_short_latencies_and_the_empty_subset():
+    """Latencies of a few tens of milliseconds: the ratio is of the times themselves, however small."""
+    before = np.array([0.02, 0.03, 0.04])
+    double = slowdown(before, before * 2, expected=1.0)
+    assert (double.ratio, double.low, double.high, double.cases) == (
+        pytest.approx(2.0),
+        pytest.approx(2.0),
+        pytest.approx(2.0),
+        3,
+    )
+    assert (
+        double.describe()
+        == "latency ratio x2.00 [x2.00, x2.00] (95% one-sided bootstrap over 3 cases, x1.00 expected)"
+    )
+    single = slowdown(np.array([0.5]), np.array([0.75]), expected=1.0)
+    assert (single.ratio, single.low, single.high, single.cases) == (1.5, 1.5, 1.5, 1)
+    assert slowdown(np.array([]), np.array([]), expected=1.0) == Slowdown(1.0, 1.0, 1.0, 1.0, 0)
+    assert slowdown(np.zeros(2), np.ones(2), expected=1.0).ratio == 1.0  # no time to compare with
+
+
+def test_the_slowdown_interval_is_the_one_sided_95_percent_bound():
+    """A hundred cases, half of them twice as slow: the resampled ratio is 1 + a binomial share."""
+    before = np.ones(100)
+    after = np.where(np.arange(100) % 2, 2.0, 1.0)
+    change = slowdown(before, after, expected=1.0)
+    assert change.ratio == 1.5 and change.cases == 100
+    assert change.low == pytest.approx(1.418, abs=0.015) and change.high == pytest.approx(1.582, abs=0.015)
+
+
+def test_the_p_value_is_the_share_of_resamples_without_a_regression():
+    """(k + 1) / (resamples + 1), k the resamples whose change is not above zero: what the slices
+    correct for their number."""
+    refs = corpus()
+    assert bootstrap(paired(refs, refs, refs)).p_value == 1.0  # every resample: no change
+    many = bootstrap(paired(refs, refs, [worsen(r) if i % 3 else r for i, r in enumerate(refs)]))
+    assert many.p_value == 1 / 2001  # no resample without a regression
+    one = bootstrap(paired(refs, refs, [worsen(refs[0]), *refs[1:]]))
+    assert one.p_value == pytest.approx((39 / 40) ** 40, abs=0.03)  # the resamples that miss case 0
+    assert bootstrap(paired(refs, refs, refs), resamples=99).p_value == 1.0
+    assert bootstrap(paired(refs, refs, [worsen(r) for r in refs]), resamples=99).p_value == 0.01

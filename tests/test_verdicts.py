@@ -1,0 +1,444 @@
+"""The verdict of a run as a pure function of what it measured, on a toy engine: each rule of
+``gate/verdicts.py`` staged, no model loaded.
+
+The baselines here are recorded from a toy run by the real recording code
+(``measure/record.py``), as ``--update-baselines`` records them; a second toy run is then judged
+against them. The same rules end to end, through pytest and the real engine, are in
+test_gate_e2e.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.metrics import Timing, score
+from pytest_speechlab.core.perturb import Perturbation
+from pytest_speechlab.core.settings import Settings, Tolerances
+from pytest_speechlab.engines import ModelIdentity
+from pytest_speechlab.gate.checks import ERROR, FAIL, INCONCLUSIVE, NEW, PASS, STALE
+from pytest_speechlab.gate.verdicts import (
+    INCOMPLETE,
+    REFERENCE_CHANGED,
+    UPDATED,
+    Part,
+    RunVerdict,
+    judge_run,
+)
+from pytest_speechlab.measure.record import new_baseline
+from pytest_speechlab.measure.results import CaseResult, PerturbedResult, SynthesisResult, text_digest
+from pytest_speechlab.measure.run import AudioCache, ModelRun
+from pytest_speechlab.store.baselines import Baseline, Comparison
+
+from .test_checks import HEALTH
+
+
+def case(case_id: str, text: str) -> Case:
+    return Case(id=case_id, audio=Path(f"{case_id}.wav"), text=text, duration_s=2.0)
+
+
+CASES = (
+    case("a", "the quick brown fox"),
+    case("b", "seven tall ships sail past"),
+    case("c", "a lazy dog"),
+    case("quiet", ""),
+)
+IDS = {c.id for c in CASES}
+RIGHT = {c.id: c.text for c in CASES}
+PATH = Path("baselines/toy/cpu.json")
+IDENTITY = ModelIdentity("toy 1", "toy-model", "package:toy", "sha256:aa", "cpu", "float32", {"beam_size": 1})
+
+
+class ToySpeechEngine:
+    """A toy speech-to-text engine for the verdict tests: loaded, never asked to transcribe (the
+    tests place what it heard in the run, as ``ModelRun.measure`` does)."""
+
+    name = "toy"
+    tasks: ClassVar[tuple[str, ...]] = ("asr",)
+    sample_rate = 16000
+    default_options: ClassVar[dict[str, Any]] = {}
+    identity = IDENTITY
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        return None
+
+    @classmethod
+    def load(cls, source: str | None, device: str, options: dict[str, Any]) -> ToySpeechEngine:
+        return cls()
+
+
+class ToyInt8Engine(ToySpeechEngine):
+    """The same toy model in another compute type, with another decoding option."""
+
+    identity = replace(IDENTITY, compute_type="int8", options={"beam_size": 5})
+
+
+class ToyVoiceEngine(ToySpeechEngine):
+    """A toy text-to-speech engine: loaded, never asked to speak."""
+
+    tasks: ClassVar[tuple[str, ...]] = ("tts",)
+
+
+def toy_run(
+    baseline: Baseline | None = None,
+    cases: tuple[Case, ...] = CASES,
+    engine: type[ToySpeechEngine] = ToySpeechEngine,
+    **comparison: Any,
+) -> ModelRun:
+    against = Comparison("toy on cpu", PATH, baseline, **comparison)
+    run = ModelRun("toy", "cpu", engine, Settings(warmup=0), cases, AudioCache(), against)
+    assert run.engine.identity == engine.identity  # loaded, as a run that measured anything is
+    return run
+
+
+def hear(run: ModelRun, heard: dict[str, str], timings: dict[str, Timing] | None = None) -> ModelRun:
+    """What ``run.measure`` (and ``measure_latency`` for ``timings``) stores for each heard case."""
+    for c in run.cases:
+        if c.id in heard:
+            timing = (timings or {}).get(c.id)
+            run.results[c.id] = CaseResult(
+                c,
+                heard[c.id],
+                score(c.text, heard[c.id]),
+                timing or Timing((0.5,)),
+                run.against,
+                bool(timing),
+            )
+    return run
+
+
+def recorded(
+    heard: dict[str, str] = RIGHT, cases: tuple[Case, ...] = CASES, timings: dict[str, Timing] | None = None
+) -> Baseline:
+    """The baseline an ``--update-baselines`` run over the whole manifest records."""
+    return new_baseline(hear(toy_run(cases=cases, update=True), heard, timings), full_manifest=True).baseline
+
+
+def timed(seconds: float, others: float = 0.0) -> Timing:
+    """Three timed runs of ``seconds`` each, a calibration round of 50 ms before each."""
+    return Timing((seconds,) * 3, (0.05,) * 3, (others,) * 3)
+
+
+# --- the whole run ----------------------------------------------------------------------------
+
+
+def test_a_run_that_hears_what_its_baseline_heard_passes():
+    verdict = judge_run(hear(toy_run(recorded()), RIGHT), IDS)
+    assert verdict.overall == PASS
+    assert {case_id: p.verdict for case_id, p in verdict.cases.items()} == dict.fromkeys(IDS, PASS)
+    assert all(p.why == [] and len(p.checks) == 2 for p in verdict.cases.values())  # WER, CER
+    assert verdict.corpus is not None and verdict.corpus.verdict == PASS and verdict.corpus.why == []
+    assert [c.metric for c in verdict.corpus.checks] == ["corpus WER", "corpus CER"]
+    assert (verdict.tts, verdict.robustness, verdict.identity, verdict.unused) == ({}, [], [], [])
+    assert verdict.failures == [] and verdict.counts() == {PASS: 4}
+    assert verdict.as_json() == {
+        "overall": PASS,
+        "counts": {PASS: 4},
+        "corpus": PASS,
+        "failures": [],
+        "identity_differences": [],
+        "unused_baseline_entries": [],
+    }
+
+
+def test_a_case_worse_than_its_baseline_fails_with_the_checks_that_say_why():
+    verdict = judge_run(hear(toy_run(recorded()), {**RIGHT, "a": "the quick brown box"}), IDS)
+    assert verdict.overall == FAIL
+    a = verdict.cases["a"]
+    assert a.verdict == FAIL and [c.metric for c in a.checks] == ["WER", "CER"]
+    assert a.why == [c.describe() for c in a.checks]
+    assert a.why[0].startswith("WER 0.25 exceeds limit 0.02 (baseline 0, tolerance +0.02 absolute)")
+    # one word in three speech cases moves the corpus past its tolerance, but not significantly
+    assert verdict.corpus is not None and verdict.corpus.verdict == PASS and verdict.corpus.why == []
+    assert not verdict.corpus.checks[0].within
+    assert verdict.failures == [f"a: {a.why[0]}; {a.why[1]}"]
+    assert verdict.counts() == {FAIL: 1, PASS: 3}
+    assert verdict.as_json()["counts"] == {FAIL: 1, PASS: 3} and verdict.as_json()["overall"] == FAIL
+    assert verdict.as_json()["failures"] == verdict.failures
+
+
+def test_a_worse_corpus_fails_the_run_and_says_so_on_its_own_line():
+    refs = {f"s{i}": "the quick brown fox jumps over a lazy dog" for i in range(12)}
+    cases = tuple(case(i, text) for i, text in refs.items())
+    baseline = recorded(refs, cases)
+    worse = {
+        i: "zebra " + text.split(" ", 1)[1] if n % 2 else text for n, (i, text) in enumerate(refs.items())
+    }
+    verdict = judge_run(hear(toy_run(baseline, cases), worse, None), set(refs))
+    assert verdict.corpus is not None and verdict.corpus.verdict == FAIL
+    assert verdict.corpus.why == [c.describe() for c in verdict.corpus.checks]  # WER and CER both fail
+    assert verdict.failures[-1] == f"corpus: {'; '.join(verdict.corpus.why)}"
+    assert verdict.as_json()["corpus"] == FAIL
+    # without a corpus failure, no corpus line
+    fine = judge_run(hear(toy_run(baseline, cases), refs), set(refs))
+    assert fine.failures == [] and fine.overall == PASS
+
+
+def test_an_errored_case_is_an_error_whatever_else_it_measured():
+    run = hear(toy_run(recorded()), {**RIGHT, "a": "the quick brown box"})
+    run.errors["b"] = "RuntimeError: out of memory"  # b was measured once, then a timed run raised
+    verdict = judge_run(run, IDS)
+    assert verdict.cases["b"] == Part(ERROR, ["error: RuntimeError: out of memory"])
+    assert verdict.cases["a"].verdict == FAIL  # the other cases are still judged
+    assert verdict.overall == ERROR
+    assert verdict.failures[:2] == [
+        "b: error: RuntimeError: out of memory",
+        f"a: {'; '.join(verdict.cases['a'].why)}",
+    ]
+    assert verdict.counts() == {ERROR: 1, FAIL: 1, PASS: 2}
+
+
+def test_an_edited_reference_is_re_recorded_and_a_failure_still_comes_first():
+    baseline = recorded()
+    edited = (*CASES[:2], case("c", "a lazy dog sleeps"), CASES[3])
+    run = hear(toy_run(baseline, edited), {**RIGHT, "c": "a lazy dog sleeps"})
+    verdict = judge_run(run, IDS)
+    assert verdict.cases["c"] == Part(STALE, [REFERENCE_CHANGED])
+    reason = "1 reference text(s) changed since the baseline (c): re-record"
+    assert verdict.corpus == Part(STALE, [f"not gated: {reason}"], not_gated=reason)
+    assert verdict.overall == STALE
+    assert verdict.failures == [f"c: {REFERENCE_CHANGED}", f"corpus: not gated: {reason}"]
+    failing = judge_run(hear(toy_run(baseline, edited), {**RIGHT, "a": "fox", "c": "a lazy dog sleeps"}), IDS)
+    assert failing.overall == FAIL
+
+
+def test_a_latency_beyond_its_limit_on_a_busy_machine_is_inconclusive_and_outranks_a_new_case():
+    baseline = recorded(timings={"a": timed(0.1)})
+    assert baseline.cases["a"]["latency_min_ms"] == 100.0 and baseline.cases["a"]["calibration_ms"] == 50.0
+    slow = {"a": timed(0.25, others=0.5)}  # 2.5x slower while others took half the CPU: inconclusive
+    verdict = judge_run(hear(toy_run(baseline), RIGHT, slow), IDS)
+    assert verdict.cases["a"].verdict == INCONCLUSIVE
+    assert [c.metric for c in verdict.cases["a"].checks] == ["WER", "CER", "fastest latency ms"]
+    assert verdict.corpus is not None and verdict.corpus.verdict == INCONCLUSIVE
+    assert verdict.overall == INCONCLUSIVE
+    # a case with no baseline entry is new; an inconclusive latency still decides the run
+    with_new = (*CASES, case("d", "good morning"))
+    run = hear(toy_run(baseline, with_new), {**RIGHT, "d": "good morning"}, slow)
+    verdict = judge_run(run, IDS | {"d"})
+    assert verdict.cases["d"] == Part(NEW, ["no baseline in cpu.json"])
+    assert verdict.overall == INCONCLUSIVE
+    # the corpus of other cases is not compared, and not a failure of its own
+    assert verdict.corpus is not None and verdict.corpus.verdict == NEW and verdict.corpus.why == []
+    assert verdict.corpus.not_gated is not None and verdict.corpus.not_gated.endswith("not comparable")
+    # the same on a quiet machine fails
+    quiet = judge_run(hear(toy_run(baseline), RIGHT, {"a": timed(0.25)}), IDS)
+    assert quiet.overall == FAIL and quiet.cases["a"].verdict == FAIL
+
+
+def test_a_stale_case_outranks_an_inconclusive_one():
+    baseline = recorded(timings={"a": timed(0.1)})
+    edited = (*CASES[:2], case("c", "a lazy dog sleeps"), CASES[3])
+    run = hear(toy_run(baseline, edited), {**RIGHT, "c": "a lazy dog sleeps"}, {"a": timed(0.25, others=0.5)})
+    verdict = judge_run(run, IDS)
+    assert verdict.cases["a"].verdict == INCONCLUSIVE and verdict.cases["c"].verdict == STALE
+    assert verdict.overall == STALE
+
+
+def test_new_cases_fail_only_where_the_run_needs_a_baseline_for_everything():
+    with_new = (*CASES, case("d", "good morning"))
+    heard = {**RIGHT, "d": "good morning"}
+    verdict = judge_run(hear(toy_run(recorded(), with_new), heard), IDS | {"d"})
+    assert verdict.overall == NEW
+    assert verdict.cases["d"] == Part(NEW, ["no baseline in cpu.json"])
+    assert "d: no baseline in cpu.json" in verdict.failures
+    explore = judge_run(hear(toy_run(recorded(), with_new, new_cases="pass"), heard), IDS | {"d"})
+    assert explore.cases["d"] == Part(NEW, []) and explore.failures == []
+    assert explore.overall == NEW  # still not a pass: nothing compared it
+
+
+def test_with_no_baseline_at_all_every_part_is_new():
+    verdict = judge_run(hear(toy_run(None), RIGHT), IDS)
+    assert verdict.overall == NEW
+    assert all(p == Part(NEW, ["no baseline in cpu.json"]) for p in verdict.cases.values())
+    assert verdict.corpus == Part(NEW, ["not gated: no corpus baseline"], not_gated="no corpus baseline")
+    assert verdict.unused == [] and verdict.identity == []
+    explore = judge_run(hear(toy_run(None, new_cases="pass"), RIGHT), IDS)
+    assert explore.corpus == Part(NEW, [], not_gated="no corpus baseline")
+
+
+def test_a_baseline_without_a_corpus_entry_leaves_the_corpus_new():
+    baseline = recorded()
+    bare = Baseline(PATH, cases=baseline.cases, corpus={}, meta=baseline.meta)
+    verdict = judge_run(hear(toy_run(bare), RIGHT), IDS)
+    assert all(p.verdict == PASS for p in verdict.cases.values())
+    assert verdict.corpus == Part(NEW, ["not gated: no corpus baseline"], not_gated="no corpus baseline")
+    assert verdict.overall == NEW
+
+
+def test_an_update_run_records_and_does_not_compare():
+    run = hear(toy_run(recorded(), update=True), {**RIGHT, "a": "fox"})
+    verdict = judge_run(run, IDS)
+    assert verdict.overall == UPDATED
+    assert verdict.cases["a"].verdict == FAIL  # the parts are still judged, for the summary
+    unbased = judge_run(hear(toy_run(None, update=True), RIGHT), IDS)
+    assert unbased.overall == UPDATED and unbased.cases["a"] == Part(NEW, [])  # nothing to record against
+
+
+def test_a_run_that_measured_part_of_the_manifest_is_incomplete():
+    partial = judge_run(hear(toy_run(recorded()), {"a": RIGHT["a"], "b": RIGHT["b"]}), IDS)
+    assert partial.corpus is None and set(partial.cases) == {"a", "b"}
+    assert partial.overall == INCOMPLETE
+    assert partial.as_json()["corpus"] is None
+    failing = judge_run(hear(toy_run(recorded()), {"a": "fox"}), IDS)
+    assert failing.overall == FAIL  # a failure is a failure, however few cases ran
+
+
+def test_a_speech_run_that_measured_nothing_is_incomplete():
+    nothing = judge_run(toy_run(recorded()), IDS)
+    assert nothing.overall == INCOMPLETE and nothing.cases == {} and nothing.corpus is None
+    no_cases = judge_run(toy_run(recorded(), cases=()), IDS)
+    assert no_cases.overall == INCOMPLETE
+
+
+def test_a_refused_baseline_is_one_stale_line():
+    refused = "baseline normaliser is other 1, this run's is whisper: re-record with --update-baselines"
+    verdict = judge_run(hear(toy_run(recorded(), refused=refused), RIGHT), IDS)
+    assert verdict == RunVerdict(STALE, {}, {}, Part(STALE, [refused]), [], [], [])
+    assert verdict.failures == [f"corpus: {refused}"]
+
+
+def test_the_model_differences_and_unused_entries_are_reported():
+    baseline = recorded()
+    verdict = judge_run(hear(toy_run(baseline, engine=ToyInt8Engine), RIGHT), IDS)
+    assert verdict.identity == [
+        "compute_type: 'float32' in the baseline, 'int8' in this run",
+        "option beam_size: 1 in the baseline, 5 in this run",
+    ]
+    assert verdict.overall == PASS  # compared all the same; the promotion gate blocks it
+    assert verdict.as_json()["identity_differences"] == verdict.identity
+    fewer = judge_run(hear(toy_run(baseline), RIGHT), {"a", "quiet"})
+    assert fewer.unused == ["b", "c"] and fewer.as_json()["unused_baseline_entries"] == ["b", "c"]
+    assert judge_run(hear(toy_run(baseline), RIGHT)).unused == []  # no manifest given: no claim
+
+
+def test_robustness_failures_fail_the_run_one_line_each():
+    baseline = recorded()
+    run = hear(toy_run(baseline), RIGHT)
+    noise = Perturbation.of("noise", snr_db=0)
+    clean = run.results["b"]
+    lost = "seven"
+    run.perturbed[("b", noise)] = PerturbedResult(noise, lost, score(clean.case.text, lost), clean)
+    # a recorded sweep point with no baseline entry is not judged
+    gain = Perturbation.of("gain", db=-6)
+    run.perturbed[("a", gain)] = PerturbedResult(
+        gain, "", score(RIGHT["a"], ""), run.results["a"], recorded=True
+    )
+    verdict = judge_run(run, IDS)
+    assert len(verdict.robustness) == 1
+    assert verdict.robustness[0].startswith("b (robustness): WER with ")
+    assert "exceeds limit 0.3 (clean WER 0, tolerance +0.3)" in verdict.robustness[0]
+    assert verdict.overall == FAIL and verdict.failures == verdict.robustness
+    assert all(p.verdict == PASS for p in verdict.cases.values())
+    # within the tolerance: no line
+    run.perturbed[("b", noise)] = PerturbedResult(noise, RIGHT["b"], score(RIGHT["b"], RIGHT["b"]), clean)
+    assert judge_run(run, IDS).robustness == [] and judge_run(run, IDS).overall == PASS
+
+
+# --- text to speech ---------------------------------------------------------------------------
+
+TEXT = "hello there"
+JUDGE = "faster_whisper tiny.en float32 sha256:aa"
+
+
+def voice_baseline(judge: str = JUDGE, text: str = TEXT, judge_wer: float = 0.0) -> Baseline:
+    entry = {"tts": {**HEALTH, "judge_wer": judge_wer}, "reference_sha256": text_digest(text)}
+    return Baseline(PATH, cases={"t": entry}, meta={"judge": judge})
+
+
+def spoken(
+    run: ModelRun, health: dict[str, float] = HEALTH, judge: str = JUDGE, heard: str = TEXT
+) -> ModelRun:
+    """What ``run.judged`` stores: the synthesis, its health and what the judge heard."""
+    c = run.cases[0]
+    s = SynthesisResult(c, np.zeros(10, np.float32), 16000, Timing((0.3,)), health, run.against)
+    s.judge, s.judge_raw, s.judge_score = judge, heard, score(c.text, heard)
+    run.syntheses[c.id] = s
+    return run
+
+
+def voice_run(baseline: Baseline | None, text: str = TEXT, **comparison: Any) -> ModelRun:
+    return toy_run(baseline, (case("t", text),), ToyVoiceEngine, **comparison)
+
+
+def test_a_synthesis_like_its_baseline_passes_with_every_health_check_and_the_judge():
+    verdict = judge_run(spoken(voice_run(voice_baseline())), {"t"})
+    t = verdict.tts["t"]
+    assert t.verdict == PASS and t.why == []
+    assert [c.metric for c in t.checks] == [
+        "TTS duration s",
+        "TTS clipping",
+        "TTS leading silence s",
+        "TTS trailing silence s",
+        "TTS RMS dBFS",
+        "TTS judge WER",
+    ]
+    assert verdict.overall == PASS and verdict.corpus is None and verdict.cases == {}
+    assert verdict.counts() == {PASS: 1}
+
+
+def test_a_synthesis_that_the_judge_hears_worse_fails():
+    verdict = judge_run(spoken(voice_run(voice_baseline()), heard="yellow there"), {"t"})
+    t = verdict.tts["t"]
+    assert t.verdict == FAIL and len(t.why) == 1
+    assert t.why[0].startswith("TTS judge WER 0.5 exceeds limit 0.02 (baseline 0")
+    assert verdict.overall == FAIL and verdict.failures == [f"t (TTS): {t.why[0]}"]
+    short = judge_run(spoken(voice_run(voice_baseline()), {**HEALTH, "duration_s": 1.0}), {"t"})
+    assert short.tts["t"].verdict == FAIL and short.tts["t"].why[0].startswith(
+        "TTS duration s 1 below limit 1.7"
+    )
+
+
+def test_a_synthesis_judged_by_another_judge_or_of_an_edited_text_is_re_recorded():
+    other = judge_run(spoken(voice_run(voice_baseline(judge="whisper base.en"))), {"t"})
+    assert other.tts["t"] == Part(
+        STALE,
+        [
+            f"the baseline was judged by whisper base.en, this run by {JUDGE}: not comparable: "
+            "re-record with --update-baselines"
+        ],
+    )
+    assert other.overall == STALE
+    edited = judge_run(spoken(voice_run(voice_baseline(), text="hello there again")), {"t"})
+    assert edited.tts["t"] == Part(STALE, [REFERENCE_CHANGED])
+
+
+def test_a_synthesis_with_no_baseline_is_new_and_a_voice_run_with_nothing_spoken_is_incomplete():
+    new = judge_run(spoken(voice_run(None)), {"t"})
+    assert new.tts["t"] == Part(NEW, ["no baseline in cpu.json"]) and new.overall == NEW
+    assert new.failures == ["t (TTS): no baseline in cpu.json"]
+    explore = judge_run(spoken(voice_run(None, new_cases="pass")), {"t"})
+    assert explore.tts["t"] == Part(NEW, [])
+    silent = judge_run(voice_run(voice_baseline()), {"t"})
+    assert silent.overall == INCOMPLETE and silent.tts == {}
+
+
+def test_tolerances_come_from_the_comparison():
+    loose = Tolerances(wer=0.5, cer=0.5)
+    verdict = judge_run(
+        hear(toy_run(recorded(), tolerances=loose), {**RIGHT, "a": "the quick brown box"}), IDS
+    )
+    assert verdict.cases["a"].verdict == PASS and verdict.overall == PASS
+    judged = judge_run(spoken(voice_run(voice_baseline(), tolerances=loose), heard="yellow there"), {"t"})
+    assert judged.tts["t"].verdict == PASS
+
+
+def test_a_synthesis_the_judge_did_not_listen_to_is_gated_on_its_health_alone():
+    run = spoken(voice_run(voice_baseline()))
+    unheard = run.syntheses["t"]
+    unheard.judge, unheard.judge_raw, unheard.judge_score = None, "", None
+    verdict = judge_run(run, {"t"})
+    assert verdict.tts["t"].verdict == PASS and len(verdict.tts["t"].checks) == 5
+    assert verdict.overall == PASS
+
+
+def test_a_run_that_never_loaded_its_engine_has_no_identity_to_compare():
+    against = Comparison("toy on cpu", PATH, recorded())
+    run = ModelRun("toy", "cpu", ToySpeechEngine, Settings(warmup=0), CASES, AudioCache(), against)
+    verdict = judge_run(run, IDS)  # a device that was skipped: nothing loaded, nothing measured
+    assert run.identity is None and verdict.identity == []
+    assert verdict.overall == INCOMPLETE
