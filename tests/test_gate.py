@@ -40,7 +40,7 @@ def test_update_then_pass(project):
         ]
     )
     outcomes = again.parseoutcomes()
-    assert outcomes["passed"] == 3 * len(project.cases) - 2 + 1  # wer+cer per case, 1 latency, corpus
+    assert outcomes["passed"] == 3 * len(project.cases) - 2 + 3  # wer+cer per case, 1 latency, corpus, slices, hallucination
     assert "failed" not in outcomes
 
 

@@ -102,6 +102,7 @@ class SynthesisResult:
     judge: str | None = None  # the judge that listened (``Judge.name``), once it has
     judge_raw: str = ""
     judge_score: Score | None = None  # what the judge heard, scored against the case's text
+    quality: dict[str, Any] | None = None  # the voice figures (measure.quality), once measured
 
     @property
     def stored(self) -> dict[str, Any] | None:
