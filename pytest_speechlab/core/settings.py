@@ -25,8 +25,8 @@ class Tolerances:
     wer: float = 0.02
     cer: float = 0.02
     latency: float = 0.5
-    duration: float = 0.15  # text-to-speech: relative change of the audio's duration, either way
-    silence: float = 0.25  # text-to-speech: seconds of extra leading or trailing silence
+    duration: float = 0.15  # text-to-speech: relative change of duration and speaking rate, either way
+    silence: float = 0.25  # text-to-speech: seconds of extra leading, trailing or longest internal silence
     robustness: float = 0.3  # WER under a perturbation over the same case's clean WER, absolute
     dnsmos: float = 0.3  # text-to-speech: how far a DNSMOS score (1-5) may drop, absolute
     similarity: float = 0.1  # text-to-speech: how far the speaker similarity may drop, absolute

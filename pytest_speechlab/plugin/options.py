@@ -83,14 +83,14 @@ def add_options(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         metavar="REL",
-        help="text-to-speech: allowed relative change of duration, either way (default 0.15)",
+        help="text-to-speech: allowed relative change of duration and speaking rate (default 0.15)",
     )
     add(
         "--speech-silence-tolerance",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="text-to-speech: allowed extra leading or trailing silence (default 0.25)",
+        help="text-to-speech: allowed extra leading, trailing or longest internal silence (default 0.25)",
     )
     add(
         "--speech-robustness-tolerance",
