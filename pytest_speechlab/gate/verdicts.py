@@ -3,7 +3,7 @@ file, HTML report) and the promotion gate render this one object, so they cannot
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..measure.quality import corpus_figures, measured_voices
@@ -189,7 +189,9 @@ def _gated(checks: list[Check], reason: str) -> Part:
 def slices_part(run: ModelRun, corpus: CorpusResult) -> tuple[Part, SliceReport]:
     """Each slice of the corpus against the baseline's stored hypotheses of its cases."""
     report = slice_report(corpus.results, run.against.tolerances)
-    return _gated(slice_checks(report.changes), "no stored hypotheses to compare the slices with"), report
+    part = _gated(slice_checks(report.changes), "no stored hypotheses to compare the slices with")
+    why = [c.describe() for c in report.changes if c.regressed]  # one short line a slice
+    return replace(part, why=why) if part.why else part, report
 
 
 def hallucination_part(run: ModelRun, corpus: CorpusResult) -> tuple[Part, Hallucination]:
