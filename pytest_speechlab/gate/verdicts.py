@@ -78,7 +78,7 @@ class RunVerdict:
         """Every part that is not a pass, one line each: what a reviewer reads first."""
         lines = [f"{case_id}: {'; '.join(p.why)}" for case_id, p in self.cases.items() if p.why]
         lines += [f"{case_id} (TTS): {'; '.join(p.why)}" for case_id, p in self.tts.items() if p.why]
-        lines += [f"{name}: {'; '.join(p.why)}" for name, p in self.runwide().items() if p.why]
+        lines += [f"{name}: {line}" for name, p in self.runwide().items() for line in p.why]
         return lines + self.robustness
 
     def what_changed(self) -> list[str]:

@@ -190,10 +190,6 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
         lines += ["", f"Corpus not gated: {verdict.corpus.not_gated}."]
     lines += _analysis(verdict) + _slices(verdict) + _hallucination(verdict) + _voice(run, verdict)
     failing = [f"- `{line.split(':', 1)[0]}`:{line.split(':', 1)[1]}" for line in verdict.failures]
-    for name, part in verdict.runwide().items():  # a run-wide part of several lines: one bullet each
-        if len(part.why) > 1:
-            index = failing.index(f"- `{name}`: {'; '.join(part.why)}")
-            failing[index : index + 1] = [f"- `{name}`:", *(f"  - {line}" for line in part.why)]
     if failing:
         lines += ["", "Not passing:", "", *failing]
     if verdict.unused:
