@@ -27,9 +27,10 @@ pytest_plugins = ["pytester"]
 # pytester's in-process runs remove the modules a run imported when it ends, and some native
 # extensions cannot be imported twice in one process: torch crashes ("bad call flags", then a
 # segfault), numpy.fft refuses ("cannot load module more than once per process", through
-# librosa's resampling). The plugin imports these lazily, so import them here, once, for the
-# whole test session.
-for _native in ("torch", "ctranslate2", "librosa", "scipy.signal", "whisper", "faster_whisper"):
+# librosa's resampling), soxr's nanobind extension aborts the process (a duplicate enumeration
+# key, through the voice figures' resampling). The plugin imports these lazily, so import them
+# here, once, for the whole test session.
+for _native in ("torch", "ctranslate2", "librosa", "scipy.signal", "whisper", "faster_whisper", "soxr"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_native)
 
