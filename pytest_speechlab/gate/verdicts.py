@@ -59,7 +59,7 @@ class RunVerdict:
     robustness: list[str]  # failing perturbed transcriptions, one line each
     identity: list[str]  # how the model differs from the one the baseline recorded
     unused: list[str]  # baseline entries whose case left the manifest
-    analysis: RunAnalysis | None = None  # the corpus's errors and what changed in them
+    analysis: RunAnalysis | None = None  # the measured cases' errors and what changed in them
     slices: Part | None = None  # the corpus cut by tag, speaker, language, duration and rate
     slice_report: SliceReport | None = None
     hallucination: Part | None = None  # phrases over non-speech, loops, empty outputs
@@ -230,7 +230,8 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
         cases.setdefault(case_id, case_part(result))
     tts = {case_id: synthesis_part(result) for case_id, result in run.syntheses.items()}
     measured = run.measured_corpus()
-    analysis = run_analysis(measured.results) if measured else None
+    done = [run.results[c.id] for c in run.cases if c.id in run.results]  # what changed: in any run
+    analysis = run_analysis(done) if done else None
     corpus = corpus_part(run, measured, analysis)
     slices, report = slices_part(run, measured) if measured else (None, None)
     hallucinating, found = hallucination_part(run, measured) if measured else (None, None)
