@@ -40,7 +40,8 @@ def test_update_then_pass(project):
         ]
     )
     outcomes = again.parseoutcomes()
-    assert outcomes["passed"] == 3 * len(project.cases) - 2 + 1  # wer+cer per case, 1 latency, corpus
+    # wer and cer per case, one latency, corpus, slices, hallucination
+    assert outcomes["passed"] == 3 * len(project.cases) - 2 + 3
     assert "failed" not in outcomes
 
 

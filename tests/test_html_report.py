@@ -4,19 +4,29 @@ from a real run through ``--speech-report``."""
 from __future__ import annotations
 
 import base64
+import random
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_speechlab.report.html import failures, render, write_report
+from pytest_speechlab.core.analysis import case_change, case_errors, run_change, run_errors
+from pytest_speechlab.gate.checks import FAIL
+from pytest_speechlab.report.html import PAGE_ROWS, PLOT_CASES, failures, render, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('x')</script> & more"
 
 
 def _case(case_id: str, wer: float, verdict: str = "pass", **extra: Any) -> dict[str, Any]:
+    """A case as ``results.run_json`` writes it, its error counts and alignment from its texts."""
+    case = _bare_case(case_id, wer, verdict, **extra)
+    case.setdefault("errors", case_errors(case_id, case["reference"], case["hypothesis"]).as_dict())
+    return case
+
+
+def _bare_case(case_id: str, wer: float, verdict: str = "pass", **extra: Any) -> dict[str, Any]:
     return {
         "id": case_id,
         "audio": f"data/{case_id}.wav",
@@ -169,7 +179,7 @@ def test_is_a_complete_self_contained_document(page: str) -> None:
     for tag in ("<html", "<head>", "<title>nightly &lt;report&gt;</title>", "<style>", "<body>", "</body>"):
         assert tag in page
     assert "http://" not in page and "https://" not in page
-    assert "<link" not in page and "<script" not in page
+    assert "<link" not in page and "<script src" not in page  # the one script is inline: sorting
 
 
 def test_embeds_png_plots(page: str) -> None:
@@ -227,18 +237,20 @@ def test_clean_runs_get_a_green_banner_and_others_their_verdict() -> None:
 
 def test_escapes_text_from_the_data(page: str) -> None:
     assert EVIL not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in page
+    assert '<b class="s">the<em>&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;</em></b>' in page
+    assert '<b class="s">quick<em>&amp;</em></b>' in page
     assert 'title="hello &lt;b&gt;bear&lt;/b&gt;">0.5000 / 0.0000<' in page  # what the judge heard
     assert "judge heard: hello &lt;b&gt;bear&lt;/b&gt;" in page
 
 
-def test_failing_rows_are_marked_with_their_transcripts(page: str) -> None:
-    row = re.search(
-        r'<tr class="fail"><td class="l">cards_002</td>(.*?)</tr>\s*<tr class="text">(.*?)</tr>', page, re.S
-    )
+def test_failing_rows_are_marked_with_their_alignment_open(page: str) -> None:
+    row = re.search(r'<tr class="fail"><td class="l">cards_002</td>(.*?)</tr>', page, re.S)
     assert row
     assert "0.2500" in row.group(1) and "+0.2500" in row.group(1)
-    assert "reference: the quick brown fox" in row.group(2)
+    assert '<details open><summary>4 word errors</summary><div class="al">' in row.group(1)
+    assert '<b class="s">brown<em>more</em></b> <b class="d"><s>fox</s><em>&mdash;</em></b>' in row.group(1)
+    assert '<td class="l">jfk</td><td>0.0000</td><td>0.0000</td><td>+0.0000</td>' in page
+    assert re.search(r'<td class="l">jfk</td>.*?<span class="note">no errors</span>', page)
     assert '<td class="l">jfk</td><td>0.0000</td><td>0.0000</td><td>+0.0000</td>' in page
     assert "1000.0 / 950.0 (x5)" in page
 
@@ -308,3 +320,169 @@ def test_speechlab_report_renders_a_saved_results_file(
     bad.write_text("[1, 2]")
     assert cli.main(["report", str(bad), str(out)]) == 2
     assert "not a results file written by --speech-results" in capsys.readouterr().err
+
+
+# --- why the WER moved: the new views -------------------------------------------------------------
+
+WORDS = "the quick brown fox jumps over a lazy dog while seven tall ships sail past".split()
+
+
+def _changed_run() -> dict[str, Any]:
+    """A run in which one case newly hears "clubs" as "clothes", with its analysis, slices,
+    phrases over non-speech (one of them new) and a text-to-speech utterance's voice figures."""
+    ref, before, after = "four queen of clubs", "four queen of clubs", "four queen of clothes"
+    change = case_change("cards_002", ref, before, after)
+    stored = {"wer": 0.0, "hypothesis": before}
+    cases = [
+        _case(
+            "cards_002",
+            0.25,
+            "FAIL",
+            reference=ref,
+            hypothesis=after,
+            baseline=stored,
+            change=change.as_dict(),
+        ),
+        _case(
+            "silence_3s", 1.0, reference="", hypothesis="thank you", baseline={"wer": 0.0, "hypothesis": ""}
+        ),
+    ]
+    figures = {"wer_before": 0.05, "delta": 0.15, "p_value": 0.001, "p_adjusted": 0.004}
+    slices = [
+        {"name": "tag:command", "cases": 6, "words": 30, "wer": 0.2, "cer": 0.1, **figures, "tested": True,
+         "regressed": True, "verdict": "FAIL"},
+        {"name": "rate:8000", "cases": 1, "words": 7, "wer": 0.3, "cer": 0.2, "wer_before": 0.3, "delta": 0.0,
+         "tested": False, "regressed": False, "verdict": "pass"},
+    ]  # fmt: skip
+    pitch = {"median_hz": 90.0, "voiced_share": 0.5, "jumps": 0}
+    quality = {"dnsmos": {"sig": 3.5, "bak": 2.1, "ovrl": 2.4, "p808": 3.9}, "similarity": 0.61,
+               "longest_silence_s": 0.2, "words_per_s": 3.1, "pitch": pitch}  # fmt: skip
+    stored = {"dnsmos": {"sig": 3.6, "bak": 4.2, "ovrl": 3.4, "p808": 4.1}, "similarity": 0.93,
+              "longest_silence_s": 0.2, "words_per_s": 3.0, "pitch": {"jumps": 0}}  # fmt: skip
+    tts = {"id": "piper_01", "text": "hello", "verdict": "FAIL", "quality": quality, "baseline": stored}
+    run = _run("faster_whisper", cases, tts_cases=[tts])
+    run["analysis"] = {
+        "errors": run_errors([case_errors("cards_002", ref, after)]).as_dict(),
+        "change": {k: v for k, v in run_change([change]).as_dict().items() if k != "cases"},
+    }
+    run["slices"] = {"rows": slices, "verdict": "FAIL"}
+    run["hallucination"] = {
+        "phrases": {"thank you": ["silence_3s"], "beep be": ["tone_440hz"]},
+        "new_phrases": {"thank you": ["silence_3s"]},
+        "gone_phrases": ["you"],
+        "loops": {"tone_440hz": {"phrase": "beep", "n": 1, "repeats": 112, "start": 0}},
+        "new_loops": [],
+        "empty_outputs": {"cases": 1, "empty": [], "rate": 0.0},
+    }
+    run["tts_corpus"] = {
+        "utterances": 1,
+        "dnsmos_ovrl": {"mean": 2.4, "p5": 2.4},
+        "similarity": {"mean": 0.61, "p5": 0.61},
+        "baseline": {"dnsmos_ovrl": {"mean": 3.4, "p5": 3.4}, "similarity": {"mean": 0.93, "p5": 0.93}},
+        "notes": [],
+    }
+    return run
+
+
+@pytest.fixture(scope="module")
+def why() -> str:
+    return render([_changed_run()])
+
+
+def test_what_changed_comes_before_the_plots_with_both_alignments(why: str) -> None:
+    assert why.index('<h2 id="what-changed-against-the-baseline">') < why.index('<h2 id="plots">')
+    section = why.split('id="what-changed-against-the-baseline"', 1)[1].split("<h2", 1)[0]
+    assert "1 cases changed (1 worse, 0 better); word errors 0 &rarr; 1 (+1)" in section
+    assert "newly wrong words: clubs" in section and "confusions appeared: clubs &rarr; clothes" in section
+    assert '<span class="who">baseline</span>four queen of clubs</div>' in section
+    assert '<span class="who">now</span>four queen of <b class="s">clubs<em>clothes</em></b></div>' in section
+    # the case's own row shows the same, folded open because it fails
+    assert "<details open><summary>1 word error, 0 in the baseline</summary>" in why
+
+
+def test_error_analysis_slices_and_hallucination_views(why: str) -> None:
+    analysis = why.split('id="error-analysis"', 1)[1].split("<h2", 1)[0]
+    assert "1 of 1 sentences have an error (sentence error rate 1.0000)" in analysis
+    assert '<td class="l">clubs</td><td class="l">clothes</td><td>1</td>' in analysis
+    slices = why.split('id="slices"', 1)[1].split("<h2", 1)[0]
+    assert '<table class="sortable">' in slices
+    assert re.search(
+        r'<tr class="fail"><td class="l"><code>tag:command</code>.*?<td class="l">FAIL</td>', slices
+    )
+    assert "pass (untested: few cases)" in slices
+    found = why.split('id="hallucination"', 1)[1].split("<h2", 1)[0]
+    assert (
+        '<tr class="fail"><td class="l">thank you</td><td class="l">silence_3s</td><td class="l">new</td>'
+        in found
+    )
+    assert '<td class="l">you</td><td class="l"></td><td class="l">gone</td>' in found
+    assert "<b>tone_440hz</b>: &ldquo;beep&rdquo; &times;112" in found
+
+
+def test_voice_quality_view(why: str) -> None:
+    voice = why.split('id="voice-quality"', 1)[1]
+    assert re.search(
+        r'<tr class="fail"><td class="l">faster_whisper \(cpu\)</td><td class="l">piper_01</td>', voice
+    )
+    assert "<td>2.40 / 3.40</td>" in voice and "<td>0.610 / 0.930</td>" in voice
+    assert "<td>DNSMOS OVRL</td><td>2.400 / 3.400</td>" in voice.replace('<td class="l">', "<td>")
+
+
+def generated(n: int, seed: int = 1) -> dict[str, Any]:
+    """A results document of ``n`` cases of twelve words, no model needed: about half have an
+    error or two, and every 97th newly hears a word as "zebra" (and fails)."""
+    rng = random.Random(seed)
+    cases = []
+    for i in range(n):
+        words = rng.choices(WORDS, k=12)
+        ref = " ".join(words)
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            words[rng.randrange(12)] = rng.choice(WORDS)
+        before = " ".join(words)
+        if i % 97 == 0:
+            words[rng.randrange(12)] = "zebra"
+        after = " ".join(words)
+        now, then = case_errors(f"c{i:05d}", ref, after), case_errors(f"c{i:05d}", ref, before)
+        change = case_change(f"c{i:05d}", ref, before, after)
+        verdict = FAIL if now.words.rate > then.words.rate + 0.02 else "pass"
+        stored = {"wer": round(then.words.rate, 4), "hypothesis": before}
+        texts = {"reference": ref, "hypothesis": after, "baseline": stored, "errors": now.as_dict()}
+        changed = change.as_dict() if change.changed else None
+        cases.append(_bare_case(f"c{i:05d}", now.words.rate, verdict, **texts, change=changed))
+    run = _run("faster_whisper", cases)
+    run["verdict"] = {
+        "overall": FAIL,
+        "failures": [f"{c['id']}: WER" for c in cases if c["verdict"] != "pass"],
+    }
+    return run
+
+
+def test_a_report_of_5000_cases_stays_usable() -> None:
+    """The WER plot shows the worst cases and says so; the table of cases sorts and pages; the
+    banner lists twenty parts and counts the rest; every case is still on the page."""
+    run = generated(5000)
+    failing = [c["id"] for c in run["cases"] if c["verdict"] == FAIL]
+    assert len(failing) > 20
+    page = render([run])
+    assert f"The {PLOT_CASES} worst of 5000 cases (not passing first, then the highest WER)" in page
+    assert page.count("data:image/png;base64,") == 2  # WER per case, WER vs RTF
+    assert f'<table class="sortable" data-page="{PAGE_ROWS}">' in page
+    assert all(f'<td class="l">{c["id"]}</td>' in page for c in run["cases"])
+    assert f"<li>... and {len(failing) - 20} more: every case is in the table of cases</li>" in page
+    assert page.count("<li>faster_whisper (cpu): c") == 20
+    assert len(page) < 5_000_000
+
+
+def test_the_wer_plot_keeps_the_worst_cases_first() -> None:
+    from pytest_speechlab.report.html import worst_cases
+
+    run = generated(PLOT_CASES + 40)
+    shown = worst_cases([run])
+    assert len(shown) == PLOT_CASES
+    verdicts = {c["id"]: c["verdict"] for c in run["cases"]}
+    wers = {c["id"]: c["wer"] for c in run["cases"]}
+    failing = [i for i in shown if verdicts[i] != "pass"]
+    assert shown[: len(failing)] == failing  # not passing first
+    passing = shown[len(failing) :]
+    assert [wers[i] for i in passing] == sorted((wers[i] for i in passing), reverse=True)
+    assert min(wers[i] for i in passing) >= max(w for i, w in wers.items() if i not in shown)

@@ -25,9 +25,11 @@ class Tolerances:
     wer: float = 0.02
     cer: float = 0.02
     latency: float = 0.5
-    duration: float = 0.15  # text-to-speech: relative change of the audio's duration, either way
-    silence: float = 0.25  # text-to-speech: seconds of extra leading or trailing silence
+    duration: float = 0.15  # text-to-speech: relative change of duration and speaking rate, either way
+    silence: float = 0.25  # text-to-speech: seconds of extra leading, trailing or longest internal silence
     robustness: float = 0.3  # WER under a perturbation over the same case's clean WER, absolute
+    dnsmos: float = 0.3  # text-to-speech: how far a DNSMOS score (1-5) may drop, absolute
+    similarity: float = 0.1  # text-to-speech: how far the speaker similarity may drop, absolute
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ FILE_KEYS = {
     "models", "device", "manifest", "tags", "baselines", "results", "wer_tolerance",
     "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
     "warmup", "latency_tags", "new_cases", "options", "registry", "summary", "judge", "report",
-    "robustness_tolerance", "robustness_tags", "robustness_examples",
+    "robustness_tolerance", "robustness_tags", "robustness_examples", "dnsmos_tolerance",
+    "similarity_tolerance",
 }  # fmt: skip
 
 

@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 
 from ..core.metrics import Score, alignment
+from ..measure.errors import slice_groups
+from ..measure.quality import corpus_figures
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..store.atomic import shown
 from ..store.baselines import Comparison
+from .analysis import case_change, describe_change_over, run_analysis, what_changed
 from .checks import (
     INCONCLUSIVE,
     Check,
@@ -29,7 +32,10 @@ from .checks import (
     synthesis_checks,
     worst,
 )
+from .hallucination import hallucination, hallucination_checks
+from .slices import slice_checks, slice_report
 from .verdicts import REFERENCE_CHANGED
+from .voice import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
 
 
 def _missing_baseline(against: Comparison, what: str) -> None:
@@ -47,18 +53,29 @@ WORD_METRICS = ("WER", "CER", "TTS judge WER")
 
 
 def _conclude(
-    what: str, against: Comparison, checks: list[Check], detail: Sequence[str] = (), for_words: bool = True
+    what: str,
+    against: Comparison,
+    checks: list[Check],
+    detail: Sequence[str] = (),
+    for_words: bool = True,
+    first: Sequence[str] = (),
+    sep: str = "; ",
+    head: str = "",
 ) -> None:
-    """Fail on a failed check, with ``detail`` (only where words are at stake, with
-    ``for_words``); skip as inconclusive when every miss is inconclusive."""
+    """Fail on a failed check, with what changed against the baseline (``first``) before it and
+    ``detail`` after it (both only where words are at stake, with ``for_words``); skip as
+    inconclusive when every miss is inconclusive."""
     missed = [c for c in checks if not c.passed]
     if not missed:
         return
-    message = f"{what} [{against.label}]: " + "; ".join(c.describe() for c in missed)
+    message = (
+        f"{what} [{against.label}]: " + (head + sep if head else "") + sep.join(c.describe() for c in missed)
+    )
     if worst([c.outcome for c in missed]) == INCONCLUSIVE:
         pytest.skip(f"inconclusive: {message}")
-    shown_detail = not for_words or any(c.metric in WORD_METRICS for c in missed)
-    pytest.fail("\n".join([message, *(detail if shown_detail else [])]), pytrace=False)
+    shown = not for_words or any(c.metric.removeprefix("corpus ") in WORD_METRICS for c in missed)
+    lines = [*(first if shown else []), message, *(detail if shown else [])]
+    pytest.fail("\n".join(lines), pytrace=False)
 
 
 def _aligned(s: Score) -> list[str]:
@@ -83,7 +100,8 @@ def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
         return
     _stale(result.case.id, against, result.case.text, entry)
     checks = case_checks(result, entry, against.tolerances, metrics)
-    _conclude(result.case.id, against, checks, _aligned(result.score))
+    first = what_changed(case_change(result))
+    _conclude(result.case.id, against, checks, _aligned(result.score), first=first)
 
 
 def assert_wer_within_baseline(result: CaseResult) -> None:
@@ -117,7 +135,89 @@ def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
         pytest.fail(f"corpus [{against.label}]: {reason}", pytrace=False)
     if reason:
         pytest.skip(f"corpus [{against.label}]: {reason}")
-    _conclude("corpus", against, checks)
+    missed = [c for c in checks if not c.passed]
+    _conclude("corpus", against, checks, first=run_analysis(corpus.results).what_changed() if missed else [])
+
+
+def assert_slices_within_baseline(corpus: CorpusResult) -> None:
+    """Fail when a slice of the corpus (a tag, speaker, language, duration or sample rate) got
+    worse beyond the WER tolerance by a change its paired bootstrap, corrected for the number of
+    slices, calls significant; what changed in its cases comes first."""
+    against = corpus.against
+    if against.update:
+        return
+    report = slice_report(corpus.results, against.tolerances)
+    if not report.changes:
+        _missing_baseline(against, "slices")
+        return
+    regressed = sorted(c.name for c in report.changes if c.regressed)
+    first = []
+    if regressed:
+        groups = slice_groups(corpus.results)
+        members = {i for name in regressed for i in groups[name]}
+        changed = describe_change_over(r for r in corpus.results if r.case.id in members)
+        first = [f"what changed in {', '.join(regressed)}:", *("  " + line for line in changed)]
+    tested = sum(c.tested for c in report.changes)
+    head = f"{len(regressed)} of {tested} tested slices regressed"
+    _conclude(
+        "slices", against, slice_checks(report.changes), first=first, for_words=False, sep="\n  ", head=head
+    )
+
+
+def assert_no_new_hallucinations(corpus: CorpusResult) -> None:
+    """Fail on a phrase written over non-speech that the baseline's model never wrote, a
+    repetition loop on a long-form or non-speech case that its baseline hypothesis did not have,
+    or a speech case whose output is now empty."""
+    against = corpus.against
+    if against.update:
+        return
+    baseline = against.baseline
+    found = hallucination(corpus.results, baseline.corpus.get("nonspeech_phrases") if baseline else None)
+    checks = hallucination_checks(found)
+    if not checks:
+        _missing_baseline(against, "hallucination")
+        return
+    _conclude("hallucination", against, checks, [found.describe()], for_words=False)
+
+
+def _voice_notes(notes: list[str], what: str, against: Comparison) -> None:
+    """Skip, saying so, where figures the baseline holds could not be measured."""
+    if notes:
+        pytest.skip(f"{what} [{against.label}]: " + "; ".join(notes))
+
+
+def assert_voice_within_baseline(result: SynthesisResult) -> None:
+    """Fail unless the utterance's voice figures (DNSMOS, speaker similarity, longest internal
+    silence, speaking rate, pitch jumps) are within tolerance of its baseline's; skip, saying
+    which, where figures the baseline holds could not be measured (the tts-quality extra)."""
+    against = result.against
+    if against.update or result.quality is None:
+        return
+    entry = result.stored
+    checks = voice_checks(result.quality, entry, against.tolerances)
+    notes = not_measured(result.quality, entry or {})
+    if entry is None or not (checks or notes):
+        _missing_baseline(against, f"{result.case.id} (voice figures)")
+        return
+    _conclude(result.case.id, against, checks, [f"text: {result.case.text}"], for_words=False)
+    _voice_notes(notes, result.case.id, against)
+
+
+def assert_voices_within_baseline(results: Sequence[SynthesisResult]) -> None:
+    """Fail unless the mean and the 5th percentile over the utterances of each DNSMOS score and
+    of the speaker similarity are within tolerance of the baseline's."""
+    if not results or results[0].against.update:
+        return
+    against = results[0].against
+    stored = (against.baseline.corpus if against.baseline else {}).get("tts_quality") or {}
+    if not stored:
+        _missing_baseline(against, "voice corpus")
+        return
+    figures = corpus_figures(results)
+    _conclude(
+        "voice corpus", against, voice_corpus_checks(figures, stored, against.tolerances), for_words=False
+    )
+    _voice_notes(corpus_not_measured(figures, stored), "voice corpus", against)
 
 
 def assert_tts_within_baseline(result: SynthesisResult) -> None:

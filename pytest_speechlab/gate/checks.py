@@ -14,13 +14,13 @@ anything that competition can explain.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..core.metrics import Timing
 from ..core.settings import Tolerances
-from ..core.stats import Change, Slowdown, bootstrap, paired, slowdown
+from ..core.stats import bootstrap, paired, slowdown
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult, text_digest
 
 PASS, FAIL, NEW, ERROR = "pass", "FAIL", "new", "ERROR"
@@ -53,6 +53,16 @@ class Load:
         return SYNC_PENALTY / max(1.0 - self.others_cpu, 0.05) if self.loaded else 1.0
 
 
+class Significance(Protocol):
+    """A test of whether a change beyond the limit is real: a paired bootstrap of the corpus
+    (``stats.Change``, ``stats.Slowdown``) or of one slice, corrected for the number of slices."""
+
+    @property
+    def significant(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Check:
     """One metric against its baseline: passes when ``floor <= measured <= limit``."""
@@ -63,9 +73,10 @@ class Check:
     limit: float
     tolerance: str
     floor: float = float("-inf")  # a lower limit too, for figures that may not drop either
-    change: Change | Slowdown | None = None  # corpus WER, CER and latency: paired bootstraps
+    change: Significance | None = None  # corpus WER, CER, latency and slices: paired bootstraps
     against: str = "baseline"  # what ``baseline`` is: robustness checks compare with the clean WER
     load: Load | None = None  # latency checks: how busy the machine was while timing
+    note: str = ""  # what a count stands for (the new phrases, the looping cases), said after it
 
     @property
     def within(self) -> bool:
@@ -89,7 +100,7 @@ class Check:
     def describe(self) -> str:
         low = self.measured < self.floor - 1e-9
         verdict = "within" if self.within else ("below" if low else "exceeds")
-        bound = self.floor if low else self.limit
+        bound = self.floor if low or self.limit == float("inf") else self.limit
         line = (
             f"{self.metric} {self.measured:.4g} {verdict} limit {bound:.4g} "
             f"({self.against} {self.baseline:.4g}, tolerance {self.tolerance})"
@@ -100,6 +111,8 @@ class Check:
             line += f"; {self.change.describe()}"
             if not self.within:
                 line += ": significant" if self.change.significant else ": not significant, passes"
+        if self.note:
+            line += f"; {self.note}"
         if self.load is not None and not self.within and self.load.loaded:
             share = f"other processes used {self.load.others_cpu:.0%} of the CPU while it was timed"
             if self.outcome == INCONCLUSIVE:

@@ -3,12 +3,14 @@ file, HTML report) and the promotion gate render this one object, so they cannot
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..measure.results import CaseResult, SynthesisResult
+from ..measure.quality import corpus_figures, measured_voices
+from ..measure.results import CaseResult, CorpusResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..store.baselines import Comparison
+from .analysis import RunAnalysis, case_change, run_analysis, what_changed
 from .checks import (
     ERROR,
     FAIL,
@@ -25,6 +27,9 @@ from .checks import (
     synthesis_checks,
     worst,
 )
+from .hallucination import Hallucination, hallucination, hallucination_checks
+from .slices import SliceReport, slice_checks, slice_report
+from .voice import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
 
 UPDATED, INCOMPLETE = "UPDATED", "INCOMPLETE"
 IDENTITY_FIELDS = ("engine", "model_id", "source", "revision", "compute_type")
@@ -41,6 +46,8 @@ class Part:
     why: list[str] = field(default_factory=list)  # why it does not pass: each line a failure to read
     checks: list[Check] = field(default_factory=list)
     not_gated: str | None = None  # why it could not be compared at all (the corpus)
+    what_changed: list[str] = field(default_factory=list)  # against the baseline: shown first on failure
+    notes: list[str] = field(default_factory=list)  # what could not be measured: said, not failed
 
 
 @dataclass(frozen=True)
@@ -52,15 +59,31 @@ class RunVerdict:
     robustness: list[str]  # failing perturbed transcriptions, one line each
     identity: list[str]  # how the model differs from the one the baseline recorded
     unused: list[str]  # baseline entries whose case left the manifest
+    analysis: RunAnalysis | None = None  # the measured cases' errors and what changed in them
+    slices: Part | None = None  # the corpus cut by tag, speaker, language, duration and rate
+    slice_report: SliceReport | None = None
+    hallucination: Part | None = None  # phrases over non-speech, loops, empty outputs
+    hallucination_report: Hallucination | None = None
+    voice: Part | None = None  # text to speech: the voice figures over the corpus
+    voice_figures: dict[str, Any] | None = None
+
+    def runwide(self) -> dict[str, Part]:
+        """The parts judged over the whole run, by name, in the order outputs show them."""
+        parts = {"corpus": self.corpus, "slices": self.slices, "hallucination": self.hallucination}
+        parts["voice (TTS corpus)"] = self.voice
+        return {name: part for name, part in parts.items() if part is not None}
 
     @property
     def failures(self) -> list[str]:
         """Every part that is not a pass, one line each: what a reviewer reads first."""
         lines = [f"{case_id}: {'; '.join(p.why)}" for case_id, p in self.cases.items() if p.why]
         lines += [f"{case_id} (TTS): {'; '.join(p.why)}" for case_id, p in self.tts.items() if p.why]
-        if self.corpus and self.corpus.why:
-            lines.append(f"corpus: {'; '.join(self.corpus.why)}")
+        lines += [f"{name}: {line}" for name, p in self.runwide().items() for line in p.why]
         return lines + self.robustness
+
+    def what_changed(self) -> list[str]:
+        """The run's "what changed" against its baseline; none when no transcript changed."""
+        return self.analysis.what_changed() if self.analysis else []
 
     def counts(self) -> dict[str, int]:
         counted: dict[str, int] = {}
@@ -73,7 +96,10 @@ class RunVerdict:
             "overall": self.overall,
             "counts": self.counts(),
             "corpus": self.corpus.verdict if self.corpus else None,
+            "parts": {name: part.verdict for name, part in self.runwide().items()},
             "failures": self.failures,
+            "what_changed": self.what_changed(),
+            "notes": [line for part in self.runwide().values() for line in part.notes],
             "identity_differences": self.identity,
             "unused_baseline_entries": self.unused,
         }
@@ -111,7 +137,8 @@ def case_part(result: CaseResult) -> Part:
         return Part(STALE, [REFERENCE_CHANGED])
     checks = case_checks(result, entry, against.tolerances)
     verdict = worst([c.outcome for c in checks])
-    return Part(verdict, [c.describe() for c in checks if not c.passed], checks)
+    changed = what_changed(case_change(result))
+    return Part(verdict, [c.describe() for c in checks if not c.passed], checks, what_changed=changed)
 
 
 def synthesis_part(result: SynthesisResult) -> Part:
@@ -126,14 +153,20 @@ def synthesis_part(result: SynthesisResult) -> Part:
     if not_comparable:
         return Part(STALE, [f"{not_comparable}: re-record with --update-baselines"])
     checks = synthesis_checks(result, entry, against.tolerances) + ([judge] if judge else [])
+    notes = []
+    if result.quality is not None:
+        checks += voice_checks(result.quality, entry, against.tolerances)
+        notes = not_measured(result.quality, entry)
     verdict = worst([c.outcome for c in checks])
-    return Part(verdict, [c.describe() for c in checks if not c.passed], checks)
+    return Part(verdict, [c.describe() for c in checks if not c.passed], checks, notes=notes)
 
 
-def corpus_part(run: ModelRun) -> Part | None:
-    corpus = run.measured_corpus()
+def corpus_part(
+    run: ModelRun, corpus: CorpusResult | None, analysis: RunAnalysis | None = None
+) -> Part | None:
     if corpus is None:
         return None
+    changed = analysis.what_changed() if analysis else []
     baseline = run.against.baseline
     stored = baseline.corpus if baseline else {}
     checks, reason = corpus_checks(corpus, stored, baseline.cases if baseline else {}, run.against.tolerances)
@@ -141,8 +174,48 @@ def corpus_part(run: ModelRun) -> Part | None:
         return Part(STALE, [f"not gated: {reason}"], not_gated=reason)
     if reason:  # a failure only where the run needs a baseline for everything it measured
         unbased = reason == "no corpus baseline" and bool(_no_baseline(run.against))
-        return Part(NEW, [f"not gated: {reason}"] if unbased else [], not_gated=reason)
+        return Part(NEW, [f"not gated: {reason}"] if unbased else [], not_gated=reason, what_changed=changed)
+    why = [c.describe() for c in checks if not c.passed]
+    return Part(worst([c.outcome for c in checks]), why, checks, what_changed=changed)
+
+
+def _gated(checks: list[Check], reason: str) -> Part:
+    """A run-wide part from its checks; without any, not gated for ``reason``."""
+    if not checks:
+        return Part(NEW, [], not_gated=reason)
     return Part(worst([c.outcome for c in checks]), [c.describe() for c in checks if not c.passed], checks)
+
+
+def slices_part(run: ModelRun, corpus: CorpusResult) -> tuple[Part, SliceReport]:
+    """Each slice of the corpus against the baseline's stored hypotheses of its cases."""
+    report = slice_report(corpus.results, run.against.tolerances)
+    part = _gated(slice_checks(report.changes), "no stored hypotheses to compare the slices with")
+    why = [c.describe() for c in report.changes if c.regressed]  # one short line a slice
+    return replace(part, why=why) if part.why else part, report
+
+
+def hallucination_part(run: ModelRun, corpus: CorpusResult) -> tuple[Part, Hallucination]:
+    baseline = run.against.baseline
+    found = hallucination(corpus.results, baseline.corpus.get("nonspeech_phrases") if baseline else None)
+    return _gated(hallucination_checks(found), "no stored hypotheses to compare with"), found
+
+
+def voice_part(run: ModelRun) -> tuple[Part | None, dict[str, Any] | None]:
+    """The voice figures over every spoken case against the baseline's ``tts_quality``; None
+    until every one was measured."""
+    voices = measured_voices(run)
+    if voices is None:
+        return None, None
+    figures = corpus_figures(voices)
+    baseline = run.against.baseline
+    stored = (baseline.corpus if baseline else {}).get("tts_quality") or {}
+    if not stored:
+        why = ["not gated: no voice figures in the baseline"] if _no_baseline(run.against) else []
+        return Part(NEW, why, not_gated="no voice figures in the baseline"), figures
+    part = _gated(voice_corpus_checks(figures, stored, run.against.tolerances), "")
+    notes = corpus_not_measured(figures, stored)
+    verdict = PASS if part.verdict == NEW else part.verdict  # nothing measurable here: said in the notes
+    return Part(verdict, part.why, part.checks, notes=notes), figures
 
 
 def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict:
@@ -156,7 +229,13 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
     for case_id, result in run.results.items():
         cases.setdefault(case_id, case_part(result))
     tts = {case_id: synthesis_part(result) for case_id, result in run.syntheses.items()}
-    corpus = corpus_part(run)
+    measured = run.measured_corpus()
+    done = [run.results[c.id] for c in run.cases if c.id in run.results]  # what changed: in any run
+    analysis = run_analysis(done) if done else None
+    corpus = corpus_part(run, measured, analysis)
+    slices, report = slices_part(run, measured) if measured else (None, None)
+    hallucinating, found = hallucination_part(run, measured) if measured else (None, None)
+    voice, figures = voice_part(run)
     robustness = []
     for perturbed in run.perturbed.values():
         check = perturbed_check(perturbed)
@@ -167,7 +246,7 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
     differences = identity_differences(baseline.meta.get("identity") if baseline else None, current)
     unused = sorted(set(baseline.cases) - manifest_ids) if baseline and manifest_ids is not None else []
     verdicts = [p.verdict for p in [*cases.values(), *tts.values()]]
-    verdicts += [corpus.verdict] if corpus else []
+    verdicts += [p.verdict for p in (corpus, slices, hallucinating, voice) if p is not None]
     verdicts += [FAIL] if robustness else []
     if against.update:
         overall = UPDATED
@@ -177,4 +256,7 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
             overall = INCOMPLETE
         if overall == PASS and not (run.results or run.syntheses):
             overall = INCOMPLETE
-    return RunVerdict(overall, cases, tts, corpus, robustness, differences, unused)
+    return RunVerdict(
+        overall, cases, tts, corpus, robustness, differences, unused,
+        analysis, slices, report, hallucinating, found, voice, figures,
+    )  # fmt: skip

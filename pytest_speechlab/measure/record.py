@@ -8,6 +8,8 @@ from typing import Any
 from ..core.metrics import Timing, normalizer_id, scorer_id
 from ..core.provenance import git_commit, machine, packages, utc_now, who
 from ..store.baselines import Baseline
+from .errors import corpus_entry
+from .quality import QUALITY_KEYS, corpus_figures, measured_voices, quality_entry, reference
 from .results import text_digest
 from .run import ModelRun
 
@@ -47,6 +49,10 @@ def _judge(run: ModelRun, old: Baseline | None, cases: dict[str, dict[str, Any]]
         before = cases.get(case_id, {}).get("tts", {})
         tts: dict[str, Any] = dict(synthesis.health)
         tts.update(_latency_entry(synthesis.timing, synthesis.repeated, before))
+        if synthesis.quality is not None:  # what was measured: a figure not measured now is dropped
+            tts.update(quality_entry(synthesis.quality))
+        else:  # not measured in this run: the stored figures stay
+            tts.update({k: before[k] for k in QUALITY_KEYS if k in before})
         if synthesis.judge_score is not None:
             tts.update(
                 judge_wer=round(synthesis.judge_score.wer, 4),
@@ -102,7 +108,12 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
             "case_ids_sha256": measured.case_ids_sha256,
             "audio_s": round(measured.audio_s, 3),
             "nonspeech_words": measured.nonspeech_words,
+            **corpus_entry(measured.results),
         }
+    voices = measured_voices(run)
+    if voices is not None and full_manifest:
+        voice = reference(run).as_entry()
+        corpus["tts_quality"] = corpus_figures(voices) | ({"voice": voice} if voice else {})
     identity = asdict(engine.identity)
     # The machine block is where the stored latencies were timed: an update that timed nothing
     # keeps the machine the latencies came from.
@@ -138,16 +149,32 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
 def diff(old: Baseline | None, new: Baseline) -> dict[str, list[Any]]:
     """``{"case.metric": [old, new]}`` for every figure that changed (old None when added)."""
     changes: dict[str, list[Any]] = {}
-    before = {f"corpus.{k}": v for k, v in (old.corpus if old else {}).items()}
-    after = {f"corpus.{k}": v for k, v in new.corpus.items()}
+    before = _flat("corpus", old.corpus if old else {})
+    after = _flat("corpus", new.corpus)
     for source, target in ((old.cases if old else {}, before), (new.cases, after)):
         for case_id, values in source.items():
-            skip = ("hypothesis", "tts", "robustness")
-            target.update({f"{case_id}.{k}": v for k, v in values.items() if k not in skip})
-            target.update({f"{case_id}.robustness.{k}": v for k, v in values.get("robustness", {}).items()})
-            tts = values.get("tts", {})
-            target.update({f"{case_id}.tts.{k}": v for k, v in tts.items() if k != "judge_hypothesis"})
+            target.update(_flat(case_id, values))
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):
             changes[key] = [before.get(key), after.get(key)]
     return changes
+
+
+NOT_DIFFED = ("hypothesis", "judge_hypothesis", "embedding")
+
+
+def _flat(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``{"prefix.key.subkey": value}`` for every figure, nested ones included; the texts and
+    the voice's embedding are left out (their figures say what changed); the phrases written
+    over non-speech are listed whole."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "nonspeech_phrases":
+            out[f"{prefix}.{key}"] = sorted(value)
+        elif key in NOT_DIFFED:
+            continue
+        elif isinstance(value, dict):
+            out.update(_flat(f"{prefix}.{key}", value))
+        else:
+            out[f"{prefix}.{key}"] = value
+    return out

@@ -102,6 +102,7 @@ class SynthesisResult:
     judge: str | None = None  # the judge that listened (``Judge.name``), once it has
     judge_raw: str = ""
     judge_score: Score | None = None  # what the judge heard, scored against the case's text
+    quality: dict[str, Any] | None = None  # the voice figures (measure.quality), once measured
 
     @property
     def stored(self) -> dict[str, Any] | None:
@@ -191,6 +192,7 @@ def synthesis_data(result: SynthesisResult) -> dict[str, Any]:
         "judge": result.judge,
         "judge_raw": result.judge_raw,
         "judge_score": asdict(result.judge_score) if result.judge_score else None,
+        "quality": result.quality,
     }
 
 
@@ -207,6 +209,7 @@ def synthesis_from(data: dict[str, Any], cases: dict[str, Case], against: Compar
         data["judge"],
         data["judge_raw"],
         Score(**judged) if judged else None,
+        data.get("quality"),
     )
 
 

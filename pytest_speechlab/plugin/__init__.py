@@ -23,6 +23,8 @@ from .fixtures import (
     speech_model,
     speech_result,
     speech_synthesis,
+    speech_voice,
+    speech_voices,
 )
 from .options import add_options, load_settings, wanted
 from .stash import SESSION
@@ -42,7 +44,12 @@ __all__ = [
     "speech_model",
     "speech_result",
     "speech_synthesis",
+    "speech_voice",
+    "speech_voices",
 ]
+
+
+TTS_FIXTURES = {"speech_synthesis", "speech_intelligibility", "speech_voice", "speech_voices"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,7 +98,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if session is None:
         return
     marker = metafunc.definition.get_closest_marker("speech_task")
-    tts = bool({"speech_synthesis", "speech_intelligibility"} & set(metafunc.fixturenames))
+    tts = bool(TTS_FIXTURES & set(metafunc.fixturenames))
     tts = tts or (marker is not None and "tts" in marker.args)
     if "speech_model" in metafunc.fixturenames:
         task = "tts" if tts else "asr"

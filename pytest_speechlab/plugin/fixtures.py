@@ -105,6 +105,34 @@ def speech_intelligibility(
 
 
 @pytest.fixture
+def speech_voice(
+    request: pytest.FixtureRequest, speech_model: ModelRun, speech_case: Case
+) -> SynthesisResult:
+    """The case's text synthesised, with its voice figures: DNSMOS, speaker similarity to the
+    voice's reference, longest internal silence, speaking rate, pitch (measured once)."""
+    from ..measure.quality import measure_voice
+
+    result = measure_voice(speech_model, speech_case)
+    quality = result.quality or {}
+    props = request.node.user_properties
+    props += [(f"tts_dnsmos_{k}", v) for k, v in (quality.get("dnsmos") or {}).items()]
+    props += [
+        (f"tts_{k}", quality[k]) for k in ("similarity", "longest_silence_s", "words_per_s") if k in quality
+    ]
+    return result
+
+
+@pytest.fixture
+def speech_voices(request: pytest.FixtureRequest, speech_model: ModelRun) -> list[SynthesisResult]:
+    """Every spoken case of the model synthesised, with its voice figures (measured once each)."""
+    if is_worker(request.config):
+        pytest.skip(AT_THE_END)
+    from ..measure.quality import measure_voice, spoken
+
+    return [measure_voice(speech_model, case) for case in spoken(speech_model)]
+
+
+@pytest.fixture
 def speech_corpus(request: pytest.FixtureRequest, speech_model: ModelRun) -> CorpusResult:
     """Every selected case of the model, scored together (corpus WER over all words)."""
     if is_worker(request.config):

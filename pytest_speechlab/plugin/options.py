@@ -83,14 +83,14 @@ def add_options(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         metavar="REL",
-        help="text-to-speech: allowed relative change of duration, either way (default 0.15)",
+        help="text-to-speech: allowed relative change of duration and speaking rate (default 0.15)",
     )
     add(
         "--speech-silence-tolerance",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="text-to-speech: allowed extra leading or trailing silence (default 0.25)",
+        help="text-to-speech: allowed extra leading, trailing or longest internal silence (default 0.25)",
     )
     add(
         "--speech-robustness-tolerance",
@@ -98,6 +98,20 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="ABS",
         help="allowed absolute WER increase under a perturbation over the clean WER (default 0.3)",
+    )
+    add(
+        "--speech-dnsmos-tolerance",
+        type=float,
+        default=None,
+        metavar="ABS",
+        help="text-to-speech: allowed drop of each DNSMOS score, 1 to 5 (default 0.3)",
+    )
+    add(
+        "--speech-similarity-tolerance",
+        type=float,
+        default=None,
+        metavar="ABS",
+        help="text-to-speech: allowed drop of the speaker similarity to the voice (default 0.1)",
     )
     add(
         "--speech-robustness-examples",
@@ -260,7 +274,7 @@ def load_settings(config: pytest.Config) -> Settings:
     if new_cases not in ("fail", "pass"):
         raise SpeechlabError(f"{pyproject}: new_cases must be 'fail' or 'pass'")
     defaults = Tolerances()
-    cli_tolerances = {"wer", "cer", "latency", "duration", "silence", "robustness"}
+    cli_tolerances = {"wer", "cer", "latency", "duration", "silence", "robustness", "dnsmos", "similarity"}
     given = frozenset(t for t in cli_tolerances if opt(f"speech_{t}_tolerance") is not None)
     promote_to = opt("promote_to")
     judge = str(opt("speech_judge") or file.get("judge", "faster_whisper")).strip()
@@ -289,6 +303,10 @@ def load_settings(config: pytest.Config) -> Settings:
             silence=float(number("speech_silence_tolerance", "silence_tolerance", defaults.silence)),
             robustness=float(
                 number("speech_robustness_tolerance", "robustness_tolerance", defaults.robustness)
+            ),
+            dnsmos=float(number("speech_dnsmos_tolerance", "dnsmos_tolerance", defaults.dnsmos)),
+            similarity=float(
+                number("speech_similarity_tolerance", "similarity_tolerance", defaults.similarity)
             ),
         ),
         repeats=max(1, int(number("speech_repeats", "repeats", 5))),

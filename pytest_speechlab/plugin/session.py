@@ -37,6 +37,8 @@ FIXED_FOR_PROMOTION = {
     "speech_duration_tolerance": "--speech-duration-tolerance",
     "speech_silence_tolerance": "--speech-silence-tolerance",
     "speech_robustness_tolerance": "--speech-robustness-tolerance",
+    "speech_dnsmos_tolerance": "--speech-dnsmos-tolerance",
+    "speech_similarity_tolerance": "--speech-similarity-tolerance",
     "speech_new_cases": "--speech-new-cases",
     "speech_judge": "--speech-judge",
     "speech_repeats": "--speech-repeats",

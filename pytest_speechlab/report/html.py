@@ -3,8 +3,13 @@
 The page is built from the results JSON (``results.run_json``), so it can be rendered again from a
 saved results file. It embeds everything (CSS inline, plots as base64 PNG), so it can be attached
 to a CI job or mailed and still open offline. Keys added to the results later (repeated latency
-runs, baselines per case, robustness, the TTS judge) are optional: a section without data is
-left out rather than shown empty.
+runs, baselines per case, robustness, the TTS judge, the error analysis, slices, hallucination and
+voice figures) are optional: a section without data is left out rather than shown empty.
+
+At thousands of cases it stays usable: the WER plot shows the worst ``PLOT_CASES`` cases (and
+says so), and the tables of cases and slices sort by any column and page through ``PAGE_ROWS``
+rows at a time (a few lines of inline script; without it every row shows). Each case has its
+word alignment with the errors marked, and beside it the baseline's where the transcript changed.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.analysis import case_errors
 from ..gate.checks import ERROR, FAIL, INCONCLUSIVE, PASS, STALE
+from ..gate.verdicts import PRECEDENCE
 from ..store.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -28,6 +35,11 @@ _FAIL_ROW = ' class="fail"'
 NOT_PASSING = (FAIL, ERROR, STALE, INCONCLUSIVE)
 DPI = 100
 WER_TOP = 1.5  # WER axis limit: non-speech cases reach 100+ and would flatten every other bar
+PLOT_CASES = 60  # the WER plot's bars: beyond this many cases, the worst ones
+PAGE_ROWS = 100  # rows per page of the long tables
+BANNER_LINES = 20  # the banner lists this many parts not passing, then says how many more
+TOP = 15  # entries of each ranking of the error analysis
+RANK = {verdict: i for i, verdict in enumerate(PRECEDENCE)}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.5em;color:#222}
@@ -46,6 +58,58 @@ tr.text td{background:#fff8f7;text-align:left;font-family:ui-monospace,monospace
 figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top;max-width:100%}
 figure img{max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#555}
+.al{line-height:2.3;text-align:left;font-family:ui-monospace,monospace;font-size:.92em;max-width:60em}
+.al b{display:inline-block;vertical-align:top;line-height:1.15;text-align:center;font-weight:400;
+padding:0 .15em;border-radius:3px}
+.al b em{display:block;font-style:normal;font-size:.9em}
+.al .s{background:#fff3e0}.al .s em{color:#e65100}
+.al .d{background:#fdecea;color:#b71c1c;text-decoration:line-through}.al .d em{text-decoration:none}
+.al .n{background:#e3f2fd}.al .n em{color:#0d47a1}
+.al span.who{display:inline-block;width:5.5em;color:#777;font-family:system-ui,sans-serif}
+details summary{cursor:pointer;color:#1a5fb4}
+.side{display:inline-block;vertical-align:top;margin-right:2em}
+.pager{margin:.4em 0;font-size:.88em;color:#444}.pager button{margin-right:.4em}
+th.sort{cursor:pointer}th.sort:after{content:" \\2195";color:#aaa}
+.note{color:#555;font-size:.9em}
+"""
+
+# Sorting and paging of the long tables: a table with class "sortable" sorts by the column whose
+# header is clicked (numbers as numbers); one with data-page="N" shows N rows at a time, with a
+# filter for the rows not passing. Without script, every row shows.
+SCRIPT = """
+document.querySelectorAll("table[data-page]").forEach(function(t){
+  var size=+t.dataset.page,page=0,only=false,bar=document.createElement("div");bar.className="pager";
+  t.parentNode.insertBefore(bar,t);
+  function rows(){return Array.prototype.slice.call(t.rows,1)}
+  function show(){
+    var all=rows(),kept=all.filter(function(r){return !only||r.classList.contains("fail")});
+    var last=Math.max(0,Math.ceil(kept.length/size)-1);page=Math.min(page,last);
+    all.forEach(function(r){r.style.display="none"});
+    kept.slice(page*size,(page+1)*size).forEach(function(r){r.style.display=""});
+    bar.innerHTML="rows "+(kept.length?page*size+1:0)+"-"+Math.min((page+1)*size,kept.length)+" of "+
+      kept.length+" <button>previous</button><button>next</button><label><input type=checkbox"+
+      (only?" checked":"")+"> only those not passing</label>";
+    var b=bar.querySelectorAll("button");
+    b[0].onclick=function(){page=Math.max(0,page-1);show()};b[1].onclick=function(){page+=1;show()};
+    bar.querySelector("input").onchange=function(e){only=e.target.checked;page=0;show()};
+  }
+  t.show=show;show();
+});
+document.querySelectorAll("table.sortable").forEach(function(t){
+  Array.prototype.forEach.call(t.rows[0].cells,function(th,i){
+    th.className+=" sort";th.title="sort by this column";
+    th.onclick=function(){
+      var up=th.dataset.dir!=="up";th.dataset.dir=up?"up":"down";
+      var body=t.tBodies[0],rows=Array.prototype.slice.call(t.rows,1);
+      function key(r){var c=r.cells[i],v=c.dataset.v!==undefined?c.dataset.v:c.textContent;
+        var n=parseFloat(v);return isNaN(n)?v:n}
+      rows.sort(function(a,b){var x=key(a),y=key(b);
+        var d=(typeof x==="number"&&typeof y==="number")?x-y:String(x).localeCompare(String(y));
+        return up?d:-d});
+      rows.forEach(function(r){body.appendChild(r)});if(t.show)t.show();
+    };
+  });
+});
 """
 
 
@@ -136,20 +200,38 @@ def _banner(runs: list[dict[str, Any]], found: list[str]) -> list[str]:
     if not found:
         words = ", ".join(sorted(overall))
         return [f'<div class="banner bad">verdict: {_e(words)}</div>']
-    items = "".join(f"<li>{_e(f)}</li>" for f in found)
+    items = "".join(f"<li>{_e(f)}</li>" for f in found[:BANNER_LINES])
+    if len(found) > BANNER_LINES:
+        items += f"<li>... and {len(found) - BANNER_LINES} more: every case is in the table of cases</li>"
     noun = "part" if len(found) == 1 else "parts"
     words = ", ".join(sorted(overall))
     return [f'<div class="banner bad">{_e(words)}: {len(found)} {noun} not passing<ul>{items}</ul></div>']
 
 
-def _table(head: Iterable[str], rows: Iterable[str], left: int = 1) -> list[str]:
-    """A table whose first ``left`` columns (names) are left-aligned, the rest (figures) right."""
-    cells = "".join(f'<th class="l">{h}</th>' if i < left else f"<th>{h}</th>" for i, h in enumerate(head))
-    return ["<table>", f"<tr>{cells}</tr>", *rows, "</table>"]
+def _table(
+    head: Iterable[str], rows: Iterable[str], left: int = 1, sortable: bool = False, last_left: bool = False
+) -> list[str]:
+    """A table whose first ``left`` columns (names) are left-aligned, the rest (figures) right but
+    the last with ``last_left`` (text); ``sortable`` by any column, and paged when it has more
+    than ``PAGE_ROWS`` rows."""
+    head = list(head)
+    aligned = [i < left or (last_left and i == len(head) - 1) for i in range(len(head))]
+    cells = "".join(
+        f'<th class="l">{h}</th>' if a else f"<th>{h}</th>" for h, a in zip(head, aligned, strict=True)
+    )
+    rows = list(rows)
+    attrs = ' class="sortable"' if sortable else ""
+    attrs += f' data-page="{PAGE_ROWS}"' if sortable and len(rows) > PAGE_ROWS else ""
+    return [f"<table{attrs}>", f"<tr>{cells}</tr>", *rows, "</table>"]
 
 
-def _cells(values: Iterable[str], left: int = 1) -> str:
-    return "".join(f'<td class="l">{v}</td>' if i < left else f"<td>{v}</td>" for i, v in enumerate(values))
+def _cells(values: Iterable[str], left: int = 1, last_left: bool = False) -> str:
+    """Table cells: the first ``left`` left-aligned (names), and the last with ``last_left`` (text)."""
+    values = list(values)
+    aligned = [i < left or (last_left and i == len(values) - 1) for i in range(len(values))]
+    return "".join(
+        f'<td class="l">{v}</td>' if a else f"<td>{v}</td>" for v, a in zip(values, aligned, strict=True)
+    )
 
 
 def _overview(runs: list[dict[str, Any]]) -> list[str]:
@@ -228,11 +310,27 @@ def _case_ids(runs: list[dict[str, Any]], key: str = "cases") -> list[str]:
     return list(dict.fromkeys(str(c.get("id")) for r in runs for c in r.get(key) or []))
 
 
+def worst_cases(runs: list[dict[str, Any]], limit: int = PLOT_CASES) -> list[str]:
+    """Every case id in order, or past ``limit`` the ``limit`` worst over the runs: those not
+    passing first (in the verdicts' order of precedence), then the highest WER."""
+    ids = _case_ids(runs)
+    if len(ids) <= limit:
+        return ids
+    rank: dict[str, tuple[int, float]] = {}
+    for run in runs:
+        for case in run.get("cases") or []:
+            wer = case.get("wer") if isinstance(case.get("wer"), int | float) else -1.0
+            key = (RANK.get(str(case.get("verdict")), len(RANK)), -float(wer))
+            rank[str(case.get("id"))] = min(rank.get(str(case.get("id")), key), key)
+    return sorted(ids, key=lambda i: rank.get(i, (len(RANK), 1.0)))[:limit]
+
+
 def plot_wer(runs: list[dict[str, Any]]) -> Figure | None:
     """WER per case, a bar per run, the baseline as a black tick: a regression stands out as a
-    bar above its tick. Bars beyond the axis (non-speech cases) are cut and labelled."""
+    bar above its tick. Bars beyond the axis (non-speech cases) are cut and labelled. Past
+    ``PLOT_CASES`` cases, the worst of them, worst first."""
     runs = [r for r in _active(runs) if r.get("cases")]
-    ids = _case_ids(runs)
+    ids = worst_cases(runs)
     if not ids:
         return None
     index = {case_id: i for i, case_id in enumerate(ids)}
@@ -244,6 +342,8 @@ def plot_wer(runs: list[dict[str, Any]]) -> Figure | None:
     for k, (run, color) in enumerate(zip(runs, _colors(len(runs)), strict=True)):
         xs, ys, bx, by = [], [], [], []
         for case in run["cases"]:
+            if str(case.get("id")) not in index:
+                continue
             x = index[str(case.get("id"))] - 0.4 + width * (k + 0.5)
             wer = case.get("wer")
             if isinstance(wer, int | float):
@@ -289,13 +389,11 @@ def plot_latency(runs: list[dict[str, Any]]) -> Figure | None:
     """The spread of repeated timings per case and run: whether a latency change is beyond
     the run-to-run noise."""
     runs = _active(runs)
-    ids = [
-        i
-        for i in _case_ids(runs)
-        if any(len(_timings(c)) > 1 for r in runs for c in r.get("cases") or [] if str(c.get("id")) == i)
-    ]
+    repeated = {str(c.get("id")) for r in runs for c in r.get("cases") or [] if len(_timings(c)) > 1}
+    ids = [i for i in _case_ids(runs) if i in repeated]
     if not ids:
         return None
+    index = {case_id: i for i, case_id in enumerate(ids)}
     timed = [r for r in runs if any(len(_timings(c)) > 1 for c in r.get("cases") or [])]
     width = 0.8 / len(timed)
     fig, ax = _figure(min(16.0, max(5.0, 0.5 * len(ids) * len(timed) + 2)), 3.4)
@@ -306,7 +404,7 @@ def plot_latency(runs: list[dict[str, Any]]) -> Figure | None:
             times = _timings(case)
             if len(times) > 1 and str(case.get("id")) in ids:
                 data.append(times)
-                positions.append(ids.index(str(case.get("id"))) - 0.4 + width * (k + 0.5))
+                positions.append(index[str(case.get("id"))] - 0.4 + width * (k + 0.5))
         if data:
             parts = ax.boxplot(
                 data, positions=positions, widths=width * 0.8, patch_artist=True, manage_ticks=False
@@ -432,8 +530,16 @@ def _plots(runs: list[dict[str, Any]]) -> list[str]:
         import matplotlib  # noqa: F401
     except ImportError:
         return ["<p>Plots need matplotlib (<code>pip install matplotlib</code>).</p>"]
+    total = len(_case_ids(_active(runs)))
+    shown = len(worst_cases(_active(runs)))
+    wer = "WER per case and model; black ticks are the baselines"
+    if shown < total:
+        wer += (
+            f". The {shown} worst of {total} cases (not passing first, then the highest WER); "
+            "every case is in the table of cases"
+        )
     plots = [
-        (plot_wer, "WER per case", "WER per case and model; black ticks are the baselines"),
+        (plot_wer, "WER per case", wer),
         (plot_latency, "latency", "latency of repeatedly timed cases (ms)"),
         (plot_wer_rtf, "WER vs RTF", "corpus WER against real-time factor"),
         (plot_robustness, "robustness", "WER against signal-to-noise ratio"),
@@ -454,7 +560,8 @@ def _delta(value: Any, base: Any) -> str:
     if not isinstance(value, int | float) or not isinstance(base, int | float):
         return "-"
     change = value - base  # baselines are rounded to 4 places: smaller changes are no change
-    css = "worse" if change > 5e-5 else "better" if change < -5e-5 else ""
+    change = change if abs(change) > 5e-5 else 0.0
+    css = "worse" if change > 0 else "better" if change < 0 else ""
     return f'<span class="{css}">{change:+.4f}</span>' if css else f"{change:+.4f}"
 
 
@@ -466,8 +573,68 @@ def _latency(case: dict[str, Any]) -> str:
     return _num(latency.get("median"), 1)
 
 
+def alignment(pairs: Iterable[Any]) -> str:
+    """A word alignment with its errors marked: under each reference word the model got wrong,
+    what it wrote; a deleted word is struck through, an inserted one marked +."""
+    out = []
+    for ref, hyp in pairs:
+        if ref and ref == hyp:
+            out.append(_e(ref))
+        elif ref and hyp:
+            out.append(f'<b class="s">{_e(ref)}<em>{_e(hyp)}</em></b>')
+        elif ref:
+            out.append(f'<b class="d"><s>{_e(ref)}</s><em>&mdash;</em></b>')
+        else:
+            out.append(f'<b class="n">+<em>{_e(hyp)}</em></b>')
+    return " ".join(out) or "(empty)"
+
+
+LEGEND = (
+    '<p class="note">Alignments: the reference, with what the model wrote under each word it got '
+    'wrong: <span class="al"><b class="s">substituted<em>heard</em></b> '
+    '<b class="d"><s>deleted</s><em>&mdash;</em></b> <b class="n">+<em>inserted</em></b></span></p>'
+)
+
+
+def _baseline_pairs(case: dict[str, Any]) -> list[list[str]] | None:
+    """The alignment of the baseline's stored hypothesis against the case's reference."""
+    before = (case.get("baseline") or {}).get("hypothesis")
+    if not isinstance(before, str):
+        return None
+    scored = case_errors(str(case.get("id")), str(case.get("reference") or ""), before)
+    return [[e.ref, e.hyp] for e in scored.edits]
+
+
+def _word_errors(case: dict[str, Any]) -> int | None:
+    words = (case.get("errors") or {}).get("words")
+    return sum(words.get(k, 0) for k in ("substitutions", "deletions", "insertions")) if words else None
+
+
+def _alignment_cell(case: dict[str, Any], failing: bool) -> str:
+    """The case's alignment, folded; with the baseline's above it where the transcript changed."""
+    now = (case.get("errors") or {}).get("alignment")
+    if now is None:
+        return ""
+    change, errors = case.get("change"), _word_errors(case)
+    before = _baseline_pairs(case) if change else None
+    if not errors and before is None:
+        return '<span class="note">no errors</span>'
+    summary = f"{errors} word error{'s' * (errors != 1)}"
+    if before is not None and change:
+        summary += f", {change.get('errors_before')} in the baseline"
+        body = (
+            f'<div><span class="who">baseline</span>{alignment(before)}</div>'
+            f'<div><span class="who">now</span>{alignment(now)}</div>'
+        )
+    else:
+        body = alignment(now)
+    opened = " open" if failing else ""
+    return f'<details{opened}><summary>{summary}</summary><div class="al">{body}</div></details>'
+
+
 def _case_table(run: dict[str, Any]) -> list[str]:
     head = ["case", "WER", "baseline WER", "delta", "CER", "latency ms median / min", "RTF", "verdict"]
+    head.append("alignment")
     rows: list[str] = []
     for case in run.get("cases") or []:
         base = case.get("baseline") or {}
@@ -482,19 +649,166 @@ def _case_table(run: dict[str, Any]) -> list[str]:
             _latency(case),
             _num(case.get("rtf"), 3),
             _e(verdict),
+            _alignment_cell(case, failing),
         ]
-        rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values)}</tr>")
-        if failing:
-            rows.append(
-                f'<tr class="text"><td colspan="8">reference: {_e(case.get("reference", ""))}<br>'
-                f"hypothesis: {_e(case.get('hypothesis', ''))}</td></tr>"
-            )
-    out = [f"<h3>{_e(_label(run))}</h3>", *_table(head, rows)]
+        rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values, last_left=True)}</tr>")
+    out = [f"<h3>{_e(_label(run))}</h3>", *_table(head, rows, sortable=True, last_left=True)]
     errors = run.get("errors") or {}
     if errors:
         items = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in errors.items())
         out.append(f'<div class="banner bad">errors<ul>{items}</ul></div>')
     return out
+
+
+# --- why the WER moved: what changed, error analysis, slices, hallucination -------------------------
+
+
+def _words(items: Iterable[Any]) -> str:
+    """``word xN`` of [word, count] pairs, or [reference, heard, count] triples as ``ref → heard``."""
+    out = []
+    for item in items:
+        *words, n = item
+        text = " &rarr; ".join(_e(w) for w in words)
+        out.append(text + (f" &times;{n}" if n > 1 else ""))
+    return ", ".join(out) or "none"
+
+
+def _what_changed(run: dict[str, Any]) -> list[str]:
+    """What changed against the baseline: the counts, the words and pairs, the changed cases."""
+    change = (run.get("analysis") or {}).get("change")
+    if not change or not change.get("changed_cases"):
+        return []
+    delta = change["errors_after"] - change["errors_before"]
+    lines = [
+        f"<h3>{_e(_label(run))}</h3>",
+        f"<p>{change['changed_cases']} cases changed ({change['worse']} worse, {change['better']} better); "
+        f"word errors {change['errors_before']} &rarr; {change['errors_after']} ({delta:+d})</p>",
+        "<ul>",
+        f"<li>newly wrong words: {_words(change.get('newly_wrong') or [])}</li>",
+        f"<li>fixed words: {_words(change.get('fixed') or [])}</li>",
+        f"<li>confusions appeared: {_words(change.get('confusions_appeared') or [])}</li>",
+        f"<li>confusions gone: {_words(change.get('confusions_gone') or [])}</li>",
+        "</ul>",
+    ]
+    changed = [c for c in run.get("cases") or [] if c.get("change")]
+    changed.sort(key=lambda c: -(c["change"]["errors_after"] - c["change"]["errors_before"]))
+    rows = []
+    for case in changed[:TOP]:
+        c, before = case["change"], _baseline_pairs(case)
+        then = alignment(before) if before is not None else _e(c.get("before"))
+        now = alignment((case.get("errors") or {}).get("alignment") or [])
+        cells = [
+            _e(case.get("id")),
+            f"{c['errors_before']} &rarr; {c['errors_after']}",
+            f'<div class="al"><div><span class="who">baseline</span>{then}</div>'
+            f'<div><span class="who">now</span>{now}</div></div>',
+        ]
+        failing = case.get("verdict") in NOT_PASSING
+        rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(cells, last_left=True)}</tr>")
+    more = (
+        f'<p class="note">the {TOP} most worsened of {len(changed)}; every case is in the table of cases</p>'
+    )
+    table = _table(["case", "word errors", "alignment"], rows, last_left=True)
+    return lines + table + ([more] if len(changed) > TOP else [])
+
+
+def _error_analysis(run: dict[str, Any]) -> list[str]:
+    """The run's totals, its top confusions, most deleted and inserted words, per-word figures."""
+    errors = (run.get("analysis") or {}).get("errors")
+    if not errors:
+        return []
+    counts = []
+    for unit, key, rate in (("words", "words", "wer"), ("characters", "chars", "cer")):
+        c = errors.get(key) or {}
+        values = [unit, *(str(c.get(k, "-")) for k in ("hits", "substitutions", "deletions", "insertions"))]
+        counts.append(f"<tr>{_cells([*values, _num(errors.get(rate))])}</tr>")
+    head = ["", "hits", "substitutions", "deletions", "insertions", "error rate"]
+    ser = (
+        f"<p>{errors.get('sentence_errors')} of {errors.get('cases')} sentences have an error "
+        f"(sentence error rate {_num(errors.get('sentence_error_rate'))})</p>"
+    )
+    confusions = [
+        f"<tr>{_cells([_e(r), _e(h), str(n)], 2)}</tr>" for r, h, n in (errors.get("confusions") or [])[:TOP]
+    ]
+    deleted = [f"<tr>{_cells([_e(w), str(n)])}</tr>" for w, n in (errors.get("deletions") or [])[:TOP]]
+    inserted = [f"<tr>{_cells([_e(w), str(n)])}</tr>" for w, n in (errors.get("insertions") or [])[:TOP]]
+    stats = []
+    keys = ("in_reference", "hits", "substituted", "deleted", "inserted", "confused_for", "errors")
+    for w in (errors.get("word_stats") or [])[:TOP]:
+        stats.append(f"<tr>{_cells([_e(w.get('word')), *(str(w.get(k, '-')) for k in keys)])}</tr>")
+    per_word = ["word", "in references", "right", "substituted", "deleted", "inserted"]
+    per_word += ["written instead of another", "errors"]
+    return [
+        f"<h3>{_e(_label(run))}</h3>",
+        *_table(head, counts),
+        ser,
+        *_side("top confusions", _table(["reference", "heard as", "times"], confusions, left=2)),
+        *_side("most deleted", _table(["word", "times"], deleted)),
+        *_side("most inserted", _table(["word", "times"], inserted)),
+        *_side("words with the most errors", _table(per_word, stats)),
+    ]
+
+
+def _side(title: str, table: list[str]) -> list[str]:
+    """A titled table set beside the next one."""
+    return ['<div class="side">', f"<p>{title}</p>", *table, "</div>"]
+
+
+def _slices(run: dict[str, Any]) -> list[str]:
+    slices = run.get("slices") or {}
+    rows = []
+    for row in slices.get("rows") or []:
+        verdict = row.get("verdict")
+        tested = bool(row.get("tested"))
+        shown = (
+            "not compared" if verdict is None else verdict if tested else f"{verdict} (untested: few cases)"
+        )
+        values = [
+            f"<code>{_e(row.get('name'))}</code>",
+            str(row.get("cases", "-")),
+            str(row.get("words", "-")),
+            _num(row.get("wer")),
+            _num(row.get("wer_before")),
+            _delta(row.get("wer"), row.get("wer_before")) if verdict is not None else "-",
+            _num(row.get("cer")),
+            _num(row.get("p_value")) if tested else "-",
+            _num(row.get("p_adjusted")) if tested else "-",
+            _e(shown),
+        ]
+        rows.append(f"<tr{_FAIL_ROW if verdict == FAIL else ''}>{_cells(values, last_left=True)}</tr>")
+    if not rows:
+        return []
+    head = ["slice", "cases", "words", "WER", "baseline WER", "delta", "CER", "p", "corrected p", "verdict"]
+    return [f"<h3>{_e(_label(run))}</h3>", *_table(head, rows, sortable=True, last_left=True)]
+
+
+def _hallucination(run: dict[str, Any]) -> list[str]:
+    found = run.get("hallucination")
+    if not found:
+        return []
+    new = found.get("new_phrases") or {}
+    rows = [
+        f"<tr{_FAIL_ROW if phrase in new else ''}>"
+        f"{_cells([_e(phrase), _e(', '.join(ids)), 'new' if phrase in new else 'known'], 3)}</tr>"
+        for phrase, ids in (found.get("phrases") or {}).items()
+    ]
+    rows += [f"<tr>{_cells([_e(p), '', 'gone'], 3)}</tr>" for p in found.get("gone_phrases") or []]
+    loops = found.get("loops") or {}
+    new_loops = set(found.get("new_loops") or [])
+    looped = ", ".join(
+        f"<b>{_e(i)}</b>: &ldquo;{_e(lp.get('phrase'))}&rdquo; &times;{lp.get('repeats')}"
+        + (" (new)" if i in new_loops else "")
+        for i, lp in loops.items()
+    )
+    empty = found.get("empty_outputs") or {}
+    return [
+        f"<h3>{_e(_label(run))}</h3>",
+        *_table(["phrase written over non-speech", "cases", "against the baseline"], rows, left=3),
+        f"<p>repetition loops (long-form and non-speech cases): {looped or 'none'}</p>",
+        f"<p>empty outputs on speech: {len(empty.get('empty') or [])} of {empty.get('cases', 0)}"
+        + (f" ({_e(', '.join(empty.get('empty') or []))})" if empty.get("empty") else "")
+        + "</p>",
+    ]
 
 
 def _robustness_table(runs: list[dict[str, Any]]) -> list[str]:
@@ -556,21 +870,99 @@ def _tts_table(runs: list[dict[str, Any]]) -> list[str]:
     return ["<h2>Text to speech</h2>", note, *_table(head, rows, left=2)]
 
 
+def _now_base(now: Any, base: Any, digits: int = 3) -> str:
+    return f"{_num(now, digits)} / {_num(base, digits)}"
+
+
+def _voice_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Each utterance's voice figures beside its baseline's, and their spread over the corpus."""
+    rows: list[str] = []
+    for run in _active(runs):
+        for case in run.get("tts_cases") or []:
+            q, base = case.get("quality"), case.get("baseline") or {}
+            if not q:
+                continue
+            now, then = q.get("dnsmos") or {}, base.get("dnsmos") or {}
+            values = [
+                _e(_label(run)),
+                _e(case.get("id")),
+                *(_now_base(now.get(k), then.get(k), 2) for k in ("sig", "bak", "ovrl", "p808")),
+                _now_base(q.get("similarity"), base.get("similarity")),
+                _now_base(q.get("longest_silence_s"), base.get("longest_silence_s"), 2),
+                _now_base(q.get("words_per_s"), base.get("words_per_s"), 2),
+                f"{(q.get('pitch') or {}).get('jumps', '-')} / {(base.get('pitch') or {}).get('jumps', '-')}",
+                _e(case.get("verdict", "-")),
+            ]
+            rows.append(
+                f"<tr{_FAIL_ROW if case.get('verdict') in NOT_PASSING else ''}>{_cells(values, 2)}</tr>"
+            )
+    if not rows:
+        return []
+    head = ["model", "case", "DNSMOS SIG", "BAK", "OVRL", "P.808", "speaker similarity", "longest silence s"]
+    head += ["words/s", "pitch jumps", "verdict"]
+    out = [_h2("Voice quality"), '<p class="note">each figure now / in the baseline</p>']
+    out += _table(head, rows, left=2, sortable=True)
+    for run in _active(runs):
+        corpus = run.get("tts_corpus")
+        if not corpus:
+            continue
+        stored = corpus.get("baseline") or {}
+        spreads = []
+        for key, label in [*((f"dnsmos_{k}", f"DNSMOS {k.upper()}") for k in ("sig", "bak", "ovrl", "p808")),
+                           ("similarity", "speaker similarity")]:  # fmt: skip
+            now, then = corpus.get(key) or {}, stored.get(key) or {}
+            if now or then:
+                cells = [
+                    label,
+                    _now_base(now.get("mean"), then.get("mean")),
+                    _now_base(now.get("p5"), then.get("p5")),
+                ]
+                spreads.append(f"<tr>{_cells(cells)}</tr>")
+        out += [f"<h3>{_e(_label(run))}: over {corpus.get('utterances', '?')} utterances</h3>"]
+        out += _table(["figure", "mean now / baseline", "5th percentile now / baseline"], spreads)
+        notes = corpus.get("notes") or []
+        out += [f'<p class="note">{_e(n)}</p>' for n in notes]
+    return out
+
+
 # --- page -----------------------------------------------------------------------------------------
+
+
+def _h2(heading: str) -> str:
+    """A section heading with an anchor (``report.html#cases``)."""
+    return f'<h2 id="{heading.lower().replace(" ", "-")}">{heading}</h2>'
+
+
+def _sections(runs: list[dict[str, Any]], sections: list[tuple[str, Any]]) -> list[str]:
+    """Each section with a heading, where any run has something to show in it."""
+    out: list[str] = []
+    for heading, part in sections:
+        shown = [line for run in _active(runs) for line in part(run)]
+        out += [_h2(heading), *shown] if shown else []
+    return out
 
 
 def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
     """The whole page for runs given as ``results.run_json`` produces them."""
     body = [*_header(runs, title), *_banner(runs, failures(runs)), "<h2>Overview</h2>", *_overview(runs)]
+    sections = [
+        ("What changed against the baseline", _what_changed),
+    ]
+    body += _sections(runs, sections)
     images = _plots(runs)
     if images:
-        body += ["<h2>Plots</h2>", *images]
+        body += [_h2("Plots"), *images]
+    body += _sections(
+        runs, [("Error analysis", _error_analysis), ("Slices", _slices), ("Hallucination", _hallucination)]
+    )
     measured = [r for r in _active(runs) if r.get("cases") or r.get("errors")]
     if measured:
-        body.append("<h2>Cases</h2>")
+        body += [_h2("Cases"), LEGEND]
         for run in measured:
             body += _case_table(run)
-    body += _robustness_table(runs) + _tts_table(runs)
+    body += _robustness_table(runs) + _tts_table(runs) + _voice_table(runs)
+    if any(' class="sortable"' in line for line in body):
+        body.append(f"<script>{SCRIPT}</script>")
     return "\n".join(
         [
             "<!DOCTYPE html>",

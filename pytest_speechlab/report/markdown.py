@@ -1,19 +1,26 @@
 """The Markdown summary (``--speech-summary``): what a reviewer reads in the CI job.
 
-Per model and device: the verdict, the registry status, a table of metric, baseline, measured,
-delta and verdict, then every case that is not a pass, with why. It is plain GitHub-flavoured
-Markdown, so any CI that shows Markdown can use it (GitHub Actions: append it to
-``$GITHUB_STEP_SUMMARY``).
+Per model and device: the verdict, the registry status, what changed against the baseline
+(first, when a case or a run-wide part fails), a table of metric, baseline, measured, delta and
+verdict, the error analysis in a few lines, the slices that regressed (every slice folded away
+below them), what the model wrote over non-speech, the voice figures of text to speech, then
+every case that is not a pass, with why. It is plain GitHub-flavoured Markdown, so any CI that
+shows Markdown can use it (GitHub Actions: append it to ``$GITHUB_STEP_SUMMARY``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..core.analysis import describe_errors
 from ..core.metrics import normalizer_id
+from ..core.slices import MIN_CASES
 from ..gate.checks import Check
+from ..gate.slices import CORRECTION, SliceReport
 from ..gate.verdicts import RunVerdict
 from ..measure.run import ModelRun
 from ..store.registry import Registry
-from .terminal import comparison_rows
+from .terminal import TOP, comparison_rows, fails, stored_voice_figures, voice_spreads
 
 
 def _fmt(value: float, sign: str = "") -> str:
@@ -21,14 +28,112 @@ def _fmt(value: float, sign: str = "") -> str:
     return f"{value:{sign}.4f}" if abs(value) < 10 else f"{value:{sign}.1f}"
 
 
+def _mark(outcome: str) -> str:
+    return outcome if outcome == "pass" else f"**{outcome}**"
+
+
 def _row(check: Check) -> str:
-    outcome = check.outcome
-    mark = outcome if outcome == "pass" else f"**{outcome}**"
-    delta = _fmt(check.measured - check.baseline, "+")
+    limit = check.floor if check.limit == float("inf") else check.limit
+    figures = [check.baseline, check.measured, limit]
+    if check.tolerance.startswith("none"):  # a count: none new allowed
+        base, measured, bound = (str(round(v)) for v in figures)
+        delta = f"{round(check.measured - check.baseline):+d}"
+    else:
+        base, measured, bound = (_fmt(v) for v in figures)
+        delta = _fmt(check.measured - check.baseline, "+")
     return (
-        f"| {check.metric} | {_fmt(check.baseline)} | {_fmt(check.measured)} | {delta} "
-        f"| {mark} (limit {_fmt(check.limit)}, {check.tolerance}) |"
+        f"| {check.metric} | {base} | {measured} | {delta} "
+        f"| {_mark(check.outcome)} (limit {bound}, {check.tolerance}) |"
     )
+
+
+def _what_changed(verdict: RunVerdict) -> list[str]:
+    """The run's "what changed", first when something fails."""
+    changed = verdict.what_changed()
+    if not changed or not fails(verdict):
+        return []
+    return ["**What changed against the baseline**", "", "```text", *changed, "```", ""]
+
+
+def _analysis(verdict: RunVerdict) -> list[str]:
+    """The corpus's errors in a few lines: totals, sentence errors, the top confusions."""
+    if verdict.analysis is None or not verdict.analysis.errors.cases:
+        return []
+    head, *rest = describe_errors(verdict.analysis.errors, top=TOP).splitlines()
+    return ["", f"Errors: {head}.", "", *(f"- {line.strip()}" for line in rest)]
+
+
+def _cell(row: dict[str, Any], key: str, sign: str = "") -> str:
+    return _fmt(row[key], sign) if isinstance(row.get(key), int | float) else ""
+
+
+def _slice_table(report: SliceReport) -> list[str]:
+    head = "| slice | cases | words | WER | baseline | delta | CER | p | corrected p | verdict |"
+    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in report.rows():
+        if row["verdict"] is None:
+            verdict, tested = "not compared", False
+        else:
+            tested = bool(row["tested"])
+            verdict = _mark(row["verdict"]) + ("" if tested else f" (fewer than {MIN_CASES} cases: untested)")
+        p_values = f"{_cell(row, 'p_value')} | {_cell(row, 'p_adjusted')}" if tested else " | "
+        lines.append(
+            f"| `{row['name']}` | {row['cases']} | {row['words']} | {_fmt(row['wer'])} "
+            f"| {_cell(row, 'wer_before')} | {_cell(row, 'delta', '+')} | {_fmt(row['cer'])} "
+            f"| {p_values} | {verdict} |"
+        )
+    return lines
+
+
+def _slices(verdict: RunVerdict) -> list[str]:
+    """The slices that regressed, each in a line; every slice in a folded table."""
+    report = verdict.slice_report
+    if report is None or not report.figures:
+        return []
+    tested = sum(c.tested for c in report.changes)
+    regressed = [c for c in report.changes if c.regressed]
+    how = f"paired bootstrap per slice, {CORRECTION.capitalize()}-corrected over {tested} tested slices"
+    if not report.changes:
+        lines = [f"Slices: not compared ({verdict.slices.not_gated if verdict.slices else 'no baseline'})."]
+    elif regressed:
+        lines = [f"Slices: **{len(regressed)} regressed** ({how}):", ""]
+        lines += [f"- {c.describe()}" for c in regressed]
+    else:
+        lines = [f"Slices: none regressed ({how})."]
+    return ["", *lines, "", f"<details><summary>All {len(report.figures)} slices</summary>", "",
+            *_slice_table(report), "", "</details>"]  # fmt: skip
+
+
+def _hallucination(verdict: RunVerdict) -> list[str]:
+    found = verdict.hallucination_report
+    if found is None:
+        return []
+    lines = ["", f"Hallucination: {found.describe()}."]
+    part = verdict.hallucination
+    return lines + ([""] + [f"- **{line}**" for line in part.why] if part and part.why else [])
+
+
+def _voice(run: ModelRun, verdict: RunVerdict) -> list[str]:
+    """The voice figures over the corpus beside the baseline's, and per utterance, folded."""
+    measured = {i: r.quality for i, r in run.syntheses.items() if r.quality is not None}
+    if not measured:
+        return []
+    lines = ["", "Voice (text to speech), now / baseline:", ""]
+    lines += [f"- {line}" for line in voice_spreads(verdict.voice_figures or {}, stored_voice_figures(run))]
+    part = verdict.voice
+    lines += [f"- **{line}**" for line in part.why] if part else []
+    notes = [n for p in [*verdict.tts.values(), *([part] if part else [])] for n in p.notes]
+    lines += [f"- {note}" for note in dict.fromkeys(notes)]
+    head = "| utterance | DNSMOS SIG | BAK | OVRL | P.808 | similarity | longest silence s | words/s "
+    head += "| pitch jumps |"
+    rows = [head, "| --- |" + " ---: |" * 8]
+    for case_id, q in measured.items():
+        d: dict[str, Any] = q.get("dnsmos") or {}
+        cells = [*(d.get(k) for k in ("sig", "bak", "ovrl", "p808")), q.get("similarity")]
+        cells += [q.get("longest_silence_s"), q.get("words_per_s"), (q.get("pitch") or {}).get("jumps")]
+        shown = ["-" if v is None else str(v) for v in cells]
+        rows.append(f"| `{case_id}` | " + " | ".join(shown) + " |")
+    return [*lines, "", "<details><summary>Per utterance</summary>", "", *rows, "", "</details>"]
 
 
 def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry | None) -> list[str]:
@@ -48,6 +153,7 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
     if verdict.identity:
         lines += ["The model differs from the one the baseline recorded:", ""]
         lines += [f"- {line}" for line in verdict.identity] + [""]
+    lines += _what_changed(verdict)
     checks = verdict.corpus.checks if verdict.corpus else []
     lines += ["| metric | baseline | measured | delta | verdict |", "| --- | ---: | ---: | ---: | --- |"]
     lines += [_row(c) for c in checks]
@@ -59,6 +165,21 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
             f"| words on non-speech (hallucination) | | {corpus.nonspeech_words}{per_s} | | reported |"
         )
         lines.append(f"| real-time factor | | {corpus.rtf:.3f} | | reported |")
+    analysis = verdict.analysis
+    if analysis is not None:
+        before = _fmt(analysis.baseline.sentence_error_rate) if analysis.baseline else ""
+        lines.append(
+            f"| sentence error rate | {before} | {_fmt(analysis.errors.sentence_error_rate)} | | reported |"
+        )
+    if verdict.slices is not None and verdict.slice_report is not None and verdict.slice_report.changes:
+        changes = verdict.slice_report.changes
+        regressed = sum(c.regressed for c in changes)
+        tested = sum(c.tested for c in changes)
+        lines.append(
+            f"| slices regressed | | {regressed} of {tested} tested | | {_mark(verdict.slices.verdict)} |"
+        )
+    lines += [_row(c) for c in verdict.hallucination.checks] if verdict.hallucination else []
+    lines += [_row(c) for c in (verdict.voice.checks if verdict.voice else []) if not c.passed]
     counts = ", ".join(f"{n} {v.lower()}" for v, n in verdict.counts().items())
     lines.append(f"| cases | | {counts or 'none'} | | |")
     for check in checks:
@@ -67,6 +188,7 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
             lines += ["", f"{check.change.describe()}: {significance}."]
     if verdict.corpus is not None and verdict.corpus.not_gated:
         lines += ["", f"Corpus not gated: {verdict.corpus.not_gated}."]
+    lines += _analysis(verdict) + _slices(verdict) + _hallucination(verdict) + _voice(run, verdict)
     failing = [f"- `{line.split(':', 1)[0]}`:{line.split(':', 1)[1]}" for line in verdict.failures]
     if failing:
         lines += ["", "Not passing:", "", *failing]

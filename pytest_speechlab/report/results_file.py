@@ -1,4 +1,9 @@
-"""The results file (``--speech-results``): everything a run measured and judged, as JSON."""
+"""The results file (``--speech-results``): everything a run measured and judged, as JSON.
+
+Beside the figures: per case its error counts, word alignment and what changed against the
+baseline; per run the error analysis, every slice, the hallucination figures and the voice
+figures of text to speech, each with its part of the verdict.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,22 @@ from typing import Any
 
 from ..core.metrics import normalizer_id, scorer_id
 from ..core.provenance import machine
+from ..gate.analysis import case_change
 from ..gate.checks import perturbed_check
 from ..gate.verdicts import Part, RunVerdict
+from ..measure.errors import case_errors
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..store.atomic import shown
 
 
-def _case_json(result: CaseResult, part: Part | None) -> dict[str, Any]:
+def _case_json(result: CaseResult, verdict: RunVerdict | None) -> dict[str, Any]:
     s = result.score
+    case_id = result.case.id
+    part = verdict.cases.get(case_id) if verdict else None
+    change = verdict.analysis.changes.get(case_id) if verdict and verdict.analysis else case_change(result)
+    found = verdict.hallucination_report if verdict else None
+    loop = found.loops.get(case_id) if found else None
     return {
         "id": result.case.id,
         "audio": str(result.case.audio),
@@ -23,6 +35,8 @@ def _case_json(result: CaseResult, part: Part | None) -> dict[str, Any]:
         "sample_rate": result.case.sample_rate,
         "channels": result.case.channels,
         "tags": list(result.case.tags),
+        "speaker": result.case.speaker,
+        "language": result.case.language,
         "reference": s.reference,
         "hypothesis": s.hypothesis,
         "raw_hypothesis": result.raw_hypothesis,
@@ -34,13 +48,23 @@ def _case_json(result: CaseResult, part: Part | None) -> dict[str, Any]:
         "reference_words": s.reference_words,
         "latency_ms": result.timing.as_ms(),
         "rtf": result.rtf,
-        "baseline": _stored(result.stored, ("wer", "cer", "latency_ms", "latency_min_ms", "calibration_ms")),
+        "baseline": _stored(
+            result.stored, ("wer", "cer", "latency_ms", "latency_min_ms", "calibration_ms", "hypothesis")
+        ),
+        "errors": case_errors(result).as_dict(),
+        "change": change.as_dict() if change else None,
+        "loop": loop.as_dict() if loop else None,
         **_verdict(part),
     }
 
 
 def _verdict(part: Part | None) -> dict[str, Any]:
-    return {"verdict": part.verdict if part else None, "why": part.why if part else []}
+    out: dict[str, Any] = {"verdict": part.verdict if part else None, "why": part.why if part else []}
+    if part is not None and part.what_changed:
+        out["what_changed"] = part.what_changed
+    if part is not None and part.notes:
+        out["notes"] = part.notes
+    return out
 
 
 def _stored(entry: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -60,6 +84,7 @@ def _synthesis_json(result: SynthesisResult, part: Part | None) -> dict[str, Any
         "judge": result.judge,
         "judge_hypothesis": judged.hypothesis if judged else None,
         "judge_wer": judged.wer if judged else None,
+        "quality": result.quality,
         "baseline": {k: v for k, v in (entry or {}).items() if k != "judge_hypothesis"} or None,
         **_verdict(part),
     }
@@ -101,6 +126,31 @@ def _corpus_json(corpus: CorpusResult | None, part: Part | None) -> dict[str, An
     }
 
 
+def _part_json(part: Part | None) -> dict[str, Any]:
+    if part is None:
+        return {}
+    return {"checks": [c.describe() for c in part.checks], "not_gated": part.not_gated, **_verdict(part)}
+
+
+def _analysis_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
+    """The run-wide parts beyond the corpus: error analysis, slices, hallucination, voice."""
+    if verdict is None:
+        return {}
+    out: dict[str, Any] = {}
+    if verdict.analysis is not None:
+        out["analysis"] = verdict.analysis.as_dict()
+    if verdict.slice_report is not None:
+        out["slices"] = {"rows": verdict.slice_report.rows(), **_part_json(verdict.slices)}
+    if verdict.hallucination_report is not None:
+        out["hallucination"] = {**verdict.hallucination_report.as_dict(), **_part_json(verdict.hallucination)}
+    if verdict.voice_figures is not None:
+        baseline = run.against.baseline
+        stored = dict((baseline.corpus if baseline else {}).get("tts_quality") or {})
+        stored.pop("voice", None)  # the embedding: in the baseline file
+        out["tts_corpus"] = {**verdict.voice_figures, "baseline": stored or None, **_part_json(verdict.voice)}
+    return out
+
+
 def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
     """One run as JSON, judged by ``verdict`` (None for a run that was skipped), cases in manifest
     order whichever order (or process) measured them."""
@@ -124,7 +174,8 @@ def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
         "machine": machine() if run.results else None,
         "verdict": verdict.as_json() if verdict else None,
         "corpus": _corpus_json(run.measured_corpus(), verdict.corpus if verdict else None),
-        "cases": [_case_json(r, verdict.cases.get(r.case.id) if verdict else None) for r in results],
+        **_analysis_json(run, verdict),
+        "cases": [_case_json(r, verdict) for r in results],
         "tts_cases": [_synthesis_json(s, verdict.tts.get(s.case.id) if verdict else None) for s in syntheses],
         "robustness": [_perturbed_json(p) for p in perturbed],
         "benchmarks": list(run.benchmarks.values()),

@@ -1,16 +1,31 @@
-"""The terminal summary: per case and corpus figures beside their baselines, and a verdict."""
+"""The terminal summary: per case and corpus figures beside their baselines, and a verdict.
+
+Where a case or a run-wide part fails, what changed against the baseline comes first. Past
+``MAX_ROWS`` cases only the worst are listed (those not passing first, then the highest WER),
+then the count of each verdict and the corpus: the results file, the Markdown summary and the
+HTML report keep every case.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..core.analysis import describe_errors
 from ..core.metrics import corpus_scores, normalizer_id
-from ..gate.checks import robustness_check
-from ..gate.verdicts import RunVerdict
+from ..gate.checks import ERROR, FAIL, PASS, robustness_check
+from ..gate.slices import SliceReport
+from ..gate.verdicts import PRECEDENCE, Part, RunVerdict
+from ..measure.quality import DNSMOS
 from ..measure.results import CaseResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..store.atomic import shown
+
+MAX_ROWS = 40  # cases listed in full up to this many; beyond, the worst ones
+WORST = 20  # the cases listed beyond MAX_ROWS
+TOP = 5  # entries of each ranking (confusions, deleted and inserted words)
+RANK = {verdict: i for i, verdict in enumerate(PRECEDENCE)}
+FAILING = (ERROR, FAIL)
 
 
 def _rate(words_per_s: float | None) -> str:
@@ -48,20 +63,25 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
     if run.against.refused:
         lines.append(f"  not compared: {run.against.refused}")
     lines += [f"  model differs from the baseline's: {line}" for line in verdict.identity]
+    changed = verdict.what_changed()
+    if changed and fails(verdict):
+        lines += ["  what changed against the baseline:", *(f"    {line}" for line in changed)]
     rows: list[tuple[str, ...]] = [
         ("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")
     ]
-    for case in run.cases:
-        part = verdict.cases.get(case.id)
-        result = run.results.get(case.id)
+    ids = [c.id for c in run.cases if c.id in run.results or c.id in verdict.cases]
+    listed = worst_first(ids, verdict.cases, lambda i: run.results[i].score.wer if i in run.results else None)
+    for case_id in listed:
+        part = verdict.cases.get(case_id)
+        result = run.results.get(case_id)
         if result is None:
             if part is not None:
-                rows.append((case.id, "-", "-", "-", "-", part.verdict))
+                rows.append((case_id, "-", "-", "-", "-", part.verdict))
             continue
         base = result.stored or {}
         rows.append(
             (
-                case.id,
+                case_id,
                 f"{_num(result.score.wer)} / {_num(base.get('wer'))}",
                 f"{_num(result.score.cer)} / {_num(base.get('cer'))}",
                 _latency(result, base),
@@ -70,11 +90,16 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
             )
         )
     if run.results or run.errors or "asr" in run.engine_cls.tasks:
-        lines += _table(rows)
+        lines += _table(rows) + _more(len(ids), len(listed))
+        lines += counts_lines(verdict.cases)
         lines.extend(corpus_lines(run, verdict))
+        lines += analysis_lines(verdict)
+        if changed and not fails(verdict):
+            lines.append(f"  what changed against the baseline: {changed[0]}")
     if run.syntheses:
         lines += _table(synthesis_rows(run, verdict))
         lines += judge_lines(run)
+        lines += voice_lines(run, verdict)
     if verdict.unused:
         lines.append(
             f"  unused baseline entries (not in the manifest; --update-baselines removes them): "
@@ -82,6 +107,74 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
         )
     lines += robustness_lines(run) + speed_lines(run)
     return [*lines, f"  overall: {verdict.overall}"]
+
+
+def fails(verdict: RunVerdict) -> bool:
+    """Whether a case or a run-wide part failed: what changed is then shown first."""
+    parts = [*verdict.cases.values(), *verdict.tts.values(), *verdict.runwide().values()]
+    return any(p.verdict in FAILING for p in parts)
+
+
+def worst_first(ids: list[str], parts: dict[str, Part], rate: Callable[[str], float | None]) -> list[str]:
+    """``ids`` in their order up to ``MAX_ROWS``; beyond, the ``WORST`` of them: those not passing
+    first (in the verdicts' order of precedence), then the highest ``rate``."""
+    if len(ids) <= MAX_ROWS:
+        return ids
+
+    def key(case_id: str) -> tuple[int, float]:
+        part = parts.get(case_id)
+        value = rate(case_id)
+        return RANK.get(part.verdict if part else PASS, len(RANK)), -(value if value is not None else -1.0)
+
+    return sorted(ids, key=key)[:WORST]
+
+
+def _more(total: int, listed: int) -> list[str]:
+    if total == listed:
+        return []
+    return [
+        f"  ... and {total - listed} more (the worst {listed} of {total} are listed; every case is in "
+        "the results file, the Markdown summary and the HTML report)"
+    ]
+
+
+def counts_lines(parts: dict[str, Part]) -> list[str]:
+    """How many cases ended with each verdict."""
+    counted: dict[str, int] = {}
+    for part in parts.values():
+        counted[part.verdict] = counted.get(part.verdict, 0) + 1
+    order = sorted(counted, key=lambda v: RANK.get(v, len(RANK)))
+    return [f"  cases: {', '.join(f'{counted[v]} {v}' for v in order)}"] if counted else []
+
+
+def analysis_lines(verdict: RunVerdict) -> list[str]:
+    """The corpus's errors, its slices and what the model wrote over non-speech, a few lines."""
+    lines = []
+    if verdict.analysis is not None and verdict.analysis.errors.cases:
+        summary = describe_errors(verdict.analysis.errors, top=TOP).splitlines()
+        lines += [f"  errors: {summary[0]}", *(f"  {line}" for line in summary[1:])]
+    if verdict.slices is not None and verdict.slice_report is not None:
+        lines += slice_lines(verdict.slices, verdict.slice_report)
+    if verdict.hallucination is not None and verdict.hallucination_report is not None:
+        lines.append(f"  hallucination: {verdict.hallucination_report.describe()}")
+        lines += [f"    {line}" for line in verdict.hallucination.why]
+    return lines
+
+
+def slice_lines(part: Part, report: SliceReport) -> list[str]:
+    """How many slices, how many tested, which regressed (or the largest rise)."""
+    changes = report.changes
+    tested = sum(c.tested for c in changes)
+    head = f"  slices: {len(report.figures)} with speech"
+    if not changes:
+        return [f"{head}; not compared ({part.not_gated})"]
+    head += f", {len(changes)} compared, {tested} tested (bootstrap, Holm-corrected)"
+    regressed = [c for c in changes if c.regressed]
+    if regressed:
+        return [f"{head}; {len(regressed)} regressed:", *(f"    {c.describe()}" for c in regressed)]
+    rise = max(changes, key=lambda c: c.delta)
+    largest = f"; largest rise {rise.name} {rise.delta:+.4f}" if rise.delta > 0 else ""
+    return [f"{head}; none regressed{largest}"]
 
 
 def speed_lines(run: ModelRun) -> list[str]:
@@ -127,6 +220,67 @@ def robustness_lines(run: ModelRun) -> list[str]:
     if points:
         lines.append("  noise sweep, corpus WER at SNR: " + ", ".join(points))
     return lines
+
+
+def voice_lines(run: ModelRun, verdict: RunVerdict) -> list[str]:
+    """The voice figures of each utterance beside its baseline's, their spread over the corpus,
+    and what could not be measured."""
+    measured = {i: r for i, r in run.syntheses.items() if r.quality is not None}
+    if not measured:
+        return []
+    head = ("voice", "DNSMOS OVRL / base", "SIG", "BAK", "P.808", "similarity / base")
+    rows: list[tuple[str, ...]] = [
+        (*head, "longest silence s / base", "words/s / base", "pitch jumps / base")
+    ]
+    listed = worst_first(
+        list(measured), verdict.tts, lambda i: -(measured[i].quality or {}).get("similarity", 1.0)
+    )
+    for case_id in listed:
+        q, base = measured[case_id].quality or {}, measured[case_id].stored or {}
+        now, then = q.get("dnsmos") or {}, base.get("dnsmos") or {}
+        rows.append(
+            (
+                case_id,
+                f"{_num(now.get('ovrl'), 2)} / {_num(then.get('ovrl'), 2)}",
+                *(_num(now.get(k), 2) for k in ("sig", "bak", "p808")),
+                f"{_num(q.get('similarity'))} / {_num(base.get('similarity'))}",
+                f"{_num(q.get('longest_silence_s'), 2)} / {_num(base.get('longest_silence_s'), 2)}",
+                f"{_num(q.get('words_per_s'), 2)} / {_num(base.get('words_per_s'), 2)}",
+                f"{(q.get('pitch') or {}).get('jumps', '-')} / {(base.get('pitch') or {}).get('jumps', '-')}",
+            )
+        )
+    lines = _table(rows) + _more(len(measured), len(listed))
+    spreads = voice_spreads(verdict.voice_figures or {}, stored_voice_figures(run))
+    if spreads:
+        reference = next((r.quality.get("reference") for r in measured.values() if r.quality), None)
+        lines.append(f"  voice corpus, now / base: {'; '.join(spreads)}")
+        lines += [f"    speaker similarity against {reference}"] if reference else []
+    part = verdict.voice
+    lines += [f"    {line}" for line in part.why] if part else []
+    notes = [n for p in [*verdict.tts.values(), *([part] if part else [])] for n in p.notes]
+    lines += [f"  {note}" for note in dict.fromkeys(notes)]
+    return lines
+
+
+def stored_voice_figures(run: ModelRun) -> dict[str, Any]:
+    baseline = run.against.baseline
+    return (baseline.corpus if baseline else {}).get("tts_quality") or {}
+
+
+VOICE_SPREADS = [*((f"dnsmos_{k}", f"DNSMOS {k.upper()}") for k in DNSMOS), ("similarity", "similarity")]
+
+
+def voice_spreads(figures: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """Each corpus voice figure's mean and 5th percentile, now and in the baseline."""
+    out = []
+    for key, label in VOICE_SPREADS:
+        now, then = figures.get(key) or {}, stored.get(key) or {}
+        if now or then:
+            out.append(
+                f"{label} mean {_num(now.get('mean'), 3)} / {_num(then.get('mean'), 3)}, "
+                f"p5 {_num(now.get('p5'), 3)} / {_num(then.get('p5'), 3)}"
+            )
+    return out
 
 
 def _texts(results: list[PerturbedResult]) -> tuple[list[str], list[str]]:
