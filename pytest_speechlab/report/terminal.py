@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core.analysis import describe_errors
 from ..core.metrics import corpus_scores, normalizer_id
+from ..core.perturb import Perturbation
 from ..gate.checks import ERROR, FAIL, PASS, robustness_check
 from ..gate.slices import SliceReport
 from ..gate.verdicts import PRECEDENCE, Part, RunVerdict
@@ -209,13 +210,15 @@ def robustness_lines(run: ModelRun) -> list[str]:
             f"  robustness: {len(drawn)} perturbed transcriptions of {cases} case(s), "
             f"{len(beyond)} beyond clean WER + {run.settings.tolerances.robustness:g}"
         )
-    sweep: dict[str, list[PerturbedResult]] = {}
+    sweep: dict[Perturbation, list[PerturbedResult]] = {}
     for r in run.perturbed.values():
         if r.recorded:
-            sweep.setdefault(r.perturbation.describe(), []).append(r)
+            sweep.setdefault(r.perturbation, []).append(r)
+    # cleanest first, whichever order (or worker) measured them
+    ordered = sorted(sweep.items(), key=lambda item: -dict(item[0].params).get("snr_db", 0.0))
     points = [
-        f"{name.removeprefix('noise at ').removesuffix(' SNR')} {corpus_scores(*_texts(rs))[0]:.3f}"
-        for name, rs in sweep.items()
+        f"{p.describe().removeprefix('noise at ').removesuffix(' SNR')} {corpus_scores(*_texts(rs))[0]:.3f}"
+        for p, rs in ordered
     ]
     if points:
         lines.append("  noise sweep, corpus WER at SNR: " + ", ".join(points))
