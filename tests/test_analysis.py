@@ -159,15 +159,18 @@ def test_run_change_nets_pairs_over_cases_and_lists_the_worst_case_first():
 
 
 def test_on_the_bundled_cases_with_the_recorded_faster_whisper_hypotheses():
-    """The stored tiny.en transcripts: the run's WER is the baseline's corpus WER, and the known
-    weak spot, "clubs" (heard as "close" and as "cloves"), is the word with the most errors."""
+    """The stored tiny.en transcripts of every speech case: the run's WER from these counts is the
+    baseline's corpus WER, and the known weak spots lead: "aligner" (a word of the long-form
+    monologue that tiny.en never knew) has the most errors, "clubs" is heard as "cloves"."""
     baseline = json.loads(BASELINE.read_text())
-    recorded = [c for c in bundled_cases() if c.text.strip() and c.id in baseline["cases"]]
+    speech = [c for c in bundled_cases() if c.text.strip()]
+    assert all(c.id in baseline["cases"] for c in speech) and BUNDLED.is_file()
     run = run_errors(
-        case_errors(c.id, normalize(c.text), baseline["cases"][c.id]["hypothesis"]) for c in recorded
+        case_errors(c.id, normalize(c.text), baseline["cases"][c.id]["hypothesis"]) for c in speech
     )
-    assert run.cases == 31 and BUNDLED.is_file()
+    assert run.cases == len(speech) == 33
     assert run.words.rate == pytest.approx(baseline["corpus"]["wer"], abs=5e-5)
-    clubs = run.word_stats[0]
-    assert (clubs.word, clubs.substituted, clubs.in_reference) == ("clubs", 2, 4)
-    assert {("clubs", "close", 1), ("clubs", "cloves", 1)} <= set(run.confusions)
+    assert run.word_stats[0].word == "aligner" and run.word_stats[0].substituted == 9
+    clubs = next(w for w in run.word_stats if w.word == "clubs")
+    assert (clubs.substituted, clubs.in_reference) == (6, 8)
+    assert ("clubs", "cloves", 5) in run.confusions

@@ -140,7 +140,8 @@ def test_bad_options(project):
     )
     result = project.run("--speech-option=faster_whisper.beam=1")
     assert result.ret == USAGE
-    result.stderr.fnmatch_lines(["ERROR: faster_whisper: unknown option(s) beam (known: beam_size, *)"])
+    known = "batch_size, beam_size, *"
+    result.stderr.fnmatch_lines([f"ERROR: faster_whisper: unknown option(s) beam (known: {known})"])
     usage_error(
         project,
         "--speech-device: unknown device 'tpu' (use auto, cpu, cuda, mps)",

@@ -88,8 +88,9 @@ def test_through_the_server_equals_in_process(pytester, server, key, monkeypatch
     project(pytester, EQUAL_CASES)
     local, local_data = run(pytester, "--speech-model=faster_whisper")
     remote, remote_data = run(pytester, *endpoint(server))
-    local.assert_outcomes(passed=2 * len(EQUAL_CASES) + 1, skipped=1)  # wer, cer per case; corpus
-    remote.assert_outcomes(passed=2 * len(EQUAL_CASES) + 1, skipped=1)
+    # wer, cer per case; corpus, slices, hallucination
+    local.assert_outcomes(passed=2 * len(EQUAL_CASES) + 3, skipped=1)
+    remote.assert_outcomes(passed=2 * len(EQUAL_CASES) + 3, skipped=1)
     mine = {c["id"]: c["raw_hypothesis"] for c in local_data["cases"]}
     theirs = {c["id"]: c["raw_hypothesis"] for c in remote_data["cases"]}
     assert theirs == mine and len(mine) == len(EQUAL_CASES)
@@ -106,7 +107,8 @@ def test_tts_through_the_server_with_the_judge(pytester, server, key, monkeypatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     project(pytester, ("cards_005", "piper_02"), "test_tts")
     result, data = run(pytester, *endpoint(server, "piper", "openai_api_tts"))
-    result.assert_outcomes(passed=4, skipped=1)  # health and intelligibility per case; no latency case
+    # health, intelligibility, voice per case; the voices together; no latency case
+    result.assert_outcomes(passed=7, skipped=1)
     for case in data["tts_cases"]:
         assert case["sample_rate"] == 24000 and case["duration_s"] > 1.0
         assert case["judge_wer"] <= 0.2  # piper speaks these clearly: the judge hears them
@@ -150,7 +152,8 @@ def test_endpoint_errors_are_one_line(server, key, monkeypatch):
 def test_a_failing_case_is_one_line(pytester, server, key):
     project(pytester, ("cards_001", "silence_3s"))
     result, data = run(pytester, *endpoint(server, "faulty_whisper"), "-rE")
-    result.assert_outcomes(passed=2, skipped=1, errors=3)  # silence_3s: wer, cer; the corpus needs both
+    # silence_3s: wer, cer; the corpus, slices and hallucination tests need both cases
+    result.assert_outcomes(passed=2, skipped=1, errors=5)
     line = (
         f"openai_api: {server.api} answered 500 to POST /audio/transcriptions (faulty_whisper): "
         "model 'faulty_whisper' failed on this request (RuntimeError: decoder fault on an all-zero input)"

@@ -140,7 +140,10 @@ def test_a_run_that_hears_what_its_baseline_heard_passes():
         "overall": PASS,
         "counts": {PASS: 4},
         "corpus": PASS,
+        "parts": {"corpus": PASS, "slices": PASS, "hallucination": PASS},
         "failures": [],
+        "what_changed": [],
+        "notes": [],
         "identity_differences": [],
         "unused_baseline_entries": [],
     }
@@ -172,7 +175,8 @@ def test_a_worse_corpus_fails_the_run_and_says_so_on_its_own_line():
     verdict = judge_run(hear(toy_run(baseline, cases), worse, None), set(refs))
     assert verdict.corpus is not None and verdict.corpus.verdict == FAIL
     assert verdict.corpus.why == [c.describe() for c in verdict.corpus.checks]  # WER and CER both fail
-    assert verdict.failures[-1] == f"corpus: {'; '.join(verdict.corpus.why)}"
+    corpus_lines = [f"corpus: {line}" for line in verdict.corpus.why]  # one line a check
+    assert [line for line in verdict.failures if line.startswith("corpus: ")] == corpus_lines
     assert verdict.as_json()["corpus"] == FAIL
     # without a corpus failure, no corpus line
     fine = judge_run(hear(toy_run(baseline, cases), refs), set(refs))
