@@ -2,7 +2,8 @@
 
 Both load tiny.en once and transcribe every case once with the same options; the suite also
 decodes, scores and reports. ``SPEECHLAB_BENCH_CASES`` sets the manifest size (40 by default,
-300 for the figure in the README). Read the ratio from pytest-benchmark's table, or from
+1000 for the figure in docs/scale.md), ``SPEECHLAB_BENCH_BEAM`` the beam size of both (5 by
+default, as the engine's). Read the ratio from pytest-benchmark's table, or from
 ``extra_info`` in ``--benchmark-json``.
 """
 
@@ -21,6 +22,7 @@ from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
 from tests.conftest import bundled_cases, use_suite
 
 CASES = int(os.environ.get("SPEECHLAB_BENCH_CASES", "40"))
+BEAM = int(os.environ.get("SPEECHLAB_BENCH_BEAM", "5"))
 TIMES: dict[str, float] = {}
 
 
@@ -41,7 +43,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def plain_loop(path: Path) -> list[str]:
-    engine = FasterWhisperEngine.load(None, "cpu", dict(FasterWhisperEngine.default_options))
+    engine = FasterWhisperEngine.load(None, "cpu", {**FasterWhisperEngine.default_options, "beam_size": BEAM})
     return [engine.transcribe(load_audio(c.audio, 16000), c.language) for c in load_manifest(path).cases]
 
 
@@ -65,11 +67,13 @@ def test_suite_run(benchmark, pytester, manifest):
         "--speech-device=cpu",
         f"--speech-manifest={manifest}",
         "--speech-new-cases=pass",
+        f"--speech-option=faster_whisper.beam_size={BEAM}",
         str(suite),
     )
     result = benchmark.pedantic(pytester.runpytest_inprocess, args=args, rounds=1, iterations=1)
     assert result.ret == 0
-    result.assert_outcomes(passed=2 * CASES + 1, skipped=1)  # wer and cer per case, corpus; no latency case
+    # wer and cer per case; corpus, slices, hallucination; no latency case
+    result.assert_outcomes(passed=2 * CASES + 3, skipped=1)
     if "plain" in TIMES:
         benchmark.extra_info["plain_loop_s"] = TIMES["plain"]
         benchmark.extra_info["ratio_to_plain_loop"] = benchmark.stats.stats.median / TIMES["plain"]
