@@ -184,7 +184,7 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
     lines.append(f"| cases | | {counts or 'none'} | | |")
     for check in checks:
         if check.change is not None:
-            significance = "significant" if check.change.significant else "not significant"
+            significance = "a significant regression" if check.change.significant else "no significant regression"
             lines += ["", f"{check.change.describe()}: {significance}."]
     if verdict.corpus is not None and verdict.corpus.not_gated:
         lines += ["", f"Corpus not gated: {verdict.corpus.not_gated}."]
