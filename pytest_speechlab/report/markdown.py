@@ -184,8 +184,8 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
     lines.append(f"| cases | | {counts or 'none'} | | |")
     for check in checks:
         if check.change is not None:
-            significance = "a significant regression" if check.change.significant else "no significant regression"
-            lines += ["", f"{check.change.describe()}: {significance}."]
+            significance = "a" if check.change.significant else "no"
+            lines += ["", f"{check.change.describe()}: {significance} significant regression."]
     if verdict.corpus is not None and verdict.corpus.not_gated:
         lines += ["", f"Corpus not gated: {verdict.corpus.not_gated}."]
     lines += _analysis(verdict) + _slices(verdict) + _hallucination(verdict) + _voice(run, verdict)
