@@ -283,3 +283,42 @@ def test_the_baseline_records_the_figures_and_later_words_fail_their_case(aligne
         "word start error mean ms 500 exceeds limit 350 (baseline 300, tolerance +50 ms), missed by 150",
         "word end error mean ms 600 exceeds limit 450 (baseline 400, tolerance +50 ms), missed by 150",
     ]
+
+
+def test_every_output_shows_the_pooled_figure_and_the_failing_case(aligned_manifest: Path):
+    from pytest_speechlab.report.html import render
+    from pytest_speechlab.report.markdown import run_markdown
+    from pytest_speechlab.report.results_file import run_json
+    from pytest_speechlab.report.terminal import run_lines
+
+    recording = measure_all(toy_run(aligned_manifest, update=True))
+    run = measure_all(toy_run(aligned_manifest, ToyLate, new_baseline(recording, True).baseline))
+    verdict = judge_run(run)
+    pooled_line = (
+        "  word timestamps: 7 of 8 words matched; start error mean 329 ms, p95 500 ms; end error mean "
+        "429 ms, p95 600 ms; 0% within 100 ms (pooled over 2 aligned cases)"
+    )  # (3 x 100 + 4 x 500) / 7 ms
+    assert pooled_line in run_lines(run, verdict)
+    assert any(
+        line.startswith("| word timestamps | | start mean 329 ms")
+        for line in run_markdown(run, verdict, None)
+    )
+    data = json.loads(json.dumps(run_json(run, verdict)))
+    assert data["timestamps"]["matched"] == 7 and data["timestamps"]["cases"] == 2
+    bob = next(c for c in data["cases"] if c["id"] == "bob")
+    assert (
+        bob["timestamps"]["start_mean_ms"] == 500.0
+        and bob["baseline"]["timestamps"]["start_mean_ms"] == 300.0
+    )
+    assert bob["verdict"] == FAIL and bob["why"][0].startswith(
+        "word start error mean ms 500 exceeds limit 350"
+    )
+    page = render([data])
+    assert '<h2 id="word-timestamps">Word timestamps</h2>' in page
+    assert '<tr class="fail"><td class="l">bob</td><td>4 of 4</td><td>500 / 300</td>' in page
+
+    untimed = measure_all(toy_run(aligned_manifest, ToyTextEngine))
+    note = "word timestamps not measured: toy_text gives no word timings"
+    assert run_lines(untimed, judge_run(untimed)).count(f"  {note}") == 1
+    assert run_json(untimed, judge_run(untimed))["timestamps"] == {"not_measured": note}
+    assert note in render([run_json(untimed, judge_run(untimed))])
