@@ -65,6 +65,8 @@ def _dump(entries: list[dict]) -> str:
         lines.append(f"    language: {e['language']}\n")
         lines.append(f"    tags: [{', '.join(e['tags'])}]\n")
         lines.append(f"    sha256: {e['sha256']}\n")
+        if "alignment" in e:
+            lines.append(f"    alignment: {e['alignment']}\n")
     return "".join(lines)
 
 
@@ -73,7 +75,8 @@ def update_manifest(new_entries: list[dict], manifest: Path = MANIFEST) -> None:
     if manifest.is_file():
         existing = (yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get("cases") or []
     by_id = {e["id"]: e for e in new_entries}
-    merged = [by_id.pop(e["id"], e) for e in existing]
+    # a re-made entry keeps the reference alignment the manifest names for it
+    merged = [{**by_id.pop(e["id"], e), **{k: e[k] for k in ("alignment",) if k in e}} for e in existing]
     merged.extend(e for e in new_entries if e["id"] in by_id)
     text = _dump(merged)
     assert yaml.safe_load(text)["cases"] == merged, "manifest round-trip mismatch"
