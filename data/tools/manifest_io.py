@@ -75,8 +75,7 @@ def update_manifest(new_entries: list[dict], manifest: Path = MANIFEST) -> None:
     if manifest.is_file():
         existing = (yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get("cases") or []
     by_id = {e["id"]: e for e in new_entries}
-    # a re-made entry keeps the reference alignment the manifest names for it
-    merged = [{**by_id.pop(e["id"], e), **{k: e[k] for k in ("alignment",) if k in e}} for e in existing]
+    merged = [by_id.pop(e["id"], e) for e in existing]
     merged.extend(e for e in new_entries if e["id"] in by_id)
     text = _dump(merged)
     assert yaml.safe_load(text)["cases"] == merged, "manifest round-trip mismatch"
