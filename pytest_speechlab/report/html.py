@@ -811,6 +811,10 @@ def _hallucination(run: dict[str, Any]) -> list[str]:
     ]
 
 
+def _share(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "-"
+
+
 def _timestamps(run: dict[str, Any]) -> list[str]:
     """The aligned cases' word-timestamp errors beside their baseline's, pooled over the words
     of all of them; or why they were not measured."""
@@ -827,21 +831,22 @@ def _timestamps(run: dict[str, Any]) -> list[str]:
             f"{t.get('matched')} of {t.get('reference_words')}",
             *(_now_base(t.get(k), base.get(k), 0) for k in ("start_mean_ms", "start_p95_ms")),
             *(_now_base(t.get(k), base.get(k), 0) for k in ("end_mean_ms", "end_p95_ms")),
-            f"{_num(t.get('within_100ms'), 2)}",
+            _share(t.get("within_100ms")),
             _e(case.get("verdict", "-")),
         ]
         failing = case.get("verdict") in NOT_PASSING
         rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values)}</tr>")
     if not rows:
         return []
-    every = [
-        "all (pooled over words)",
-        f"{pooled.get('matched')} of {pooled.get('reference_words')}",
-        *(_num(pooled.get(k), 0) for k in ("start_mean_ms", "start_p95_ms", "end_mean_ms", "end_p95_ms")),
-        _num(pooled.get("within_100ms"), 2),
-        "",
-    ]
-    rows.append(f"<tr>{_cells(every)}</tr>")
+    if "matched" in pooled:
+        every = [
+            "all (pooled over words)",
+            f"{pooled['matched']} of {pooled.get('reference_words')}",
+            *(_num(pooled.get(k), 0) for k in ("start_mean_ms", "start_p95_ms", "end_mean_ms", "end_p95_ms")),
+            _share(pooled.get("within_100ms")),
+            "",
+        ]
+        rows.append(f"<tr>{_cells(every)}</tr>")
     head = ["case", "words matched", "start error mean ms", "start p95 ms", "end error mean ms", "end p95 ms"]
     head += ["within 100 ms", "verdict"]
     note = '<p class="note">each error now / in the baseline; a mean may rise by the timestamp tolerance</p>'
