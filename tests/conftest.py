@@ -142,9 +142,12 @@ def use_suite(project: Path, name: str) -> None:
     )
 
 
-def make_project(pytester: pytest.Pytester, cases: list[Case], latency: set[str]) -> Project:
+def make_project(
+    pytester: pytest.Pytester, cases: list[Case], latency: set[str], alignments: bool = False
+) -> Project:
     """A throwaway project with ``cases`` copied from the bundled data (``latency``: the ids timed
-    repeatedly), the speech-to-text suite and a ``pyproject.toml``."""
+    repeatedly; with ``alignments``, the reference word alignments of the cases that have one),
+    the speech-to-text suite and a ``pyproject.toml``."""
     audio = pytester.path / "data" / "audio"
     audio.mkdir(parents=True)
     entries = []
@@ -152,6 +155,10 @@ def make_project(pytester: pytest.Pytester, cases: list[Case], latency: set[str]
         shutil.copy(case.audio, audio / case.audio.name)
         tags = [t for t in case.tags if t != "latency"] + (["latency"] if case.id in latency else [])
         entries.append({"id": case.id, "audio": f"audio/{case.audio.name}", "text": case.text, "tags": tags})
+        if alignments and case.alignment is not None:
+            (pytester.path / "data" / "alignments").mkdir(exist_ok=True)
+            shutil.copy(case.alignment, pytester.path / "data" / "alignments" / case.alignment.name)
+            entries[-1]["alignment"] = f"alignments/{case.alignment.name}"
     use_suite(pytester.path, "test_asr")
     (pytester.path / "pyproject.toml").write_text(PYPROJECT)
     proj = Project(pytester, entries)

@@ -80,6 +80,11 @@ def test_invalid_yaml_names_the_line(project):
             "case '{id}': audio path '../../outside.wav' leaves the manifest folder",
         ),
         ({"sha256": "0" * 64}, "case '{id}': * does not match its sha256"),
+        ({"alignment": "alignments/none.TextGrid"}, "case '{id}': alignment file *none.TextGrid not found"),
+        (
+            {"alignment": "../../outside.TextGrid"},
+            "case '{id}': alignment path '../../outside.TextGrid' leaves the manifest folder",
+        ),
         ({"speeker": "x"}, "unknown field(s) speeker"),
         ({"id": "bad id"}, "case id 'bad id' must match *"),
         ({"tags": "human"}, "case '{id}': tags must be a list of identifiers"),

@@ -36,6 +36,7 @@ from pytest_speechlab.gate.checks import (
     perturbed_check,
     reference_changed,
     synthesis_checks,
+    timestamp_checks,
     worst,
 )
 from pytest_speechlab.gate.verdicts import identity_differences
@@ -374,6 +375,50 @@ def test_case_checks_gate_only_the_metrics_asked_for_that_the_baseline_has():
     assert [c.metric for c in case_checks(r, entry, TOL, ("latency_ms",))] == ["fastest latency ms"]
     assert case_checks(r, {"cer": 0.05}, TOL, ("wer", "latency_ms")) == []  # nothing stored for them
     assert [c.metric for c in case_checks(r, {"wer": 0.25}, TOL)] == ["WER"]  # no latency stored
+
+
+# --- word timestamps --------------------------------------------------------------------------
+
+# what TimestampError.as_dict stores for Faster-Whisper tiny.en on praatio_mary
+MARY = {"reference_words": 4, "matched": 4, "start_mean_ms": 133.0, "start_p95_ms": 292.0,
+        "end_mean_ms": 74.0, "end_p95_ms": 145.0, "within_100ms": 0.25}  # fmt: skip
+
+
+def test_word_timestamps_may_rise_by_the_tolerance_in_ms():
+    later_by_50 = {**MARY, "start_mean_ms": 183.0, "end_mean_ms": 124.0}
+    within = timestamp_checks(later_by_50, {"timestamps": MARY}, 50)
+    assert [c.metric for c in within] == ["word start error mean ms", "word end error mean ms"]
+    assert [c.outcome for c in within] == [PASS, PASS]  # 50 ms more is within
+    assert [c.limit for c in within] == [183.0, 124.0]
+    later = timestamp_checks({**MARY, "start_mean_ms": 412.0}, {"timestamps": MARY}, 50)
+    assert [c.outcome for c in later] == [FAIL, PASS]
+    assert later[0].describe() == (
+        "word start error mean ms 412 exceeds limit 183 (baseline 133, tolerance +50 ms), missed by 229"
+    )
+    assert timestamp_checks({**MARY, "end_mean_ms": 200.0}, {"timestamps": MARY}, 150)[1].passed
+    assert timestamp_checks({**MARY, "start_mean_ms": 0.0}, {"timestamps": MARY}, 50)[0].passed  # better
+
+
+def test_word_timestamps_are_gated_only_where_both_sides_have_them():
+    assert timestamp_checks(None, {"timestamps": MARY}, 50) == []  # not measured: no word timings
+    assert timestamp_checks(MARY, {"wer": 0.0}, 50) == []  # the baseline has none
+    none_matched = {**MARY, "matched": 0, "start_mean_ms": 0.0, "end_mean_ms": 0.0}
+    assert timestamp_checks(none_matched, {"timestamps": MARY}, 50) == []  # heard wrong: the WER's to fail
+    assert timestamp_checks(MARY, {"timestamps": none_matched}, 50) == []
+
+
+def test_the_case_checks_include_the_word_timestamps_with_their_tolerance():
+    r = result("mary rolled the barrel", "mary rolled the barrel")
+    r.timestamps = {**MARY, "end_mean_ms": 300.0}
+    entry = {"wer": 0.0, "cer": 0.0, "timestamps": MARY}
+    checks = case_checks(r, entry, TOL)
+    assert [c.metric for c in checks][2:] == ["word start error mean ms", "word end error mean ms"]
+    assert [c.outcome for c in checks] == [PASS, PASS, PASS, FAIL]
+    assert checks[3].limit == 74.0 + TOL.timestamp == 124.0
+    assert case_checks(r, entry, Tolerances(timestamp=300.0))[3].passed
+    assert [c.metric for c in case_checks(r, entry, TOL, ("wer",))] == ["WER"]
+    r.timestamps = None  # an engine without word timings
+    assert [c.metric for c in case_checks(r, entry, TOL)] == ["WER", "CER"]
 
 
 # --- corpus -----------------------------------------------------------------------------------

@@ -262,6 +262,7 @@ def test_an_inconclusive_latency_is_shown_recorded_and_blocks_a_promotion(gate_p
         "--speech-wer-tolerance=1",
         "--speech-cer-tolerance=1",
         "--speech-latency-tolerance=100",
+        "--speech-timestamp-tolerance=1000",
         "--speech-manifest=data/manifest.yaml",
         "--speech-baselines=elsewhere",
         "--speech-tags=command",

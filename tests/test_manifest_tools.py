@@ -43,6 +43,16 @@ def test_convert_round_trip(corpus, fmt, capsys):
         assert {e["audio"] for e in entries} == {f"audio_{fmt}/{c}.wav" for c in source}
 
 
+def test_convert_keeps_the_reference_alignment(tmp_path, capsys):
+    shutil.copy(REPO / "data" / "audio" / "praatio_mary.wav", tmp_path / "mary.wav")
+    shutil.copy(REPO / "data" / "alignments" / "praatio_mary.TextGrid", tmp_path / "mary.TextGrid")
+    case = {"id": "mary", "audio": "mary.wav", "text": "mary rolled the barrel", "alignment": "mary.TextGrid"}
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump({"cases": [case]}))
+    assert main(["manifest", "convert", str(tmp_path / "in.yaml"), str(tmp_path / "out.yaml")]) == 0
+    assert yaml.safe_load((tmp_path / "out.yaml").read_text())["cases"][0]["alignment"] == "mary.TextGrid"
+    assert load_manifest(tmp_path / "out.yaml").cases[0].alignment == tmp_path / "mary.TextGrid"
+
+
 def test_convert_refuses_audio_outside_the_output_folder(corpus, tmp_path, capsys):
     out = tmp_path / "elsewhere" / "manifest.yaml"
     assert main(["manifest", "convert", corpus["nemo"], str(out)]) == 2

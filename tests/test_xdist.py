@@ -11,7 +11,7 @@ import pytest
 
 from pytest_speechlab.core.metrics import normalize
 
-from .conftest import Project
+from .conftest import Project, bundled_cases, make_project
 
 pytest.importorskip("xdist")
 
@@ -142,3 +142,16 @@ def test_a_passing_promotion_is_recorded_once(project: Project):
     result = project.run("--promote-to=candidate", "-n", "2", "--dist", "loadgroup", subprocess=True)
     assert result.ret == 0, result.stdout.str()
     assert registry.read_text().count("to: candidate") == 1
+
+
+def test_word_timestamps_cross_from_the_workers(pytester: pytest.Pytester):
+    """The aligned cases' figures and the run's pooled figure, from the workers' offsets."""
+    by_id = {c.id: c for c in bundled_cases()}
+    project = make_project(pytester, [by_id["praatio_mary"], by_id["praatio_bobby"]], set(), alignments=True)
+    serial, parallel = project.path / "serial.json", project.path / "parallel.json"
+    assert project.run(f"--speech-results={serial}", "--speech-new-cases=pass").ret == 0
+    args = (f"--speech-results={parallel}", "--speech-new-cases=pass", "-n", "2", "--dist", "load")
+    assert project.run(*args, subprocess=True).ret == 0
+    one, two = json.loads(serial.read_text()), json.loads(parallel.read_text())
+    assert two["timestamps"] == one["timestamps"] and two["timestamps"]["cases"] == 2
+    assert [c["timestamps"] for c in two["cases"]] == [c["timestamps"] for c in one["cases"]]

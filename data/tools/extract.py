@@ -28,7 +28,7 @@ see LONGFORM. The sources hold only 24.7 s of consecutive LibriVox reading, so t
 monologue of one speaker and a medley of read speech, not one long chapter.
 
 Reference word alignments (TextGrids) of four cases are copied byte for byte into
-data/alignments/, named by case id; see ALIGNMENTS.
+data/alignments/, named by case id, and each case's entry names its alignment; see ALIGNMENTS.
 
 Then the entries are written into data/manifest.yaml (see manifest_io.py).
 """
@@ -375,6 +375,10 @@ def main() -> None:
             entries.append(make_entry(case_id, filename, ref, tags))
         entries += build_longform(src)
         copy_alignments(src)
+    aligned = {case_id for case_id, _ in ALIGNMENTS}
+    for entry in entries:  # the manifest names each case's reference alignment
+        if entry["id"] in aligned:
+            entry["alignment"] = f"{ALIGNMENT_DIR.name}/{entry['id']}.TextGrid"
     update_manifest(entries)
 
 

@@ -65,6 +65,8 @@ def _dump(entries: list[dict]) -> str:
         lines.append(f"    language: {e['language']}\n")
         lines.append(f"    tags: [{', '.join(e['tags'])}]\n")
         lines.append(f"    sha256: {e['sha256']}\n")
+        if "alignment" in e:
+            lines.append(f"    alignment: {e['alignment']}\n")
     return "".join(lines)
 
 

@@ -23,7 +23,7 @@ from ..errors import SpeechlabError
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REQUIRED = ("id", "audio", "text")
-OPTIONAL = ("language", "speaker", "tags", "sha256", "sample_rate", "offset", "duration")
+OPTIONAL = ("language", "speaker", "tags", "sha256", "sample_rate", "offset", "duration", "alignment")
 NONSPEECH_TAG = "nonspeech"
 MIN_SAMPLE_RATE = 8000  # below telephone rate there is no speech band left to recognise
 MAX_OVERSHOOT_S = 0.5  # a span may end this far past the file's end (cut there), as Kaldi allows
@@ -56,6 +56,7 @@ class Case:
     speaker: str | None = None
     offset_s: float | None = None  # None: the whole file; else the case is duration_s from here
     embedded: Embedded | None = None  # the audio is bytes in a table file, not a file of its own
+    alignment: Path | None = None  # a TextGrid of the words' times in the audio file (word timestamps)
 
     @property
     def source(self) -> tuple[str, float | None, float | None, Embedded | None]:
@@ -249,6 +250,13 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int) -> Case:
             f"{where}: {audio} has sample rate {header.sample_rate} Hz, manifest says {expected_rate}"
         )
     offset_s, duration_s = span(where, header, entry.get("offset"), entry.get("duration"))
+    alignment = None
+    if entry.get("alignment") is not None:
+        alignment = (root / str(entry["alignment"])).resolve()
+        if not alignment.is_relative_to(root):
+            raise SpeechlabError(f"{where}: alignment path {entry['alignment']!r} leaves the manifest folder")
+        if not alignment.is_file():
+            raise SpeechlabError(f"{where}: alignment file {alignment} not found")
     language = entry.get("language")
     speaker = entry.get("speaker")
     return Case(
@@ -264,4 +272,5 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int) -> Case:
         line=line,
         speaker=str(speaker) if speaker is not None and str(speaker) else None,
         offset_s=offset_s,
+        alignment=alignment,
     )

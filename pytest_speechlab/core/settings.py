@@ -30,6 +30,7 @@ class Tolerances:
     robustness: float = 0.3  # WER under a perturbation over the same case's clean WER, absolute
     dnsmos: float = 0.3  # text-to-speech: how far a DNSMOS score (1-5) may drop, absolute
     similarity: float = 0.1  # text-to-speech: how far the speaker similarity may drop, absolute
+    timestamp: float = 50.0  # ms a case's mean word start or end error may rise, absolute
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ FILE_KEYS = {
     "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
     "warmup", "latency_tags", "new_cases", "options", "registry", "summary", "judge", "report",
     "robustness_tolerance", "robustness_tags", "robustness_examples", "dnsmos_tolerance",
-    "similarity_tolerance",
+    "similarity_tolerance", "timestamp_tolerance",
 }  # fmt: skip
 
 

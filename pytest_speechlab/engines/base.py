@@ -8,7 +8,7 @@ was measured. Everything engine-specific stays inside its adapter module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -80,9 +80,11 @@ class SpeechEngine(Protocol):
         ...
 
 
+@runtime_checkable
 class TimedEngine(Protocol):
     """Speech-to-text with timings: an adapter that can say when each segment (and word) was
-    heard implements this too. ``transcribe`` stays the gated, text-only path."""
+    heard implements this too. ``transcribe`` stays the gated, text-only path. Checkable at
+    run time: a run measures word timestamps only where the adapter gives them."""
 
     def transcribe_segments(
         self, audio: np.ndarray, language: str | None, word_timestamps: bool

@@ -105,8 +105,10 @@ def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
 
 
 def assert_wer_within_baseline(result: CaseResult) -> None:
-    """Fail unless the case's WER is within the tolerance of its baseline."""
-    _assert_case(result, ("wer",))
+    """Fail unless the case's WER is within the tolerance of its baseline, and for a case with a
+    reference alignment, its mean word start and end errors too (its accuracy test carries them:
+    no test ids beside the case's usual ones)."""
+    _assert_case(result, ("wer", "timestamps"))
 
 
 def assert_cer_within_baseline(result: CaseResult) -> None:

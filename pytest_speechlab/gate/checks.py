@@ -168,7 +168,7 @@ def case_checks(
     result: CaseResult,
     entry: dict[str, Any] | None,
     tol: Tolerances,
-    metrics: tuple[str, ...] = ("wer", "cer", "latency_ms"),
+    metrics: tuple[str, ...] = ("wer", "cer", "latency_ms", "timestamps"),
 ) -> list[Check]:
     """The checks of one transcribed case against its baseline entry (none without one)."""
     if entry is None:
@@ -181,7 +181,24 @@ def case_checks(
     if "latency_ms" in metrics and result.repeated:
         check = latency_check("fastest latency ms", result.timing, entry, tol.latency)
         checks += [check] if check else []
+    if "timestamps" in metrics:
+        checks += timestamp_checks(result.timestamps, entry, tol.timestamp)
     return checks
+
+
+TIMESTAMP_METRICS = (("start_mean_ms", "word start error mean ms"), ("end_mean_ms", "word end error mean ms"))
+
+
+def timestamp_checks(measured: dict[str, Any] | None, entry: dict[str, Any], tolerance: float) -> list[Check]:
+    """A case's mean word start and end errors against its baseline's, each allowed to rise by
+    ``tolerance`` ms; none unless both matched words (a case heard wrong is the WER's to fail)."""
+    stored = entry.get("timestamps")
+    if not measured or not stored or not measured.get("matched") or not stored.get("matched"):
+        return []
+    return [
+        Check(metric, measured[key], stored[key], stored[key] + tolerance, f"+{tolerance:g} ms")
+        for key, metric in TIMESTAMP_METRICS
+    ]
 
 
 def corpus_not_comparable(

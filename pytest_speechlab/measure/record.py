@@ -92,6 +92,10 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
         for kept in ("tts", "robustness"):
             if kept in cases.get(case_id, {}):
                 entry[kept] = cases[case_id][kept]
+        if result.timestamps is not None:  # as measured, rounded as TimestampError.as_dict rounds
+            entry["timestamps"] = dict(result.timestamps)
+        elif result.case.alignment is not None and "timestamps" in cases.get(case_id, {}):
+            entry["timestamps"] = cases[case_id]["timestamps"]  # not measurable in this run: kept
         cases[case_id] = entry
     for perturbed in run.perturbed.values():
         if perturbed.recorded:

@@ -16,6 +16,7 @@ import numpy as np
 from ..core.manifest import Case
 from ..core.metrics import Score, Timing
 from ..core.perturb import Perturbation
+from ..core.timestamps import Offset
 from ..store.baselines import Comparison
 
 
@@ -29,6 +30,8 @@ class CaseResult:
     timing: Timing  # one run, or ``repeats`` runs for latency cases
     against: Comparison = field(repr=False)
     repeated: bool = False  # timed ``repeats`` times for latency statistics
+    timestamps: dict[str, Any] | None = None  # word-timestamp error (TimestampError.as_dict), if aligned
+    word_offsets: tuple[Offset, ...] = field(default=(), repr=False)  # its matched words, pooled per run
 
     @property
     def audio_s(self) -> float:
@@ -168,6 +171,8 @@ def case_data(result: CaseResult) -> dict[str, Any]:
         "score": asdict(result.score),
         "timing": timing_data(result.timing),
         "repeated": result.repeated,
+        "timestamps": result.timestamps,
+        "word_offsets": [[o.word, o.start, o.end] for o in result.word_offsets],
     }
 
 
@@ -179,6 +184,8 @@ def case_from(data: dict[str, Any], cases: dict[str, Case], against: Comparison)
         timing_from(data["timing"]),
         against,
         data["repeated"],
+        data.get("timestamps"),
+        tuple(Offset(*o) for o in data.get("word_offsets", ())),
     )
 
 

@@ -25,7 +25,9 @@ from ..core.manifest import Case
 from ..core.metrics import Timing, corpus_scores, score
 from ..core.perturb import Perturbation
 from ..core.settings import Settings
+from ..core.timestamps import summarize
 from ..engines import Engine, ModelIdentity
+from ..engines.base import TimedEngine
 from ..errors import SpeechlabError
 from ..store.baselines import Comparison
 from .results import (
@@ -40,6 +42,7 @@ from .results import (
     synthesis_data,
     synthesis_from,
 )
+from .timestamps import why_not_measured, word_offsets
 
 if TYPE_CHECKING:
     from .judge import Judge
@@ -144,6 +147,9 @@ class ModelRun:
         self._engine: Engine | None = None
         self._identity: ModelIdentity | None = None  # of merged results, when not loaded here
         self.options = self._options()
+        aligned = "asr" in engine_cls.tasks and any(c.alignment for c in cases)
+        # why the aligned cases' word timestamps cannot be measured (said once per run), or None
+        self.timestamps_note = why_not_measured(name, engine_cls) if aligned else None
 
     @property
     def id(self) -> str:
@@ -248,8 +254,24 @@ class ModelRun:
                 self._measure_batch(case, batch)
             else:
                 text, timing = self._timed(case, 1)
-                self.results[case.id] = CaseResult(case, text, score(case.text, text), timing, self.against)
+                self.results[case.id] = self._scored(case, text, timing)
         return self.results[case.id]
+
+    def _scored(self, case: Case, text: str, timing: Timing) -> CaseResult:
+        """The result of a transcription, with its word timestamps where the case is aligned."""
+        result = CaseResult(case, text, score(case.text, text), timing, self.against)
+        engine = self.engine
+        if case.alignment is None or self.timestamps_note or not isinstance(engine, TimedEngine):
+            return result
+        audio = self.audio.get(case, engine.sample_rate)
+        try:  # untimed, and apart from the gated hypothesis
+            matched, words = word_offsets(engine, audio, case)
+        except Exception as exc:
+            self.errors[case.id] = f"word timestamps: {type(exc).__name__}: {exc}"
+            raise
+        result.timestamps = summarize(matched, words).as_dict()
+        result.word_offsets = tuple(matched)
+        return result
 
     def _measure_batch(self, case: Case, size: int) -> None:
         """``case`` and up to ``size - 1`` unmeasured cases after it (of its language), in one
@@ -262,7 +284,7 @@ class ModelRun:
         texts, timing = self._time(case, lambda: engine.transcribe_many(audios, case.language), 1)
         share = Timing((timing.runs[0] / len(batch),), (), timing.others_cpu)
         for member, text in zip(batch, texts, strict=True):
-            self.results[member.id] = CaseResult(member, text, score(member.text, text), share, self.against)
+            self.results[member.id] = self._scored(member, text, share)
 
     def measure_latency(self, case: Case) -> CaseResult:
         """Time ``case`` ``repeats`` times (after the run's warm-up) and keep those timings."""

@@ -45,6 +45,8 @@ def _record(request: pytest.FixtureRequest, result: CaseResult) -> None:
     props = request.node.user_properties
     props += [("wer", result.score.wer), ("cer", result.score.cer), ("rtf", round(result.rtf, 5))]
     props.append(("latency_ms_median", round(result.timing.median * 1000, 2)))
+    if result.timestamps:
+        props += [(f"word_{k}", result.timestamps[k]) for k in ("start_mean_ms", "end_mean_ms")]
 
 
 @pytest.fixture

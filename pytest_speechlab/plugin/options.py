@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="ABS",
         help="text-to-speech: allowed drop of the speaker similarity to the voice (default 0.1)",
+    )
+    add(
+        "--speech-timestamp-tolerance",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="allowed rise of a case's mean word start or end error, in ms (default 50)",
     )
     add(
         "--speech-robustness-examples",
@@ -274,8 +282,8 @@ def load_settings(config: pytest.Config) -> Settings:
     if new_cases not in ("fail", "pass"):
         raise SpeechlabError(f"{pyproject}: new_cases must be 'fail' or 'pass'")
     defaults = Tolerances()
-    cli_tolerances = {"wer", "cer", "latency", "duration", "silence", "robustness", "dnsmos", "similarity"}
-    given = frozenset(t for t in cli_tolerances if opt(f"speech_{t}_tolerance") is not None)
+    # every tolerance has its --speech-NAME-tolerance flag
+    given = frozenset(f.name for f in fields(Tolerances) if opt(f"speech_{f.name}_tolerance") is not None)
     promote_to = opt("promote_to")
     judge = str(opt("speech_judge") or file.get("judge", "faster_whisper")).strip()
     examples = opt("speech_robustness_examples") or file.get("robustness_examples", "ci")
@@ -308,6 +316,7 @@ def load_settings(config: pytest.Config) -> Settings:
             similarity=float(
                 number("speech_similarity_tolerance", "similarity_tolerance", defaults.similarity)
             ),
+            timestamp=float(number("speech_timestamp_tolerance", "timestamp_tolerance", defaults.timestamp)),
         ),
         repeats=max(1, int(number("speech_repeats", "repeats", 5))),
         warmup=int(number("speech_warmup", "warmup", 1)),

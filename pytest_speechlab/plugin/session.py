@@ -39,6 +39,7 @@ FIXED_FOR_PROMOTION = {
     "speech_robustness_tolerance": "--speech-robustness-tolerance",
     "speech_dnsmos_tolerance": "--speech-dnsmos-tolerance",
     "speech_similarity_tolerance": "--speech-similarity-tolerance",
+    "speech_timestamp_tolerance": "--speech-timestamp-tolerance",
     "speech_new_cases": "--speech-new-cases",
     "speech_judge": "--speech-judge",
     "speech_repeats": "--speech-repeats",

@@ -811,6 +811,48 @@ def _hallucination(run: dict[str, Any]) -> list[str]:
     ]
 
 
+def _share(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "-"
+
+
+def _timestamps(run: dict[str, Any]) -> list[str]:
+    """The aligned cases' word-timestamp errors beside their baseline's, pooled over the words
+    of all of them; or why they were not measured."""
+    pooled = run.get("timestamps") or {}
+    if pooled.get("not_measured"):
+        return [f"<h3>{_e(_label(run))}</h3>", f'<p class="note">{_e(pooled["not_measured"])}</p>']
+    rows = []
+    for case in run.get("cases") or []:
+        t, base = case.get("timestamps"), (case.get("baseline") or {}).get("timestamps") or {}
+        if not t:
+            continue
+        values = [
+            _e(case.get("id")),
+            f"{t.get('matched')} of {t.get('reference_words')}",
+            *(_now_base(t.get(k), base.get(k), 0) for k in ("start_mean_ms", "start_p95_ms")),
+            *(_now_base(t.get(k), base.get(k), 0) for k in ("end_mean_ms", "end_p95_ms")),
+            _share(t.get("within_100ms")),
+            _e(case.get("verdict", "-")),
+        ]
+        failing = case.get("verdict") in NOT_PASSING
+        rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values)}</tr>")
+    if not rows:
+        return []
+    if "matched" in pooled:
+        every = [
+            "all (pooled over words)",
+            f"{pooled['matched']} of {pooled.get('reference_words')}",
+            *(_num(pooled.get(k), 0) for k in ("start_mean_ms", "start_p95_ms", "end_mean_ms", "end_p95_ms")),
+            _share(pooled.get("within_100ms")),
+            "",
+        ]
+        rows.append(f"<tr>{_cells(every)}</tr>")
+    head = ["case", "words matched", "start error mean ms", "start p95 ms", "end error mean ms", "end p95 ms"]
+    head += ["within 100 ms", "verdict"]
+    note = '<p class="note">each error now / in the baseline; a mean may rise by the timestamp tolerance</p>'
+    return [f"<h3>{_e(_label(run))}</h3>", note, *_table(head, rows)]
+
+
 def _robustness_table(runs: list[dict[str, Any]]) -> list[str]:
     head = ["model", "case", "perturbation", "clean WER", "WER", "limit", "verdict"]
     rows: list[str] = []
@@ -953,7 +995,13 @@ def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
     if images:
         body += [_h2("Plots"), *images]
     body += _sections(
-        runs, [("Error analysis", _error_analysis), ("Slices", _slices), ("Hallucination", _hallucination)]
+        runs,
+        [
+            ("Error analysis", _error_analysis),
+            ("Slices", _slices),
+            ("Hallucination", _hallucination),
+            ("Word timestamps", _timestamps),
+        ],
     )
     measured = [r for r in _active(runs) if r.get("cases") or r.get("errors")]
     if measured:

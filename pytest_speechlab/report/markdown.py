@@ -19,6 +19,7 @@ from ..gate.checks import Check
 from ..gate.slices import CORRECTION, SliceReport
 from ..gate.verdicts import RunVerdict
 from ..measure.run import ModelRun
+from ..measure.timestamps import pooled
 from ..store.registry import Registry
 from .terminal import TOP, comparison_rows, fails, stored_voice_figures, voice_spreads
 
@@ -136,6 +137,23 @@ def _voice(run: ModelRun, verdict: RunVerdict) -> list[str]:
     return [*lines, "", "<details><summary>Per utterance</summary>", "", *rows, "", "</details>"]
 
 
+def _timestamps(run: ModelRun) -> list[str]:
+    """The word-timestamp error pooled over the aligned cases' words (each case is gated on its
+    own), or why it was not measured: one row."""
+    if run.timestamps_note:
+        return [f"| word timestamps | | {run.timestamps_note} | | |"]
+    found = pooled(run.results.values())
+    if found is None:
+        return []
+    e, cases = found
+    figures = (
+        f"start mean {e.start_mean_ms:.0f} ms, p95 {e.start_p95_ms:.0f} ms; end mean {e.end_mean_ms:.0f} ms, "
+        f"p95 {e.end_p95_ms:.0f} ms; {e.within_100ms:.0%} within 100 ms ({e.matched} of {e.reference_words} "
+        f"words, {cases} cases)"
+    )
+    return [f"| word timestamps | | {figures} | | reported |"]
+
+
 def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry | None) -> list[str]:
     title = f"### speechlab: `{run.name}` on {run.device}"
     if run.skip_reason or verdict is None:
@@ -179,6 +197,7 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
             f"| slices regressed | | {regressed} of {tested} tested | | {_mark(verdict.slices.verdict)} |"
         )
     lines += [_row(c) for c in verdict.hallucination.checks] if verdict.hallucination else []
+    lines += _timestamps(run)
     lines += [_row(c) for c in (verdict.voice.checks if verdict.voice else []) if not c.passed]
     counts = ", ".join(f"{n} {v.lower()}" for v, n in verdict.counts().items())
     lines.append(f"| cases | | {counts or 'none'} | | |")

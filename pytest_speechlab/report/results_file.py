@@ -18,6 +18,7 @@ from ..gate.verdicts import Part, RunVerdict
 from ..measure.errors import case_errors
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
+from ..measure.timestamps import pooled
 from ..store.atomic import shown
 
 
@@ -48,8 +49,10 @@ def _case_json(result: CaseResult, verdict: RunVerdict | None) -> dict[str, Any]
         "reference_words": s.reference_words,
         "latency_ms": result.timing.as_ms(),
         "rtf": result.rtf,
+        "timestamps": result.timestamps,
         "baseline": _stored(
-            result.stored, ("wer", "cer", "latency_ms", "latency_min_ms", "calibration_ms", "hypothesis")
+            result.stored,
+            ("wer", "cer", "latency_ms", "latency_min_ms", "calibration_ms", "hypothesis", "timestamps"),
         ),
         "errors": case_errors(result).as_dict(),
         "change": change.as_dict() if change else None,
@@ -151,6 +154,14 @@ def _analysis_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
     return out
 
 
+def _timestamps_json(run: ModelRun) -> dict[str, Any] | None:
+    """The word-timestamp error pooled over the aligned cases' words, or why it was not measured."""
+    if run.timestamps_note:
+        return {"not_measured": run.timestamps_note}
+    found = pooled(run.results.values())
+    return {**found[0].as_dict(), "cases": found[1]} if found else None
+
+
 def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
     """One run as JSON, judged by ``verdict`` (None for a run that was skipped), cases in manifest
     order whichever order (or process) measured them."""
@@ -174,6 +185,7 @@ def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
         "machine": machine() if run.results else None,
         "verdict": verdict.as_json() if verdict else None,
         "corpus": _corpus_json(run.measured_corpus(), verdict.corpus if verdict else None),
+        "timestamps": _timestamps_json(run),
         **_analysis_json(run, verdict),
         "cases": [_case_json(r, verdict) for r in results],
         "tts_cases": [_synthesis_json(s, verdict.tts.get(s.case.id) if verdict else None) for s in syntheses],

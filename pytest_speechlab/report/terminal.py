@@ -20,6 +20,7 @@ from ..gate.verdicts import PRECEDENCE, Part, RunVerdict
 from ..measure.quality import DNSMOS
 from ..measure.results import CaseResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
+from ..measure.timestamps import pooled
 from ..store.atomic import shown
 
 MAX_ROWS = 40  # cases listed in full up to this many; beyond, the worst ones
@@ -94,7 +95,7 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
         lines += _table(rows) + _more(len(ids), len(listed))
         lines += counts_lines(verdict.cases)
         lines.extend(corpus_lines(run, verdict))
-        lines += analysis_lines(verdict)
+        lines += analysis_lines(verdict) + timestamp_lines(run)
         if changed and not fails(verdict):
             lines.append(f"  what changed against the baseline: {changed[0]}")
     if run.syntheses:
@@ -160,6 +161,18 @@ def analysis_lines(verdict: RunVerdict) -> list[str]:
         lines.append(f"  hallucination: {verdict.hallucination_report.describe()}")
         lines += [f"    {line}" for line in verdict.hallucination.why]
     return lines
+
+
+def timestamp_lines(run: ModelRun) -> list[str]:
+    """The word-timestamp error pooled over the words of the aligned cases, or why it was not
+    measured; each aligned case is gated on its own (its WER test)."""
+    if run.timestamps_note:
+        return [f"  {run.timestamps_note}"]
+    found = pooled(run.results.values())
+    if found is None:
+        return []
+    error, cases = found
+    return [f"  {error.describe()} (pooled over {cases} aligned case{'s' if cases > 1 else ''})"]
 
 
 def slice_lines(part: Part, report: SliceReport) -> list[str]:

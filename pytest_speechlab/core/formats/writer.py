@@ -2,9 +2,9 @@
 what ``speechlab manifest convert`` and ``speechlab manifest build`` write.
 
 The YAML holds every field the cases carry (speaker, language, the derived tags, a span as
-``offset`` and ``duration``, sha256 where known, the header's sample rate), so it loads back to
-the same cases. Audio paths are relative to the YAML's folder, which must hold all the audio:
-a manifest's audio may not leave its folder.
+``offset`` and ``duration``, sha256 where known, the header's sample rate, the reference
+alignment), so it loads back to the same cases. Audio and alignment paths are relative to the
+YAML's folder, which must hold them all: a manifest's files may not leave its folder.
 """
 
 from __future__ import annotations
@@ -24,17 +24,21 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
 TRANSCRIPT_SUFFIXES = (".txt", ".lab")
 
 
-def entry(case: Case, folder: Path, audio: Path | None = None) -> dict[str, Any]:
-    """The YAML entry of ``case``, its audio (``audio`` when the case's was extracted to a
-    file) written relative to ``folder``."""
-    audio = audio or case.audio
-    if not audio.is_relative_to(folder):
-        common = os.path.commonpath([folder, audio])
+def _inside(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder``, which it may not leave."""
+    if not path.is_relative_to(folder):
+        common = os.path.commonpath([folder, path])
         raise SpeechlabError(
-            f"{audio} is outside {folder}, and a manifest's audio may not leave its folder: "
+            f"{path} is outside {folder}, and a manifest's audio may not leave its folder: "
             f"write the manifest into a folder that holds all the audio (such as {common})"
         )
-    out: dict[str, Any] = {"id": case.id, "audio": audio.relative_to(folder).as_posix(), "text": case.text}
+    return path.relative_to(folder).as_posix()
+
+
+def entry(case: Case, folder: Path, audio: Path | None = None) -> dict[str, Any]:
+    """The YAML entry of ``case``, its audio (``audio`` when the case's was extracted to a
+    file) and reference alignment written relative to ``folder``."""
+    out: dict[str, Any] = {"id": case.id, "audio": _inside(audio or case.audio, folder), "text": case.text}
     if case.language:
         out["language"] = case.language
     if case.speaker:
@@ -47,6 +51,8 @@ def entry(case: Case, folder: Path, audio: Path | None = None) -> dict[str, Any]
     if case.offset_s is not None:
         out["offset"] = round(case.offset_s, 6)
         out["duration"] = round(case.duration_s, 6)
+    if case.alignment is not None:
+        out["alignment"] = _inside(case.alignment, folder)
     return out
 
 
