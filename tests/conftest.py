@@ -42,6 +42,13 @@ for _native in (
 ):
     with contextlib.suppress(ImportError):
         importlib.import_module(_native)
+# numba (under librosa's pitch shift and pyin) imports its type registries on its first
+# compilation; imported again after a pytester run removed them, they register twice ("duplicate
+# registration"). One compilation here imports them for the whole session.
+with contextlib.suppress(ImportError):
+    import numba
+
+    numba.njit(lambda x: x + 1)(1)
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "manifest.yaml"
