@@ -90,18 +90,27 @@ def _stale(what: str, against: Comparison, case_text: str, entry: dict[str, Any]
         pytest.fail(f"{what} [{against.label}]: {REFERENCE_CHANGED}", pytrace=False)
 
 
-def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
+def _compared(result: CaseResult | SynthesisResult) -> dict[str, Any] | None:
+    """The baseline entry a case's checks compare with, or None where none run: an update run
+    records; a missing entry fails unless the run allows new cases; a stale reference fails."""
     against = result.against
     if against.update:
-        return
+        return None
     entry = result.stored
     if entry is None:
         _missing_baseline(against, result.case.id)
+        return None
+    _stale(result.case.id, against, result.case.text, against.entry(result.case.id))
+    return entry
+
+
+def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
+    entry = _compared(result)
+    if entry is None:
         return
-    _stale(result.case.id, against, result.case.text, entry)
-    checks = case_checks(result, entry, against.tolerances, metrics)
+    checks = case_checks(result, entry, result.against.tolerances, metrics)
     first = what_changed(case_change(result))
-    _conclude(result.case.id, against, checks, _aligned(result.score), first=first)
+    _conclude(result.case.id, result.against, checks, _aligned(result.score), first=first)
 
 
 def assert_wer_within_baseline(result: CaseResult) -> None:
@@ -224,16 +233,11 @@ def assert_voices_within_baseline(results: Sequence[SynthesisResult]) -> None:
 
 def assert_tts_within_baseline(result: SynthesisResult) -> None:
     """Fail unless the synthesised audio's health and (repeated) latency are within tolerance."""
-    against = result.against
-    if against.update:
-        return
-    entry = result.stored
+    entry = _compared(result)
     if entry is None:
-        _missing_baseline(against, result.case.id)
         return
-    _stale(result.case.id, against, result.case.text, against.entry(result.case.id))
-    checks = synthesis_checks(result, entry, against.tolerances)
-    _conclude(result.case.id, against, checks, [f"text: {result.case.text}"], for_words=False)
+    checks = synthesis_checks(result, entry, result.against.tolerances)
+    _conclude(result.case.id, result.against, checks, [f"text: {result.case.text}"], for_words=False)
 
 
 def assert_tts_intelligible(result: SynthesisResult) -> None:
