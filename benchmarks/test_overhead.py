@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from pytest_speechlab.core.audio import load_audio
+from pytest_speechlab.core.devices import one_blas_thread
 from pytest_speechlab.core.manifest import load_manifest
 from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
 from tests.conftest import bundled_cases, use_suite
@@ -44,6 +45,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def plain_loop(path: Path) -> list[str]:
     engine = FasterWhisperEngine.load(None, "cpu", {**FasterWhisperEngine.default_options, "beam_size": BEAM})
+    one_blas_thread()  # as the suite does: the loop at its best, not slowed by spinning BLAS threads
     return [engine.transcribe(load_audio(c.audio, 16000), c.language) for c in load_manifest(path).cases]
 
 

@@ -107,6 +107,31 @@ def test_engine_threads_share_the_cores_among_xdist_workers(monkeypatch: pytest.
     assert devices.engine_threads() == cores
 
 
+@pytest.mark.parametrize(
+    ("spec", "gpus", "worker", "workers", "expected"),
+    [
+        ("cuda", ["0", "1"], "gw0", 2, "0"),
+        ("cuda", ["0", "1"], "gw1", 2, "1"),
+        ("auto", ["4", "6", "7"], "gw4", 8, "6"),  # round robin over the visible ones
+        ("cpu,cuda", ["0", "1"], "gw1", 2, "1"),
+        ("cuda", ["0"], "gw1", 2, None),  # one GPU: shared
+        ("cuda", ["0", "1"], "gw0", 1, None),  # one worker: it may use both
+        ("cuda:1", ["0", "1"], "gw0", 2, None),  # named by index: as asked
+        ("cpu", ["0", "1"], "gw1", 2, None),
+        ("cuda", ["0", "1"], "", 2, None),  # not a worker
+    ],
+)
+def test_each_xdist_worker_keeps_to_its_own_gpu(spec, gpus, worker, workers, expected):
+    assert devices.worker_gpu(spec, gpus, worker, workers) == expected
+
+
+def test_the_visible_gpus_are_cuda_visible_devices_when_set(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert devices.visible_gpus() == ["2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # none
+    assert devices.visible_gpus() == []
+
+
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the load meter reads /proc/stat (Linux)")
 def test_the_load_meter_sees_other_processes_take_the_cpu():
     """Two busy processes beside a sleeping one: the sleeper sees them take a large share of the
@@ -129,3 +154,49 @@ def test_the_load_meter_sees_other_processes_take_the_cpu():
             process.wait(timeout=10)
     assert share is not None and share >= min(0.8, 2 / cores.cpus) * 0.6
     assert calibration.others_share(None, before) is None
+
+
+def test_results_cross_processes_whole_without_the_audio_and_join_the_receivers_cases():
+    """What an xdist worker sends the controller: every field of every result kind; the case and
+    the comparison are the receiver's own; synthesised audio stays behind."""
+    from pytest_speechlab.core.metrics import Score, Timing, score
+    from pytest_speechlab.core.perturb import Perturbation
+    from pytest_speechlab.measure.results import (
+        CaseResult,
+        Measured,
+        PerturbedResult,
+        SynthesisResult,
+        dumps_measured,
+        loads_measured,
+    )
+
+    case = Case("a", Path("a.wav"), "hello world", duration_s=1.0)
+    sender = Comparison("toy on cpu", Path("sender.json"), None)
+    timing = Timing((0.5, 0.4), (0.01, 0.01), (0.0, None))
+    clean = CaseResult(case, "hello word", score("hello world", "hello word"), timing, sender, True,
+                       {"matched": 2}, ())  # fmt: skip
+    noisy = PerturbedResult(Perturbation.of("noise", snr_db=10), "hello",
+                            score("hello world", "hello"), clean, recorded=True)  # fmt: skip
+    spoken = SynthesisResult(case, np.ones(22050, np.float32), 22050, timing, {"duration_s": 1.0}, sender,
+                             judge="toy judge", judge_raw="Hello world.",
+                             judge_score=Score("hello world", "hello world", 0.0, 0.0, 2, 0, 0, 0),
+                             quality={"dnsmos_ovrl": 3.1})  # fmt: skip
+    sent = dumps_measured(Measured([clean], [spoken], [noisy]))
+
+    receivers_case = Case("a", Path("a.wav"), "hello world", duration_s=1.0, line=7)
+    receiver = Comparison("toy on cpu", Path("receiver.json"), None)
+    back = loads_measured(sent, {"a": receivers_case}, receiver)
+    (result,), (synthesis,), (perturbed,) = back.results, back.syntheses, back.perturbed
+    assert result.case is receivers_case and result.against is receiver
+    assert (result.raw_hypothesis, result.score, result.timing, result.repeated, result.timestamps) == (
+        clean.raw_hypothesis, clean.score, clean.timing, True, {"matched": 2})  # fmt: skip
+    assert synthesis.case is receivers_case and synthesis.against is receiver
+    assert synthesis.audio.size == 0 and spoken.audio.size == 22050  # the sender's audio untouched
+    fields = ("judge", "judge_raw", "judge_score", "quality", "health", "sample_rate")
+    assert [getattr(synthesis, f) for f in fields] == [getattr(spoken, f) for f in fields]
+    assert perturbed.case is receivers_case and perturbed.against is receiver
+    assert (perturbed.perturbation, perturbed.score, perturbed.recorded) == (
+        noisy.perturbation,
+        noisy.score,
+        True,
+    )

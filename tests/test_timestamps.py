@@ -33,7 +33,7 @@ from pytest_speechlab.engines.base import Word as TimedWord
 from pytest_speechlab.gate.checks import FAIL, PASS
 from pytest_speechlab.gate.verdicts import judge_run
 from pytest_speechlab.measure.record import new_baseline
-from pytest_speechlab.measure.results import case_data, case_from
+from pytest_speechlab.measure.results import Measured, dumps_measured, loads_measured
 from pytest_speechlab.measure.run import AudioCache, ModelRun
 from pytest_speechlab.measure.timestamps import pooled
 from pytest_speechlab.store.baselines import Baseline, Comparison
@@ -245,10 +245,8 @@ def test_a_run_measures_the_aligned_cases_word_timestamps_untimed_and_apart_from
     assert error.start_mean_ms == pytest.approx(1500 / 7) and error.start_p95_ms == pytest.approx(300.0)
     # across processes (pytest-xdist), with the offsets the pooled figure needs
     cases_by_id = {c.id: c for c in run.cases}
-    back = [
-        case_from(json.loads(json.dumps(case_data(r))), cases_by_id, run.against)
-        for r in run.results.values()
-    ]
+    sent = dumps_measured(Measured(list(run.results.values()), [], []))
+    back = loads_measured(sent, cases_by_id, run.against).results
     assert [r.timestamps for r in back] == [r.timestamps for r in run.results.values()]
     assert pooled(back) == pooled(run.results.values())
 

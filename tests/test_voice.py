@@ -100,6 +100,7 @@ def test_a_staged_stall_is_measured_to_within_10_ms(speech):
     stalled = np.concatenate([x[:loudest], np.zeros(int(0.6 * rate), np.float32), x[loudest:]])
     assert before < 0.6
     assert voice.longest_silence(stalled, rate) == pytest.approx(0.6, abs=0.010)
+    assert type(voice.longest_silence(stalled, rate)) is float  # plain: it crosses processes
     assert voice.longest_silence(np.zeros(rate, np.float32), rate) == 0.0
 
 
@@ -111,6 +112,7 @@ def test_speaking_rate_follows_espeaks_words_per_minute(speech):
     ratios = [q / n for q, n in zip(quick, normal, strict=True)]
     assert all(1.3 < r < 1.7 for r in ratios), ratios  # asked for 1.5 times the pace
     assert all(1.5 < n < 4.5 for n in normal)  # words per second of plain speech
+    assert all(type(n) is float for n in normal)
 
 
 @pytest.mark.full  # the tts-quality extra (DNSMOS, Resemblyzer, librosa's pyin)

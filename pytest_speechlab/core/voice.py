@@ -150,14 +150,14 @@ def longest_silence(samples: np.ndarray, sample_rate: int) -> float:
     at = np.flatnonzero(loud)
     if len(at) < 2 or (gaps := np.diff(at) - 1).max() == 0:
         return 0.0
-    return ((gaps.max() - 1) * hop + window) / sample_rate
+    return float(((gaps.max() - 1) * hop + window) / sample_rate)
 
 
 def spoken_span(samples: np.ndarray, sample_rate: int) -> float:
     """Seconds from the first sound to the end of the last (leading and trailing silence out)."""
     loud, window, hop = _loud(samples, sample_rate)
     at = np.flatnonzero(loud)
-    return 0.0 if len(at) == 0 else ((at[-1] - at[0]) * hop + window) / sample_rate
+    return 0.0 if len(at) == 0 else float(((at[-1] - at[0]) * hop + window) / sample_rate)
 
 
 def speaking_rate(text: str, samples: np.ndarray, sample_rate: int) -> float:

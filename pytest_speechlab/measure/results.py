@@ -8,7 +8,9 @@ but the result. It never points back at the run that made it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+import io
+import pickle
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -147,91 +149,60 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# Results cross process boundaries (pytest-xdist workers to the controller) as plain data: a
-# result's case is named by its id and found again in the receiver's own manifest, and
-# synthesised audio stays where it was made (the figures of it travel).
+# Results cross process boundaries (pytest-xdist workers to the controller) pickled, whole but for
+# what the receiving run has itself (pickle's persistent ids): a result's case, found again by its
+# id in the receiver's manifest; its comparison, the receiver's own; synthesised audio, which stays
+# where it was made (its figures travel). Every field travels, without a list of them to keep up.
+# Only a run's own worker processes send them.
 
 
-def timing_data(timing: Timing) -> dict[str, Any]:
-    return {
-        "runs": list(timing.runs),
-        "calibration": list(timing.calibration),
-        "others_cpu": list(timing.others_cpu),
-    }
+@dataclass
+class Measured:
+    """What one run measured, in one process."""
+
+    results: list[CaseResult]
+    syntheses: list[SynthesisResult]
+    perturbed: list[PerturbedResult]
 
 
-def timing_from(data: dict[str, Any]) -> Timing:
-    return Timing(tuple(data["runs"]), tuple(data["calibration"]), tuple(data["others_cpu"]))
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, audio: set[int]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.audio = audio
+
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, Case):
+            return ("case", obj.id)
+        if isinstance(obj, Comparison):
+            return ("against",)
+        if id(obj) in self.audio:
+            return ("audio",)
+        return None
 
 
-def case_data(result: CaseResult) -> dict[str, Any]:
-    return {
-        "case": result.case.id,
-        "raw_hypothesis": result.raw_hypothesis,
-        "score": asdict(result.score),
-        "timing": timing_data(result.timing),
-        "repeated": result.repeated,
-        "timestamps": result.timestamps,
-        "word_offsets": [[o.word, o.start, o.end] for o in result.word_offsets],
-    }
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, cases: dict[str, Case], against: Comparison) -> None:
+        super().__init__(file)
+        self.cases, self.against = cases, against
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind = pid[0]
+        if kind == "case":
+            return self.cases[pid[1]]
+        if kind == "against":
+            return self.against
+        if kind == "audio":
+            return np.zeros(0, np.float32)
+        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
 
 
-def case_from(data: dict[str, Any], cases: dict[str, Case], against: Comparison) -> CaseResult:
-    return CaseResult(
-        cases[data["case"]],
-        data["raw_hypothesis"],
-        Score(**data["score"]),
-        timing_from(data["timing"]),
-        against,
-        data["repeated"],
-        data.get("timestamps"),
-        tuple(Offset(*o) for o in data.get("word_offsets", ())),
-    )
+def dumps_measured(measured: Measured) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, {id(s.audio) for s in measured.syntheses}).dump(measured)
+    return buffer.getvalue()
 
 
-def synthesis_data(result: SynthesisResult) -> dict[str, Any]:
-    return {
-        "case": result.case.id,
-        "sample_rate": result.sample_rate,
-        "timing": timing_data(result.timing),
-        "health": dict(result.health),
-        "repeated": result.repeated,
-        "judge": result.judge,
-        "judge_raw": result.judge_raw,
-        "judge_score": asdict(result.judge_score) if result.judge_score else None,
-        "quality": result.quality,
-    }
-
-
-def synthesis_from(data: dict[str, Any], cases: dict[str, Case], against: Comparison) -> SynthesisResult:
-    judged = data["judge_score"]
-    return SynthesisResult(
-        cases[data["case"]],
-        np.zeros(0, np.float32),
-        data["sample_rate"],
-        timing_from(data["timing"]),
-        data["health"],
-        against,
-        data["repeated"],
-        data["judge"],
-        data["judge_raw"],
-        Score(**judged) if judged else None,
-        data.get("quality"),
-    )
-
-
-def perturbed_data(result: PerturbedResult) -> dict[str, Any]:
-    return {
-        "perturbation": result.perturbation.as_dict(),
-        "raw_hypothesis": result.raw_hypothesis,
-        "score": asdict(result.score),
-        "case": result.case.id,
-        "recorded": result.recorded,
-    }
-
-
-def perturbed_from(data: dict[str, Any], clean: CaseResult) -> PerturbedResult:
-    perturbation = Perturbation.from_dict(data["perturbation"])
-    return PerturbedResult(
-        perturbation, data["raw_hypothesis"], Score(**data["score"]), clean, data["recorded"]
-    )
+def loads_measured(data: bytes, cases: dict[str, Case], against: Comparison) -> Measured:
+    """``dumps_measured``'s results, joined to the receiving run's cases and comparison."""
+    measured: Measured = _Unpickler(io.BytesIO(data), cases, against).load()
+    return measured

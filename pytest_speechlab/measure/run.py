@@ -12,7 +12,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.audio import case_audio
 from ..core.calibration import calibrate, calibration_round, cpu_sample, others_share
+from ..core.devices import one_blas_thread
 from ..core.health import health
 from ..core.manifest import Case
 from ..core.metrics import Timing, corpus_scores, score
@@ -33,14 +34,11 @@ from ..store.baselines import Comparison
 from .results import (
     CaseResult,
     CorpusResult,
+    Measured,
     PerturbedResult,
     SynthesisResult,
-    case_data,
-    case_from,
-    perturbed_data,
-    perturbed_from,
-    synthesis_data,
-    synthesis_from,
+    dumps_measured,
+    loads_measured,
 )
 from .timestamps import why_not_measured, word_offsets
 
@@ -180,6 +178,7 @@ class ModelRun:
             start = time.perf_counter()
             engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
             self.load_s = time.perf_counter() - start
+            one_blas_thread()  # after the load: it covers the libraries the engine brought
             after = resident_mb()
             self.load_mb = after - rss if rss is not None and after is not None else None
             for _ in range(self.settings.warmup if self.cases else 0):
@@ -205,29 +204,36 @@ class ModelRun:
             "identity": asdict(identity) if identity else None,
             "load_s": self.load_s,
             "load_mb": self.load_mb,
-            "results": [case_data(r) for r in self.results.values()],
-            "syntheses": [synthesis_data(s) for s in self.syntheses.values()],
-            "perturbed": [perturbed_data(p) for p in self.perturbed.values()],
+            "measured": dumps_measured(
+                Measured(
+                    list(self.results.values()), list(self.syntheses.values()), list(self.perturbed.values())
+                )
+            ),
             "benchmarks": self.benchmarks,
             "errors": self.errors,
         }
 
-    def merge(self, data: dict[str, Any]) -> None:
-        """Take in what another process's run of the same model measured (an xdist worker's)."""
+    def merge(self, data: dict[str, Any]) -> int:
+        """Take in what another process's run of the same model measured (an xdist worker's);
+        returns how many of its cases this run had measured already (the first one's is kept)."""
         cases = {c.id: c for c in self.cases}
         if data["identity"] and self._identity is None:
             self._identity = ModelIdentity(**data["identity"])
         self.load_s = self.load_s if self.load_s is not None else data["load_s"]
         self.load_mb = self.load_mb if self.load_mb is not None else data["load_mb"]
-        for item in data["results"]:
-            self.results.setdefault(item["case"], case_from(item, cases, self.against))
-        for item in data["syntheses"]:
-            self.syntheses.setdefault(item["case"], synthesis_from(item, cases, self.against))
-        for item in data["perturbed"]:
-            result = perturbed_from(item, self.results[item["case"]])
-            self.perturbed.setdefault((item["case"], result.perturbation), result)
+        measured = loads_measured(data["measured"], cases, self.against)
+        repeated = sum(r.case.id in self.results for r in measured.results)
+        repeated += sum(s.case.id in self.syntheses for s in measured.syntheses)
+        for result in measured.results:
+            self.results.setdefault(result.case.id, result)
+        for synthesis in measured.syntheses:
+            self.syntheses.setdefault(synthesis.case.id, synthesis)
+        for perturbed in measured.perturbed:  # beside the clean result kept, if measured twice
+            perturbed = replace(perturbed, clean=self.results[perturbed.case.id])
+            self.perturbed.setdefault((perturbed.case.id, perturbed.perturbation), perturbed)
         self.benchmarks.update(data["benchmarks"])
         self.errors.update(data["errors"])
+        return repeated
 
     def _time(
         self, case: Case, work: Callable[[], Any], repeats: int, calibrated: bool = False

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..core.devices import parse, resolve
+from ..core.devices import one_blas_thread, parse, resolve
 from ..engines import Engine, engine_class
 from ..engines.sources import loadable_source
 from ..errors import SpeechlabError
@@ -175,6 +175,7 @@ class Pool:
                 f"{entry.name}: the loaded weights are {found}, not the registry's revision {entry.revision}"
             )
         _set_torch_threads(self.threads)
+        one_blas_thread()
         return engine, max(0.0, resident_mb() - before)
 
     def _evict(self, keep: str) -> None:
