@@ -11,7 +11,7 @@ import pytest
 
 from pytest_speechlab.core.metrics import normalize
 
-from .conftest import Project, bundled_cases, make_project
+from .conftest import Project, bundled_cases, make_project, use_suite
 
 pytest.importorskip("xdist")
 
@@ -47,13 +47,28 @@ def measure_latency(self, case):
 
 
 run.ModelRun.measure_latency = measure_latency
+original_measure = run.ModelRun.measure
+
+
+def measure(self, case):
+    if case.id not in self.results:  # transcribed here, now
+        with LOG.open("a") as f:
+            f.write(json.dumps({"what": "measure", "pid": os.getpid(), "case": case.id}) + "\\n")
+    return original_measure(self, case)
+
+
+run.ModelRun.measure = measure
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
     if hasattr(session.config, "workerinput"):
+        from threadpoolctl import threadpool_info
+
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        event = {"what": "worker done", "pid": os.getpid(), "end": time.time(), "blas": blas}
         with LOG.open("a") as f:
-            f.write(json.dumps({"what": "worker done", "pid": os.getpid(), "end": time.time()}) + "\\n")
+            f.write(json.dumps(event) + "\\n")
 """
 
 
@@ -77,9 +92,14 @@ def baseline_figures(data: dict[str, Any]) -> dict[str, Any]:
     return {"cases": cases, "corpus": data["corpus"], "timed": timed, "identity": data["identity"]}
 
 
+def events(project: Project) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (project.path / "timeline.jsonl").read_text().splitlines()]
+
+
 def test_two_workers_give_the_same_run_and_time_latency_in_the_controller_after_them(project: Project):
-    """--dist loadgroup: every case measured once, on one worker; the controller merges, times
-    the latency subset after the workers are done, and prints one summary."""
+    """--dist loadgroup: every case measured once, on one worker, with one BLAS thread; the
+    controller merges, times the latency subset after the workers are done, and prints one
+    summary."""
     assert project.run("--update-baselines").ret == 0
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
     assert project.run(f"--speech-results={serial}").ret == 0
@@ -93,21 +113,34 @@ def test_two_workers_give_the_same_run_and_time_latency_in_the_controller_after_
     )
     result.stdout.fnmatch_lines(["SKIPPED * with pytest-xdist, judged once at the end*"])
     assert comparable(json.loads(parallel.read_text())) == comparable(json.loads(serial.read_text()))
-    events = [json.loads(line) for line in (project.path / "timeline.jsonl").read_text().splitlines()]
-    workers = [e for e in events if e["what"] == "worker done"]
-    timings = [e for e in events if e["what"] == "latency"]
+    timeline = events(project)
+    workers = [e for e in timeline if e["what"] == "worker done"]
+    timings = [e for e in timeline if e["what"] == "latency"]
+    measured = sorted(e["case"] for e in timeline if e["what"] == "measure")
+    assert measured == sorted(c["id"] for c in project.cases)  # each case once, on one worker
+    assert "more than one worker" not in result.stdout.str()
+    assert all(e["blas"] and set(e["blas"]) == {1} for e in workers)  # no BLAS threads spinning
     assert len(workers) == 2 and len(timings) == 1  # the one latency case, timed once
     assert {e["pid"] for e in timings}.isdisjoint(e["pid"] for e in workers)  # not on a worker
     assert min(e["start"] for e in timings) > max(e["end"] for e in workers)  # after they finished
 
 
-def test_dist_load_measures_some_cases_twice_and_judges_the_same(project: Project):
+def test_dist_load_may_measure_a_case_twice_judges_it_once_and_says_so(project: Project):
+    """--dist load does not keep a case's tests on one worker: a case may be transcribed on
+    both, the first result is judged, and the summary counts the repeats."""
     assert project.run("--update-baselines").ret == 0
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
     assert project.run(f"--speech-results={serial}").ret == 0
+    project.pytester.makeconftest(TIMELINE)
     result = project.run(f"--speech-results={parallel}", "-n", "2", "--dist", "load", subprocess=True)
     assert result.ret == 0, result.stdout.str()
     assert comparable(json.loads(parallel.read_text())) == comparable(json.loads(serial.read_text()))
+    measured = [e["case"] for e in events(project) if e["what"] == "measure"]
+    repeats = len(measured) - len(set(measured))
+    if repeats:
+        result.stdout.fnmatch_lines([f"speechlab: {repeats} case(s) measured on more than one worker, *"])
+    else:
+        assert "more than one worker" not in result.stdout.str()
 
 
 def test_the_same_baseline_update_with_two_workers(project: Project):
@@ -155,3 +188,44 @@ def test_word_timestamps_cross_from_the_workers(pytester: pytest.Pytester):
     one, two = json.loads(serial.read_text()), json.loads(parallel.read_text())
     assert two["timestamps"] == one["timestamps"] and two["timestamps"]["cases"] == 2
     assert [c["timestamps"] for c in two["cases"]] == [c["timestamps"] for c in one["cases"]]
+
+
+def test_synthesised_speech_and_what_the_judge_heard_cross_from_the_workers(project: Project):
+    """Text to speech (real Piper, judged by real Faster-Whisper): each utterance's figures travel
+    from the workers without its audio and are judged as in a run without xdist."""
+    pytest.importorskip("piper")
+    use_suite(project.path, "test_tts")
+    assert project.run("--update-baselines", model="piper").ret == 0
+    serial, parallel = project.path / "serial.json", project.path / "parallel.json"
+    assert project.run(f"--speech-results={serial}", model="piper").ret == 0
+    args = (f"--speech-results={parallel}", "-n", "2", "--dist", "loadgroup")
+    result = project.run(*args, model="piper", subprocess=True)
+    assert result.ret == 0, result.stdout.str()
+
+    def figures(path: Any) -> list[dict[str, Any]]:
+        timed = ("latency_ms", "rtf", "baseline")
+        return [
+            {k: v for k, v in c.items() if k not in timed} for c in json.loads(path.read_text())["tts_cases"]
+        ]
+
+    assert figures(serial) and figures(parallel) == figures(serial)
+    assert all(c["judge_wer"] is not None and c["duration_s"] > 0.3 for c in figures(parallel))
+
+
+def test_with_several_gpus_each_worker_keeps_to_its_own(project: Project, monkeypatch: pytest.MonkeyPatch):
+    """A run on cuda with two visible GPUs and two workers: each worker narrows
+    CUDA_VISIBLE_DEVICES to one of them before any engine starts (here no GPU answers, so the
+    cuda tests skip; what each worker was given is what is checked)."""
+    project.pytester.makeconftest(
+        "import json, os\n"
+        "def pytest_sessionfinish(session):\n"
+        "    worker = os.environ.get('PYTEST_XDIST_WORKER')\n"
+        "    if worker:\n"
+        "        with open(f'gpu-{worker}.json', 'w') as f:\n"
+        "            json.dump(os.environ.get('CUDA_VISIBLE_DEVICES'), f)\n"
+    )
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    result = project.run("--speech-device=cuda", "-n", "2", "--dist", "loadgroup", subprocess=True)
+    assert result.ret in (0, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout.str()
+    given = {p.name: json.loads(p.read_text()) for p in project.path.glob("gpu-gw*.json")}
+    assert given == {"gpu-gw0.json": "3", "gpu-gw1.json": "5"}

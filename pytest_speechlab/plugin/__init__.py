@@ -78,17 +78,21 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import build
 
     try:
-        session = build(config, load_settings(config))
+        settings = load_settings(config)
+        if xdist.is_worker(config):
+            xdist.own_gpu(settings.device)
+        session = build(config, settings)
     except SpeechlabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if session is None:
         return
-    from ..core import strategies  # here: hypothesis is slow to import, and inert runs do not need it
-
-    strategies.register_profile(session.settings.robustness_examples)
     config.stash[SESSION] = session
-    if xdist.is_controller(config):
+    if xdist.is_controller(config):  # it runs no test: it merges and judges
         config.pluginmanager.register(xdist.Controller(session), "speechlab-xdist")
+    else:
+        from ..core import strategies  # here: hypothesis is slow to import; inert runs do not need it
+
+        strategies.register_profile(session.settings.robustness_examples)
     for tag in sorted({t for case in session.cases for t in case.tags}):
         config.addinivalue_line("markers", f"{tag}: manifest tag")
 
@@ -129,6 +133,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if not params:
             params = [pytest.param(None, id="no-cases", marks=pytest.mark.skip(reason="no case selected"))]
         metafunc.parametrize("speech_case", params)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own grouping
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if xdist.is_worker(config) and SESSION in config.stash:
+        xdist.group_cases(config, items)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -297,6 +307,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"speechlab: the results of {controller.workers} xdist worker(s), judged here; "
             "the latency subset timed here, after the workers"
         )
+        if controller.repeated:
+            terminalreporter.write_line(
+                f"speechlab: {controller.repeated} case(s) measured on more than one worker, "
+                "each judged once: --dist loadgroup measures each case once"
+            )
     for run in speech.runs:
         for line in run_lines(run, speech.verdict(run)):
             terminalreporter.write_line(line)

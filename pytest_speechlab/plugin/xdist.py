@@ -1,13 +1,14 @@
-"""pytest-xdist: cases are measured on the workers in parallel, and judged once, in the
-controller, on every worker's results merged.
+"""pytest-xdist: cases are measured on the workers in parallel, and judged once, in the controller,
+on every worker's results merged.
 
 Each worker loads each model once, with its share of the cores (``core.devices.engine_threads``),
-and measures the cases it is sent; a case's tests are grouped (``xdist_group``), so with
-``--dist loadgroup`` each case is transcribed once. Corpus checks need every case, and latency
-must be timed where no other worker competes: on a worker, the tests that need either are skipped
-with the reason, and the controller, once every worker has finished, merges their results, times
-the latency subset alone with the whole machine (as a run without xdist does), judges, prints the
-one summary, writes the results, the baselines and the reports, and decides a promotion.
+and measures the cases it is sent; a case's tests are grouped (``xdist_group``), so with ``--dist
+loadgroup`` each case is transcribed once (``group_cases``). Corpus checks need every case, and
+latency must be timed where no other worker competes: on a worker, the tests that need either are
+skipped with the reason, and the controller, once every worker has finished, merges their results,
+times the latency subset alone with the whole machine (as a run without xdist does), judges,
+prints the one summary, writes the results, the baselines and the reports, and decides a
+promotion.
 """
 
 from __future__ import annotations
@@ -29,6 +30,57 @@ def is_worker(config: pytest.Config) -> bool:
 def is_controller(config: pytest.Config) -> bool:
     """The xdist controller (``-n N`` sets the distribution mode before any plugin configures)."""
     return not is_worker(config) and config.getoption("dist", default="no") != "no"
+
+
+def own_gpu(spec: str) -> None:
+    """On a worker of a run on CUDA with several GPUs: keep to one GPU of them, by worker number,
+    before any engine initialises CUDA (where the count of visible devices is read), so that
+    the workers' models do not share a GPU while others idle."""
+    import os
+
+    from ..core.devices import visible_gpus, worker_gpu
+
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+    gpu = worker_gpu(spec, visible_gpus(), os.environ.get("PYTEST_XDIST_WORKER", ""), int(workers))
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
+def group_cases(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a worker: each case's tests one after another, and with ``--dist loadgroup`` in the
+    case's group, so that a case is transcribed on one worker only.
+
+    In case order, ``--dist load``, which sends runs of consecutive tests, mostly keeps a case's
+    tests together too. The group is a suffix of the node id, which pytest-xdist (3.8) writes to
+    an attribute that pytest 9.2 no longer reads (pytest-xdist issue 1386): there every test
+    would be a group of its own, and most cases transcribed on both workers. Where the suffix is
+    missing after xdist's hook, it is written here the way the running pytest keeps node ids."""
+    first: dict[str, int] = {}
+    keys = [_case_id(item) or item.nodeid for item in items]
+    for key in keys:
+        first.setdefault(key, len(first))
+    order = sorted(range(len(items)), key=lambda i: first[keys[i]])
+    items[:] = [items[i] for i in order]
+    if not config.getvalue("loadgroup"):
+        return
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None or not mark.args or "@" in item.nodeid.rpartition("]")[2]:
+            continue
+        _set_nodeid(item, f"{item.nodeid}@{mark.args[0]}")
+
+
+def _case_id(item: pytest.Item) -> str | None:
+    case = getattr(getattr(item, "callspec", None), "params", {}).get("speech_case")
+    return getattr(case, "id", None)
+
+
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    structured = getattr(item, "_id", None)
+    if structured is not None and hasattr(type(structured), "parse"):  # pytest 9.2 and later
+        item._id = type(structured).parse(nodeid)
+    else:
+        item._nodeid = nodeid  # type: ignore[attr-defined]
 
 
 def worker_output(config: pytest.Config, speech: SpeechSession) -> None:
@@ -60,6 +112,7 @@ class Controller:
     def __init__(self, speech: SpeechSession) -> None:
         self.speech = speech
         self.workers = 0
+        self.repeated = 0  # cases measured on more than one worker (see ``group_cases``)
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -69,7 +122,7 @@ class Controller:
         self.workers += 1
         for run in self.speech.runs:
             if run.id in output["runs"]:
-                run.merge(output["runs"][run.id])
+                self.repeated += run.merge(output["runs"][run.id])
         self.speech.deselected = max(self.speech.deselected, output["deselected"])
 
     @pytest.hookimpl
