@@ -2,7 +2,7 @@
 by hand, not a test (its figures are in docs/scale.md).
 
     python benchmarks/scale.py sizes 200 1000 5000      # wall time, per case, peak RSS
-    python benchmarks/scale.py xdist 300                # -n 0 against -n 2, side by side
+    python benchmarks/scale.py xdist 300 --rounds 2     # -n 0 against -n 2, side by side
 
 ``--beam-size 1`` (before the command) decodes greedily, to measure the plugin's cost at a third
 less wall time; the default is the engine's beam of 5.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,17 +95,28 @@ def sizes(counts: list[int]) -> None:
             print(f"| {count} | {wall:.1f} | {wall / count * 1000:.0f} | {peak:.0f} |", flush=True)
 
 
-def xdist(count: int) -> None:
-    print("| run | wall s | speed-up |")
-    print("| --- | ---: | ---: |")
+def xdist(count: int, rounds: int) -> None:
+    """-n 0, -n 2 --dist loadgroup and -n 2 --dist load, in turn, ``rounds`` times: each speed-up
+    is against the -n 0 run of its own round (this machine's speed drifts over minutes)."""
+    configs = {
+        "-n 2 --dist loadgroup": ("-n", "2", "--dist", "loadgroup"),
+        "-n 2 --dist load": ("-n", "2", "--dist", "load"),
+    }
+    ratios: dict[str, list[float]] = {name: [] for name in configs}
+    print("| round | run | wall s | speed-up |")
+    print("| ---: | --- | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         path = manifest(folder, count)
-        serial, _ = run(folder, path)
-        print(f"| -n 0 | {serial:.1f} | x1.00 |", flush=True)
-        for dist in ("loadgroup", "load"):
-            wall, _ = run(folder, path, "-n", "2", "--dist", dist)
-            print(f"| -n 2 --dist {dist} | {wall:.1f} | x{serial / wall:.2f} |", flush=True)
+        for i in range(1, rounds + 1):
+            serial, _ = run(folder, path)
+            print(f"| {i} | -n 0 | {serial:.1f} | x1.00 |", flush=True)
+            for name, extra in configs.items():
+                wall, _ = run(folder, path, *extra)
+                ratios[name].append(serial / wall)
+                print(f"| {i} | {name} | {wall:.1f} | x{serial / wall:.2f} |", flush=True)
+    for name, values in ratios.items():
+        print(f"{name}: median speed-up x{statistics.median(values):.2f} over {rounds} round(s)")
 
 
 def main() -> None:
@@ -112,14 +124,16 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=5)
     sub = parser.add_subparsers(dest="what", required=True)
     sub.add_parser("sizes").add_argument("counts", type=int, nargs="+")
-    sub.add_parser("xdist").add_argument("count", type=int)
+    xd = sub.add_parser("xdist")
+    xd.add_argument("count", type=int)
+    xd.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     global BEAM_SIZE
     BEAM_SIZE = args.beam_size
     if args.what == "sizes":
         sizes(args.counts)
     else:
-        xdist(args.count)
+        xdist(args.count, args.rounds)
 
 
 if __name__ == "__main__":
