@@ -92,8 +92,11 @@ def reference(run: ModelRun) -> Reference:
             found = Reference(f"{clip.id} (recording)", embedding, why)
         else:
             first = next(c for c in run.cases if c.text.strip())
-            synthesis = run.synthesize(first)
-            embedding, why = _embedding(synthesis.audio, synthesis.sample_rate)
+            # apart from the run's results: an xdist worker that is not sent this case must not
+            # report it as measured (its figures and the judge's hearing are the other worker's)
+            engine: Any = run.engine
+            audio = engine.synthesize(first.text, first.language)
+            embedding, why = _embedding(audio, engine.output_sample_rate)
             found = Reference(f"{first.id} (first utterance)", embedding, why)
     _REFERENCES[run] = found
     return found

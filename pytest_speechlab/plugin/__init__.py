@@ -80,7 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = load_settings(config)
         if xdist.is_worker(config):
-            xdist.own_gpu(settings.device)
+            xdist.own_gpu(config, settings.device)
         session = build(config, settings)
     except SpeechlabError as exc:
         raise pytest.UsageError(str(exc)) from None

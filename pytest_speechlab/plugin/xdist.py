@@ -32,7 +32,7 @@ def is_controller(config: pytest.Config) -> bool:
     return not is_worker(config) and config.getoption("dist", default="no") != "no"
 
 
-def own_gpu(spec: str) -> None:
+def own_gpu(config: pytest.Config, spec: str) -> None:
     """On a worker of a run on CUDA with several GPUs: keep to one GPU of them, by worker number,
     before any engine initialises CUDA (where the count of visible devices is read), so that
     the workers' models do not share a GPU while others idle."""
@@ -40,8 +40,8 @@ def own_gpu(spec: str) -> None:
 
     from ..core.devices import visible_gpus, worker_gpu
 
-    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
-    gpu = worker_gpu(spec, visible_gpus(), os.environ.get("PYTEST_XDIST_WORKER", ""), int(workers))
+    given = config.workerinput  # type: ignore[attr-defined]
+    gpu = worker_gpu(spec, visible_gpus(), given["workerid"], int(given["workercount"]))
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
 
