@@ -24,15 +24,20 @@ from pytest_speechlab.gate.checks import (
     INCONCLUSIVE,
     LOADED_SHARE,
     PASS,
+    RETIME_ROUNDS,
     Check,
     Load,
     case_checks,
     corpus_checks,
+    corpus_cpu_check,
     corpus_latency_check,
+    cpu_check,
     gated_load,
     judge_check,
     latency_check,
+    latency_checks,
     latency_scale,
+    needs_retiming,
     perturbed_check,
     reference_changed,
     synthesis_checks,
@@ -65,8 +70,15 @@ def result(text: str, heard: str, timing: Timing | None = None, case_id: str = "
     )
 
 
-def timing(runs: tuple[float, ...], calibration: float = 0.05, others: float | None = 0.0) -> Timing:
-    return Timing(runs, (calibration,) * len(runs), (others,) * len(runs))
+def timing(
+    runs: tuple[float, ...],
+    calibration: float = 0.05,
+    others: float | None = 0.0,
+    cpu: tuple[float, ...] = (),
+    calibration_cpu: float | None = None,
+) -> Timing:
+    spent = (calibration_cpu,) * len(runs) if calibration_cpu is not None else ()
+    return Timing(runs, (calibration,) * len(runs), (others,) * len(runs), cpu, spent)
 
 
 # --- latency: calibration and load ------------------------------------------------------------
@@ -114,6 +126,91 @@ def test_a_slowdown_under_load_within_what_the_load_explains_is_inconclusive():
     # unknown load (no /proc/stat): judged as quiet
     unknown = latency_check("latency", timing((0.30, 0.35), others=None), entry, 0.5)
     assert unknown is not None and unknown.load is None and unknown.outcome == FAIL
+
+
+# --- CPU time: the cost measure that load does not inflate -------------------------------------
+
+CPU_ENTRY = {"latency_min_ms": 100.0, "calibration_ms": 50.0, "cpu_min_ms": 180.0, "calibration_cpu_ms": 50.0}
+
+
+def test_the_cpu_check_reads_the_least_cpu_time_scaled_by_the_calibration_rounds_cpu_time():
+    check = cpu_check("CPU", timing((0.1, 0.1), cpu=(0.25, 0.19), calibration_cpu=0.05), CPU_ENTRY, 0.5)
+    assert check is not None and check.measured == pytest.approx(190.0)  # the least CPU time
+    assert check.limit == pytest.approx(270.0) and check.outcome == PASS
+    doubled = cpu_check("CPU", timing((0.1,), cpu=(0.36,), calibration_cpu=0.05), CPU_ENTRY, 0.5)
+    assert doubled is not None and doubled.outcome == FAIL  # twice the work fails, whatever the load
+    slower = cpu_check("CPU", timing((0.1,), cpu=(0.36,), calibration_cpu=0.10), CPU_ENTRY, 0.5)
+    assert slower is not None and slower.limit == pytest.approx(540.0) and slower.outcome == PASS
+    assert cpu_check("CPU", timing((0.1,)), CPU_ENTRY, 0.5) is None  # no CPU time measured
+    assert cpu_check("CPU", timing((0.1,), cpu=(0.2,)), {"latency_min_ms": 100.0}, 0.5) is None
+
+
+def test_under_load_the_wall_time_is_not_judged_where_the_cpu_time_decides():
+    # a niced run beside busy loops: 10x the wall time, the same CPU time as the baseline's
+    loaded = timing((1.0,) * 3, others=0.85, cpu=(0.19,) * 3, calibration_cpu=0.05)
+    wall, cost = latency_checks("fastest latency ms", loaded, CPU_ENTRY, 0.5)
+    assert cost.metric == "fastest CPU ms" and cost.outcome == PASS
+    assert wall.cost == cost and not wall.within and wall.outcome == PASS
+    assert "wall time not judged: other processes used 85% of the CPU" in wall.describe()
+    # the same wall time with twice the CPU time: the CPU check fails, the wall one is inconclusive
+    slower = timing((1.0,) * 3, others=0.85, cpu=(0.40,) * 3, calibration_cpu=0.05)
+    wall, cost = latency_checks("fastest latency ms", slower, CPU_ENTRY, 0.5)
+    assert (wall.outcome, cost.outcome) == (INCONCLUSIVE, FAIL)
+    assert "does not pass" in wall.describe()
+    # on a quiet machine the wall time is judged as before, CPU time or not
+    quiet = timing((1.0,) * 3, others=0.0, cpu=(0.19,) * 3, calibration_cpu=0.05)
+    wall, cost = latency_checks("fastest latency ms", quiet, CPU_ENTRY, 0.5)
+    assert (wall.outcome, cost.outcome) == (FAIL, PASS)
+    # a baseline with no CPU time: the wall check alone, under the old rule
+    half = timing((1.0,) * 3, others=0.5, cpu=(0.19,) * 3, calibration_cpu=0.05)
+    (only,) = latency_checks("fastest latency ms", half, {"latency_min_ms": 100.0}, 0.5)
+    assert only.cost is None and only.outcome == FAIL  # 10x is beyond the x4 this load explains
+    assert latency_checks("fastest latency ms", half, CPU_ENTRY, 0.5)[0].outcome == PASS
+    assert latency_checks("x latency", loaded, {"cpu_min_ms": 180.0}, 0.5)[0].metric == "x CPU"
+
+
+def test_a_latency_is_retimed_only_when_loaded_and_ambiguous_or_recorded_and_a_bounded_number_of_times():
+    entry = {"latency_min_ms": 100.0, "calibration_ms": 50.0}
+    slow_loaded = timing((0.3,), others=0.5)
+    assert needs_retiming(slow_loaded, entry, 0.5, update=False)
+    assert not needs_retiming(timing((0.3,), others=0.05), entry, 0.5, update=False)  # quiet: judged
+    assert not needs_retiming(timing((0.12,), others=0.5), entry, 0.5, update=False)  # within the limit
+    assert not needs_retiming(timing((0.12,), others=None), entry, 0.5, update=False)  # load unknown
+    assert needs_retiming(timing((0.12,), others=0.5), entry, 0.5, update=True)  # to be recorded
+    assert needs_retiming(timing((0.12,), others=0.5), None, 0.5, update=True)  # a first recording
+    assert not needs_retiming(timing((0.3,), others=0.5), None, 0.5, update=False)  # nothing to judge by
+    done = Timing((0.3,), (0.05,), (0.5,), retimed=RETIME_ROUNDS)
+    assert not needs_retiming(done, entry, 0.5, update=True)
+    assert needs_retiming(Timing((0.3,), (0.05,), (0.5,), retimed=RETIME_ROUNDS - 1), None, 0.5, True)
+
+
+def test_retimed_runs_are_joined_and_the_fastest_of_all_is_judged():
+    first = Timing((0.9, 0.8), (0.05, 0.05), (0.6, 0.7), (0.2, 0.2), (0.05, 0.05))
+    again = first.joined(Timing((0.11,), (0.05,), (0.02,), (0.19,), (0.05,)))
+    assert again.retimed == 1 and again.min == 0.11 and again.fastest_others_cpu == 0.02
+    check = latency_check("latency", again, {"latency_min_ms": 100.0, "calibration_ms": 50.0}, 0.5)
+    assert check is not None and check.outcome == PASS and check.retimed == 1
+    assert "re-timed 1 more round(s) under load" in check.describe()
+    assert again.as_ms()["retimed"] == 1 and again.as_ms()["cpu_min"] == 190.0
+
+
+def test_the_corpus_cpu_check_totals_the_subsets_cpu_time_and_decides_for_a_loaded_wall_time():
+    cases = [case(f"c{i}", "the quick brown fox") for i in range(4)]
+    entries = {c.id: {**CPU_ENTRY, "wer": 0.0, "cer": 0.0} for c in cases}
+    loaded = timing((1.0,), others=0.8, cpu=(0.2,), calibration_cpu=0.05)
+    results = [CaseResult(c, c.text, score(c.text, c.text), loaded, NOWHERE, repeated=True) for c in cases]
+    corpus = CorpusResult(results, 0.0, 0.0, NOWHERE)
+    cost = corpus_cpu_check(corpus, entries, 0.5)
+    assert cost is not None and cost.metric == "latency-subset CPU s (calibrated)"
+    assert cost.measured == pytest.approx(0.8) and cost.baseline == pytest.approx(0.72)
+    assert cost.outcome == PASS
+    wall = corpus_latency_check(corpus, entries, 0.5)
+    assert wall is not None and not wall.within and wall.load is not None and wall.load.loaded
+    doubled = timing((1.0,), others=0.8, cpu=(0.4,), calibration_cpu=0.05)
+    results = [CaseResult(c, c.text, score(c.text, c.text), doubled, NOWHERE, repeated=True) for c in cases]
+    slower = corpus_cpu_check(CorpusResult(results, 0.0, 0.0, NOWHERE), entries, 0.5)
+    assert slower is not None and slower.outcome == FAIL
+    assert corpus_cpu_check(corpus, {c.id: {"latency_min_ms": 1.0} for c in cases}, 0.5) is None
 
 
 def test_the_load_that_counts_is_the_one_during_the_fastest_run():

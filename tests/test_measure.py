@@ -93,6 +93,39 @@ def test_timed_runs_exclude_the_cold_start_and_the_decoding(fake_clock: Clock):
     assert run.engine.calls == 1 + 1 + 1 + 3  # warm-up, c1, c2's accuracy pass, c2's three timed runs
 
 
+def test_a_latency_timed_under_load_is_retimed_while_the_policy_asks_and_every_round_kept(
+    fake_clock: Clock, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(measure_run, "RETIME_PAUSE_S", 0.0)
+    asked: list[int] = []
+
+    def policy(timing: Any, entry: dict[str, Any] | None) -> bool:
+        asked.append(timing.retimed)
+        return timing.retimed < 2  # the gate's policy bounds the rounds; here two more
+
+    run = toy_run(repeats=3)
+    run.retime = policy
+    latency = run.measure_latency(run.cases[0])
+    assert asked == [0, 1, 2] and latency.timing.retimed == 2
+    assert len(latency.timing.runs) == 9 and len(latency.timing.cpu) == 9  # three rounds of three
+    assert len(latency.timing.calibration_cpu) == 9  # the calibration round's CPU time beside each
+    run.retime = lambda timing, entry: True  # a policy that never stops is cut off all the same
+    assert run.measure_latency(run.cases[1]).timing.retimed == measure_run.MAX_RETIMES
+
+
+def test_passive_waiting_is_set_before_openmp_loads_and_unknown_after(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for name in devices.OPENMP_LIBRARIES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert devices.passive_waiting() == "PASSIVE" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")  # the user's choice is kept
+    assert devices.passive_waiting() == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setitem(sys.modules, "ctranslate2", sys)  # loaded before the policy could be set
+    assert devices.passive_waiting() == "unknown (ctranslate2 loaded first)"
+    assert "OMP_WAIT_POLICY" not in os.environ
+
+
 def test_without_warm_up_the_cold_start_is_timed(fake_clock: Clock):
     run = toy_run(warmup=0)
     assert run.measure(run.cases[0]).timing.runs == (5.0,)  # what the warm-up keeps out of every figure

@@ -45,16 +45,22 @@ def _inputs() -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def calibration_round() -> float:
-    """Seconds of one round of the workload on one thread (BLAS threads would spin and wait on
-    each other under contention, measuring the scheduler rather than the CPU)."""
+def calibration_times() -> tuple[float, float]:
+    """Wall and CPU seconds of one round of the workload on one thread (BLAS threads would spin
+    and wait on each other under contention, measuring the scheduler rather than the CPU). The CPU
+    seconds hold under load; they scale the CPU-time check across machines."""
     from threadpoolctl import threadpool_limits
 
     a, b = _inputs()
     with threadpool_limits(1):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         _workload(a, b)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.thread_time() - start_cpu
+
+
+def calibration_round() -> float:
+    """Wall seconds of one round of the workload (``calibration_times``)."""
+    return calibration_times()[0]
 
 
 @cache

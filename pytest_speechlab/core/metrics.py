@@ -103,11 +103,20 @@ def alignment(reference: str, hypothesis: str) -> str:
 class Timing:
     """Wall-clock seconds of repeated runs of the same work, after warm-up, with the conditions
     of each run: the calibration round timed just before it and the share of the machine's CPU
-    that other processes used during it (``calibration``; empty or None where not measured)."""
+    that other processes used during it (``calibration``; empty or None where not measured).
+
+    ``cpu`` is the process's CPU seconds during each run: with engine threads that wait without
+    spinning (``devices.passive_waiting``) it counts the work done, not the time others held the
+    cores, so it holds on a loaded machine where wall time does not. ``calibration_cpu`` is the
+    calibration round's CPU seconds, which scale it across machines. ``retimed``: extra rounds
+    timed because the first ones were taken under load."""
 
     runs: tuple[float, ...]
     calibration: tuple[float, ...] = ()
     others_cpu: tuple[float | None, ...] = ()
+    cpu: tuple[float, ...] = ()
+    calibration_cpu: tuple[float, ...] = ()
+    retimed: int = 0
 
     @property
     def median(self) -> float:
@@ -127,6 +136,33 @@ class Timing:
         return min(self.calibration) if self.calibration else None
 
     @property
+    def cpu_min(self) -> float | None:
+        """The least CPU time of the runs: the work itself, with the least interference."""
+        return min(self.cpu) if self.cpu else None
+
+    @property
+    def calibration_cpu_min(self) -> float | None:
+        return min(self.calibration_cpu) if self.calibration_cpu else None
+
+    @property
+    def fastest_others_cpu(self) -> float | None:
+        """The share of the CPU others took during the fastest run (the one a latency check reads)."""
+        if not self.others_cpu:
+            return None
+        return self.others_cpu[self.runs.index(self.min)]
+
+    def joined(self, more: Timing) -> Timing:
+        """These runs and ``more``'s, as one timing re-timed once more (its fastest run may be new)."""
+        return Timing(
+            self.runs + more.runs,
+            self.calibration + more.calibration,
+            self.others_cpu + more.others_cpu,
+            self.cpu + more.cpu,
+            self.calibration_cpu + more.calibration_cpu,
+            self.retimed + 1,
+        )
+
+    @property
     def others_cpu_median(self) -> float | None:
         known = [s for s in self.others_cpu if s is not None]
         return statistics.median(known) if known else None
@@ -144,4 +180,11 @@ class Timing:
         share = self.others_cpu_median
         if share is not None:
             out["others_cpu"] = round(share, 3)
+        if self.cpu:
+            out["cpu_min"] = round(min(self.cpu) * 1000, 2)
+            out["cpu_all"] = [round(t * 1000, 2) for t in self.cpu]
+        if self.calibration_cpu:
+            out["calibration_cpu_min"] = round(min(self.calibration_cpu) * 1000, 3)
+        if self.retimed:
+            out["retimed"] = self.retimed
         return out

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .calibration import calibrate
+from .devices import passive_waiting
 
 
 def utc_now() -> str:
@@ -93,4 +94,5 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
         "calibration_ms": round(calibrate() * 1000, 3),
+        "omp_wait_policy": passive_waiting(),  # what the CPU-time figures were measured under
     }

@@ -75,8 +75,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's test grouping")
     if not wanted(config):
         return
+    from ..core.devices import passive_waiting
     from .session import build
 
+    passive_waiting()  # before any engine loads OpenMP: the CPU-time check needs waiting threads idle
     try:
         settings = load_settings(config)
         if xdist.is_worker(config):
@@ -87,6 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if session is None:
         return
     config.stash[SESSION] = session
+    _wire_retiming(session)
     if xdist.is_controller(config):  # it runs no test: it merges and judges
         config.pluginmanager.register(xdist.Controller(session), "speechlab-xdist")
     else:
@@ -95,6 +98,19 @@ def pytest_configure(config: pytest.Config) -> None:
         strategies.register_profile(session.settings.robustness_examples)
     for tag in sorted({t for case in session.cases for t in case.tags}):
         config.addinivalue_line("markers", f"{tag}: manifest tag")
+
+
+def _wire_retiming(session: SpeechSession) -> None:
+    """Give each run the gate's re-timing policy: a latency timed under load is timed again
+    before it is judged inconclusive or recorded."""
+    from functools import partial
+
+    from ..gate.checks import needs_retiming
+
+    for run in session.runs:
+        run.retime = partial(
+            needs_retiming, tolerance=run.against.tolerances.latency, update=run.against.update
+        )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
