@@ -127,6 +127,30 @@ def timed(seconds: float, others: float = 0.0) -> Timing:
 # --- the whole run ----------------------------------------------------------------------------
 
 
+def test_a_baseline_keeps_no_wall_time_timed_under_load_but_records_its_cpu_time():
+    quiet = Timing((0.5,) * 3, (0.05,) * 3, (0.0,) * 3, (0.9,) * 3, (0.04,) * 3)
+    loaded = Timing((2.0,) * 3, (0.05,) * 3, (0.8,) * 3, (0.95,) * 3, (0.04,) * 3, retimed=2)
+    first, second = CASES[0].id, CASES[1].id
+    update = new_baseline(
+        hear(toy_run(update=True), RIGHT, {first: quiet, second: loaded}), full_manifest=True
+    )
+    assert update.baseline.cases[first]["latency_min_ms"] == 500.0
+    assert update.baseline.cases[first]["cpu_min_ms"] == 900.0
+    assert update.baseline.cases[first]["calibration_cpu_ms"] == 40.0
+    assert "latency_min_ms" not in update.baseline.cases[second]  # refused: nothing stored before
+    assert update.baseline.cases[second]["cpu_min_ms"] == 950.0  # the load-independent figure is kept
+    assert update.notes == [
+        f"{second}: wall-time latency NOT recorded: other processes used 80% of the CPU during its fastest "
+        "run (2 re-timing round(s)); none is stored until it is recorded on a quieter machine"
+    ]
+    assert update.history["not_recorded"] == update.notes
+    # recorded again under load: the stored quiet wall time stays
+    again = toy_run(update.baseline, update=True)
+    later = new_baseline(hear(again, RIGHT, {first: loaded}), full_manifest=True)
+    assert later.baseline.cases[first]["latency_min_ms"] == 500.0
+    assert later.notes[0].endswith("the stored one is kept")
+
+
 def test_a_run_that_hears_what_its_baseline_heard_passes():
     verdict = judge_run(hear(toy_run(recorded()), RIGHT), IDS)
     assert verdict.overall == PASS

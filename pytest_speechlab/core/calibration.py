@@ -26,6 +26,9 @@ import numpy as np
 
 ROUNDS = 7
 STAT = Path("/proc/stat")
+# A timing is *loaded* when other processes used more than this share of the machine's CPU while
+# it ran; on a quiet machine the share reads 0-3% (system daemons).
+LOADED_SHARE = 0.10
 
 
 def _workload(a: np.ndarray, b: np.ndarray) -> float:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..core.calibration import LOADED_SHARE
 from ..core.metrics import Timing
 from ..core.settings import Tolerances
 from ..core.stats import bootstrap, paired, slowdown
@@ -27,9 +28,6 @@ PASS, FAIL, NEW, ERROR = "pass", "FAIL", "new", "ERROR"
 INCONCLUSIVE = "inconclusive"  # beyond the limit while other processes competed for the CPU
 STALE = "re-record"  # the baseline was recorded under something else: a reference text, a normaliser
 
-# A timing is *loaded* when other processes used more than this share of the machine's CPU while
-# it ran; on a quiet machine the share reads 0-3% (system daemons).
-LOADED_SHARE = 0.10
 # The slowdown a loaded timing may show and still be called inconclusive: competition for a share
 # s of the CPU leaves (1 - s) of it, and the threads of an engine that wait on each other lose up
 # to about as much again (measured here: 1.7-4.1x slower beside two busy processes that took half

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core.calibration import LOADED_SHARE
 from ..core.metrics import Timing, normalizer_id, scorer_id
 from ..core.provenance import git_commit, machine, packages, utc_now, who
 from ..store.baselines import Baseline
@@ -22,22 +23,53 @@ class Update:
     changes: dict[str, list[Any]]
     history: dict[str, Any]
     removed: list[str]  # cases no longer in the manifest
+    notes: list[str] = field(default_factory=list)  # figures not recorded, and why
 
 
-def _latency_entry(timing: Timing, repeated: bool, old: dict[str, Any]) -> dict[str, Any]:
-    """Latency figures of a baseline entry: the median (reported), the fastest run (gated) and the
-    fastest calibration round beside the runs (what the gate scales by), new from repeated runs,
-    else the stored ones."""
-    keys = ("latency_ms", "latency_min_ms", "calibration_ms")
+WALL_KEYS = ("latency_ms", "latency_min_ms", "calibration_ms")
+CPU_KEYS = ("cpu_min_ms", "calibration_cpu_ms")
+
+
+def _latency_entry(
+    timing: Timing, repeated: bool, old: dict[str, Any], notes: list[str], where: str
+) -> dict[str, Any]:
+    """Latency figures of a baseline entry, new from repeated runs, else the stored ones: the
+    median (reported), the fastest run (gated) and the fastest calibration round beside the runs
+    (what the gate scales by), and the least CPU time with the calibration round's.
+
+    A wall time whose fastest run was taken while other processes held the CPU (after the
+    re-timing rounds) is not recorded: the stored one stays, or none, and ``notes`` says so. Its
+    CPU time is recorded all the same: load does not inflate it."""
     if not repeated:
-        return {k: old[k] for k in keys if k in old}
-    entry = {"latency_ms": round(timing.median * 1000, 1), "latency_min_ms": round(timing.min * 1000, 1)}
-    if timing.calibration_min is not None:
-        entry["calibration_ms"] = round(timing.calibration_min * 1000, 3)
+        return {k: old[k] for k in (*WALL_KEYS, *CPU_KEYS) if k in old}
+    entry: dict[str, Any] = {}
+    share = timing.fastest_others_cpu
+    if share is not None and share > LOADED_SHARE:
+        kept = {k: old[k] for k in WALL_KEYS if k in old}
+        entry.update(kept)
+        notes.append(
+            f"{where}: wall-time latency NOT recorded: other processes used {share:.0%} of the CPU during "
+            f"its fastest run ({timing.retimed} re-timing round(s)); "
+            + (
+                "the stored one is kept"
+                if kept
+                else "none is stored until it is recorded on a quieter machine"
+            )
+        )
+    else:
+        entry.update(latency_ms=round(timing.median * 1000, 1), latency_min_ms=round(timing.min * 1000, 1))
+        if timing.calibration_min is not None:
+            entry["calibration_ms"] = round(timing.calibration_min * 1000, 3)
+    if timing.cpu_min is not None:
+        entry["cpu_min_ms"] = round(timing.cpu_min * 1000, 1)
+        if timing.calibration_cpu_min is not None:
+            entry["calibration_cpu_ms"] = round(timing.calibration_cpu_min * 1000, 3)
     return entry
 
 
-def _judge(run: ModelRun, old: Baseline | None, cases: dict[str, dict[str, Any]]) -> str | None:
+def _judge(
+    run: ModelRun, old: Baseline | None, cases: dict[str, dict[str, Any]], notes: list[str]
+) -> str | None:
     """The judge whose WERs the new baseline holds; WERs of another judge are dropped."""
     judges = {s.judge for s in run.syntheses.values() if s.judge}
     judge = judges.pop() if len(judges) == 1 else None
@@ -48,7 +80,7 @@ def _judge(run: ModelRun, old: Baseline | None, cases: dict[str, dict[str, Any]]
     for case_id, synthesis in run.syntheses.items():
         before = cases.get(case_id, {}).get("tts", {})
         tts: dict[str, Any] = dict(synthesis.health)
-        tts.update(_latency_entry(synthesis.timing, synthesis.repeated, before))
+        tts.update(_latency_entry(synthesis.timing, synthesis.repeated, before, notes, f"{case_id} (tts)"))
         if synthesis.quality is not None:  # what was measured: a figure not measured now is dropped
             tts.update(quality_entry(synthesis.quality))
         else:  # not measured in this run: the stored figures stay
@@ -77,6 +109,7 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
     old = run.against.baseline
     cases = {k: dict(v) for k, v in (old.cases if old else {}).items()}
     removed: list[str] = []
+    notes: list[str] = []
     if full_manifest:
         valid = {c.id for c in run.cases}
         removed = sorted(k for k in cases if k not in valid)
@@ -88,7 +121,7 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
             "hypothesis": result.score.hypothesis,
             "reference_sha256": text_digest(result.case.text),
         }
-        entry.update(_latency_entry(result.timing, result.repeated, cases.get(case_id, {})))
+        entry.update(_latency_entry(result.timing, result.repeated, cases.get(case_id, {}), notes, case_id))
         for kept in ("tts", "robustness"):
             if kept in cases.get(case_id, {}):
                 entry[kept] = cases[case_id][kept]
@@ -101,7 +134,7 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
         if perturbed.recorded:
             sweep = cases.setdefault(perturbed.case.id, {}).setdefault("robustness", {})
             sweep[perturbed.perturbation.id] = round(perturbed.score.wer, 4)
-    judge = _judge(run, old, cases)
+    judge = _judge(run, old, cases, notes)
     corpus = dict(old.corpus) if old else {}
     measured = run.measured_corpus()
     if measured is not None and full_manifest:
@@ -147,7 +180,9 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
     }
     if removed:
         history["removed_cases"] = removed
-    return Update(baseline, changes, history, removed)
+    if notes:
+        history["not_recorded"] = notes
+    return Update(baseline, changes, history, removed, notes)
 
 
 def diff(old: Baseline | None, new: Baseline) -> dict[str, list[Any]]:

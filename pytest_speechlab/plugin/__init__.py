@@ -264,11 +264,11 @@ def _update(speech: SpeechSession, run: ModelRun) -> list[str]:
         return [f"speechlab: {path} NOT written: {len(failed)} test(s) of {run.label} failed ({shown_tests})"]
     update = new_baseline(run, speech.full_manifest)
     if speech.settings.dry_run:
-        lines = update_lines(path, update.changes, update.removed)
+        lines = update_lines(path, update.changes, update.removed) + [f"  {note}" for note in update.notes]
         return [lines[0].replace("wrote", "would write") + " (dry run: nothing written)", *lines[1:]]
     if update.changes or run.against.baseline is None:
         write_baseline(update.baseline, update.history)
-    return update_lines(path, update.changes, update.removed)
+    return update_lines(path, update.changes, update.removed) + [f"  {note}" for note in update.notes]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
