@@ -179,6 +179,9 @@ def test_a_latency_is_retimed_only_when_loaded_and_ambiguous_or_recorded_and_a_b
     assert needs_retiming(timing((0.12,), others=0.5), entry, 0.5, update=True)  # to be recorded
     assert needs_retiming(timing((0.12,), others=0.5), None, 0.5, update=True)  # a first recording
     assert not needs_retiming(timing((0.3,), others=0.5), None, 0.5, update=False)  # nothing to judge by
+    with_cpu = timing((0.3,), others=0.5, cpu=(0.2,), calibration_cpu=0.05)
+    assert not needs_retiming(with_cpu, CPU_ENTRY, 0.5, update=False)  # the CPU time decides
+    assert needs_retiming(with_cpu, entry, 0.5, update=False)  # the baseline has no CPU time
     done = Timing((0.3,), (0.05,), (0.5,), retimed=RETIME_ROUNDS)
     assert not needs_retiming(done, entry, 0.5, update=True)
     assert needs_retiming(Timing((0.3,), (0.05,), (0.5,), retimed=RETIME_ROUNDS - 1), None, 0.5, True)

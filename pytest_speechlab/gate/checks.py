@@ -194,14 +194,15 @@ RETIME_ROUNDS = 2  # extra rounds of ``repeats`` runs, at most, for a latency ti
 def needs_retiming(timing: Timing, entry: dict[str, Any] | None, tolerance: float, update: bool) -> bool:
     """Whether a latency is worth timing again (up to ``RETIME_ROUNDS`` more rounds): its fastest
     run was taken under load, and it is either to be recorded (a baseline must not keep a loaded
-    time) or beyond its wall-time limit (ambiguous: slower model or busy machine)."""
+    time) or beyond its wall-time limit with no CPU time to decide (ambiguous: a slower model or a
+    busy machine). Where the CPU time decides, timing again under the same load would only cost."""
     load = gated_load(timing)
     if load is None or not load.loaded or timing.retimed >= RETIME_ROUNDS:
         return False
     if update:
         return True
-    check = latency_check("latency", timing, entry or {}, tolerance)
-    return check is not None and not check.within
+    wall = latency_check("latency", timing, entry or {}, tolerance)
+    return wall is not None and not wall.within and cpu_check("CPU", timing, entry or {}, tolerance) is None
 
 
 def reference_changed(case_text: str, entry: dict[str, Any] | None) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from ..core.metrics import normalizer_id, scorer_id
 from ..core.provenance import machine
 from ..gate.analysis import case_change
-from ..gate.checks import perturbed_check
+from ..gate.checks import Check, perturbed_check
 from ..gate.verdicts import Part, RunVerdict
 from ..measure.errors import case_errors
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
@@ -52,7 +52,17 @@ def _case_json(result: CaseResult, verdict: RunVerdict | None) -> dict[str, Any]
         "timestamps": result.timestamps,
         "baseline": _stored(
             result.stored,
-            ("wer", "cer", "latency_ms", "latency_min_ms", "calibration_ms", "hypothesis", "timestamps"),
+            (
+                "wer",
+                "cer",
+                "latency_ms",
+                "latency_min_ms",
+                "calibration_ms",
+                "cpu_min_ms",
+                "calibration_cpu_ms",
+                "hypothesis",
+                "timestamps",
+            ),
         ),
         "errors": case_errors(result).as_dict(),
         "change": change.as_dict() if change else None,
@@ -61,8 +71,21 @@ def _case_json(result: CaseResult, verdict: RunVerdict | None) -> dict[str, Any]
     }
 
 
+def _check_json(check: Check) -> dict[str, Any]:
+    """One check's outcome, whether its figure was within the limit (a loaded wall time may pass
+    beyond it, judged by its CPU time), and its line."""
+    return {
+        "metric": check.metric,
+        "outcome": check.outcome,
+        "within": check.within,
+        "line": check.describe(),
+    }
+
+
 def _verdict(part: Part | None) -> dict[str, Any]:
     out: dict[str, Any] = {"verdict": part.verdict if part else None, "why": part.why if part else []}
+    if part is not None and part.checks:
+        out["outcomes"] = [_check_json(c) for c in part.checks]
     if part is not None and part.what_changed:
         out["what_changed"] = part.what_changed
     if part is not None and part.notes:
