@@ -144,6 +144,18 @@ latency_tolerance = 3.0
 """
 
 
+# The throwaway projects read no load by default: these tests run two at a time (xdist) beside
+# each other, and a latency timed under that load is neither judged on its wall time nor recorded
+# (docs/gate.md), which is not what most of them test. A test about load stages its own with a
+# conftest of its own (this one is replaced); the load meter itself is tested against real busy
+# processes in test_measure.py.
+QUIET = """
+import pytest_speechlab.measure.run as run
+
+run.others_share = lambda before, after: 0.0  # staged: no other process took the CPU
+"""
+
+
 def use_suite(project: Path, name: str) -> None:
     """Bring a shipped suite into a project as a user does: one import line in a test file."""
     (project / "suites").mkdir(exist_ok=True)
@@ -171,6 +183,7 @@ def make_project(
             entries[-1]["alignment"] = f"alignments/{case.alignment.name}"
     use_suite(pytester.path, "test_asr")
     (pytester.path / "pyproject.toml").write_text(PYPROJECT)
+    (pytester.path / "conftest.py").write_text(QUIET)
     proj = Project(pytester, entries)
     proj.write_manifest()
     return proj

@@ -98,11 +98,13 @@ def test_results_json_written_even_when_failing_and_corpus_matches_jiwer(project
     assert data["normalizer"].startswith("whisper.EnglishTextNormalizer")
     assert [c["id"] for c in data["cases"]] == [c["id"] for c in project.cases]
     for case in data["cases"]:
-        timed = {"median", "min", "max", "runs", "all", "others_cpu"}
-        # a latency case is timed repeatedly, each run after a calibration round
+        timed = {"median", "min", "max", "runs", "all", "others_cpu", "cpu_min", "cpu_all"}
+        # a latency case is timed repeatedly, each run after a calibration round (wall and CPU time)
         assert set(case["latency_ms"]) == timed | (
-            {"calibration_min"} if case["latency_ms"]["runs"] > 1 else set()
+            {"calibration_min", "calibration_cpu_min"} if case["latency_ms"]["runs"] > 1 else set()
         )
+        assert case["latency_ms"]["cpu_min"] > 0
+        assert len(case["latency_ms"]["cpu_all"]) == case["latency_ms"]["runs"]
         assert 0 <= case["latency_ms"]["others_cpu"] <= 1
         assert len(case["latency_ms"]["all"]) == case["latency_ms"]["runs"]
         assert case["rtf"] == pytest.approx(case["latency_ms"]["median"] / 1000 / case["audio_s"], rel=1e-3)
