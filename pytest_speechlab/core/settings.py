@@ -7,6 +7,7 @@ The command line wins over ``pyproject.toml``, which wins over the defaults here
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,20 @@ FILE_KEYS = {
 }  # fmt: skip
 
 
+def finite(path: Path | str, data: Any, where: str = "") -> None:
+    """Refuse a non-finite number anywhere in ``data`` (JSON's ``Infinity`` and ``NaN``, YAML's
+    ``.inf``, TOML's ``inf``), naming the file and the key: an infinite baseline or threshold is a
+    limit that nothing exceeds, and a NaN one compares false with everything."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise SpeechlabError(f"{path}: {where or 'value'} is {data!r}: only finite numbers are allowed")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            finite(path, value, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            finite(path, value, f"{where}[{i}]")
+
+
 def read_file_settings(path: Path) -> dict[str, Any]:
     """``[tool.speechlab]`` of a pyproject.toml, checked for unknown keys."""
     if not path.is_file():
@@ -81,6 +96,7 @@ def read_file_settings(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise SpeechlabError(f"{path}: not valid TOML ({exc})") from None
     section = data.get("tool", {}).get("speechlab", {})
+    finite(path, section, "[tool.speechlab]")
     unknown = set(section) - FILE_KEYS
     if unknown:
         raise SpeechlabError(f"{path}: unknown [tool.speechlab] key(s) {', '.join(sorted(unknown))}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -263,8 +264,10 @@ def load_settings(config: pytest.Config) -> Settings:
         value = opt(cli)
         if value is None:
             value = file.get(key, default)
-        if not isinstance(value, (int, float)) or value < 0:
-            raise SpeechlabError(f"{cli.replace('_', '-')}/{key}: expected a number >= 0, got {value!r}")
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise SpeechlabError(
+                f"--{cli.replace('_', '-')}/{key}: expected a finite number >= 0, got {value!r}"
+            )
         return value
 
     model_options: dict[str, dict[str, Any]] = {

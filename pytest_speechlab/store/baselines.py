@@ -9,11 +9,12 @@ so an interrupted update leaves the old file.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.settings import Tolerances
+from ..core.settings import Tolerances, finite
 from ..errors import SpeechlabError
 from .atomic import append_line, dumps, file_lock, write_atomic
 
@@ -86,6 +87,7 @@ def read_baseline(path: Path) -> Baseline | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        finite(path, data)
     except json.JSONDecodeError as exc:
         raise SpeechlabError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -107,11 +109,43 @@ def read_baseline(path: Path) -> Baseline | None:
     return Baseline(path=path, cases=cases, corpus=corpus, meta=data)
 
 
-def write_baseline(baseline: Baseline, history: dict[str, Any]) -> None:
-    """Write the baseline and append ``history`` to the history file beside the model folders,
-    both under the history's lock: concurrent updates take turns and no history line is lost."""
+def merge(
+    disk: Baseline | None,
+    read: Baseline | None,
+    new: Baseline,
+    removed: Sequence[str] = (),
+) -> tuple[Baseline, list[str]]:
+    """``new`` applied to the baseline as it is on disk now (``disk``) rather than as the run read
+    it at its start (``read``, what ``new`` was computed from): the cases (and the corpus) that
+    ``new`` changed against ``read`` are taken from ``new``, every other from ``disk``, so a
+    concurrent update of other cases is kept. Returns the merged baseline and the cases that a
+    concurrent update had changed and this one overwrote (the later wins)."""
+    before = read.cases if read else {}
+    now = disk.cases if disk else {}
+    touched = [k for k, v in new.cases.items() if before.get(k) != v]
+    cases = {k: v for k, v in now.items() if k not in removed}
+    cases.update({k: new.cases[k] for k in touched})
+    overwrote = sorted(k for k in touched if k in now and now[k] != before.get(k))
+    corpus = new.corpus if disk is None or new.corpus != (read.corpus if read else {}) else disk.corpus
+    return Baseline(new.path, cases, corpus, new.meta), overwrote
+
+
+def write_baseline(
+    baseline: Baseline,
+    history: dict[str, Any],
+    read: Baseline | None = None,
+    removed: Sequence[str] = (),
+) -> Baseline:
+    """Write ``baseline`` (computed from ``read``, the baseline as the run read it) merged over the
+    file as it is now, and append ``history`` to the history file beside the model folders, both
+    under the history's lock: concurrent updates take turns, each re-reads what the other wrote,
+    and no case nor history line is lost. Returns what was written."""
     log = baseline.path.parent.parent / HISTORY
-    line = json.dumps(history, sort_keys=True, ensure_ascii=False, allow_nan=False)
     with file_lock(log):
-        write_atomic(baseline.path, dumps(baseline.to_json()))
+        merged, overwrote = merge(read_baseline(baseline.path), read, baseline, removed)
+        if overwrote:
+            history = {**history, "overwrote_concurrent": overwrote}
+        line = json.dumps(history, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        write_atomic(baseline.path, dumps(merged.to_json()))
         append_line(log, line)
+    return merged

@@ -21,6 +21,7 @@ import yaml
 
 from ..core.manifest import parse_yaml
 from ..core.provenance import git_commit, utc_now, who
+from ..core.settings import finite
 from ..errors import SpeechlabError
 from .atomic import file_lock, write_atomic
 
@@ -191,6 +192,7 @@ def load_registry(path: Path | str) -> Registry:
         return Registry(path)
     text = path.read_text(encoding="utf-8")
     data = parse_yaml(path, text)
+    finite(path, data)
     if data is None:
         return Registry(path)
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):

@@ -1,0 +1,136 @@
+"""Baselines, registry and settings that can be neither lost nor loosened: concurrent updates
+merged under the lock, and non-finite numbers refused wherever a limit is read."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from pytest_speechlab.core.settings import finite, read_file_settings
+from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.store.baselines import Baseline, merge, read_baseline, write_baseline
+from pytest_speechlab.store.registry import load_registry
+
+from .conftest import Project
+
+META = {"model": "m", "device": "cpu"}
+
+
+def baseline(path: Path, cases: dict[str, float], corpus: float | None = None) -> Baseline:
+    return Baseline(
+        path,
+        {k: {"wer": v} for k, v in cases.items()},
+        {"wer": corpus} if corpus is not None else {},
+        dict(META),
+    )
+
+
+def test_an_update_applies_its_own_changes_to_the_file_as_it_is_now():
+    path = Path("b.json")
+    read = baseline(path, {"a": 0.1, "b": 0.2}, 0.15)
+    disk = baseline(path, {"a": 0.1, "b": 0.3, "c": 0.5}, 0.15)  # another update changed b, added c
+    new = baseline(path, {"a": 0.0, "b": 0.2}, 0.15)  # this one changed a only
+    merged, overwrote = merge(disk, read, new)
+    assert {k: v["wer"] for k, v in merged.cases.items()} == {"a": 0.0, "b": 0.3, "c": 0.5}
+    assert overwrote == [] and merged.corpus == {"wer": 0.15}
+    # the same case changed by both: the later wins, and says so
+    both = baseline(path, {"a": 0.1, "b": 0.25}, 0.15)
+    merged, overwrote = merge(disk, read, both)
+    assert merged.cases["b"] == {"wer": 0.25} and overwrote == ["b"]
+    # a case that left the manifest is removed; a corpus this update changed is its own
+    merged, _ = merge(disk, read, baseline(path, {"a": 0.1}, 0.2), removed=["c"])
+    assert set(merged.cases) == {"a", "b"} and merged.corpus == {"wer": 0.2}
+    # the first recording: nothing read, nothing on disk
+    merged, overwrote = merge(None, None, new)
+    assert merged.cases == new.cases and overwrote == []
+
+
+def test_two_updates_of_different_tags_both_land_and_the_history_has_both(tmp_path: Path):
+    """The audit's race: both read the file at session start, then each wrote what it read plus
+    its own cases; the file kept one and the history recorded the other."""
+    path = tmp_path / "m" / "cpu.json"
+    path.parent.mkdir()
+    start = baseline(path, {"a": 0.1, "b": 0.2})
+    write_baseline(start, {"update": 0})
+    read_a, read_b = read_baseline(path), read_baseline(path)
+    write_baseline(baseline(path, {"a": 0.0, "b": 0.2}), {"update": "a"}, read_a)
+    write_baseline(baseline(path, {"a": 0.1, "b": 0.05}), {"update": "b"}, read_b)
+    stored = read_baseline(path)
+    assert stored is not None and {k: v["wer"] for k, v in stored.cases.items()} == {"a": 0.0, "b": 0.05}
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [h["update"] for h in history] == [0, "a", "b"]
+    assert "overwrote_concurrent" not in history[-1]
+
+
+def test_concurrent_writers_in_threads_lose_no_case(tmp_path: Path):
+    path = tmp_path / "m" / "cpu.json"
+    path.parent.mkdir()
+    write_baseline(baseline(path, {}), {"update": "start"})
+    read = read_baseline(path)
+
+    def update(i: int) -> None:
+        write_baseline(baseline(path, {f"c{i}": i / 10}), {"update": i}, read)
+
+    threads = [threading.Thread(target=update, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = read_baseline(path)
+    assert stored is not None and set(stored.cases) == {f"c{i}" for i in range(8)}
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(float("inf"), "inf"), (float("-inf"), "-inf"), (float("nan"), "nan")]
+)
+def test_a_non_finite_number_is_refused_naming_the_file_and_the_key(value: float, shown: str):
+    with pytest.raises(SpeechlabError, match=rf"^f\.json: cases\.a\.wer is {shown}: only finite numbers"):
+        finite("f.json", {"cases": {"a": {"wer": value}}})
+    with pytest.raises(SpeechlabError, match=r"^f: runs\[1\] is"):
+        finite("f", {"runs": [1.0, value]})
+    finite("f", {"a": [1, 2.5, {"b": 0.0}], "c": "inf", "d": None})  # finite numbers and text pass
+
+
+def test_an_infinite_baseline_is_refused_on_read(tmp_path: Path):
+    """The audit: ``"wer": Infinity`` let a WER of 0.97 pass ("within limit -inf")."""
+    path = tmp_path / "cpu.json"
+    path.write_text('{"schema": 1, "corpus": {}, "cases": {"a": {"wer": Infinity, "cer": 0.1}}}')
+    with pytest.raises(SpeechlabError, match=r"cpu\.json: cases\.a\.wer is inf: only finite numbers"):
+        read_baseline(path)
+    path.write_text('{"schema": 1, "corpus": {"wer": NaN}, "cases": {}}')
+    with pytest.raises(SpeechlabError, match=r"cpu\.json: corpus\.wer is nan"):
+        read_baseline(path)
+
+
+def test_infinite_or_nan_thresholds_are_refused_in_the_registry_and_pyproject(tmp_path: Path):
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(
+        "schema: 1\nmodels:\n  m:\n    status: experimental\n    thresholds:\n"
+        "      ceilings:\n        production: {wer: .nan}\n    history: []\n"
+    )
+    with pytest.raises(
+        SpeechlabError, match=r"registry\.yaml: models\.m\.thresholds\.ceilings\.production\.wer is nan"
+    ):
+        load_registry(registry)
+    registry.write_text(
+        registry.read_text()
+        .replace(".nan", "0.1")
+        .replace("ceilings:", "wer_tolerance: .inf\n      ceilings:")
+    )
+    with pytest.raises(SpeechlabError, match=r"models\.m\.thresholds\.wer_tolerance is inf"):
+        load_registry(registry)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.speechlab]\nwer_tolerance = inf\n")
+    with pytest.raises(SpeechlabError, match=r"pyproject\.toml: \[tool\.speechlab\]\.wer_tolerance is inf"):
+        read_file_settings(pyproject)
+
+
+@pytest.mark.parametrize("flag", ["--speech-wer-tolerance=nan", "--speech-latency-tolerance=inf"])
+def test_a_non_finite_tolerance_on_the_command_line_is_a_usage_error(project: Project, flag: str):
+    result = project.run(flag)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    name = flag.split("=")[0]
+    result.stderr.fnmatch_lines([f"ERROR: {name}/*: expected a finite number >= 0, got *"])
