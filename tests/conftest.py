@@ -156,6 +156,16 @@ run.others_share = lambda before, after: 0.0  # staged: no other process took th
 """
 
 
+def commit_all(path: Path, message: str = "staged") -> None:
+    """Commit everything in ``path``, a git repository made on first use: a promotion needs what
+    judges it (baselines, manifest, pyproject, registry) committed as it is."""
+    if not (path / ".git").exists():
+        subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
+    who = ["-c", "user.name=speechlab tests", "-c", "user.email=tests@example.invalid"]
+    subprocess.run(["git", *who, "commit", "-q", "--allow-empty", "-m", message], cwd=path, check=True)
+
+
 def use_suite(project: Path, name: str) -> None:
     """Bring a shipped suite into a project as a user does: one import line in a test file."""
     (project / "suites").mkdir(exist_ok=True)

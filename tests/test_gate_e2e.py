@@ -16,7 +16,7 @@ import pytest
 from pytest_speechlab.core.metrics import corpus_scores, normalize
 from pytest_speechlab.measure.results import text_digest
 
-from .conftest import QUIET, Project
+from .conftest import QUIET, Project, commit_all
 
 REGISTRY = """\
 schema: 1
@@ -136,6 +136,7 @@ def test_the_hallucination_ceiling_vetoes_a_promotion(gate_project: Project, rec
             "    thresholds:\n      ceilings:\n        candidate: {hallucination_rate: 0.1}\n    history:",
         )
     )
+    commit_all(gate_project.path)
     before = registry.read_bytes()
     result = gate_project.run("--promote-to=candidate")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -193,6 +194,7 @@ def test_a_model_unlike_the_baselines_is_said_and_cannot_be_promoted(gate_projec
     recorded(gate_project)
     registry = gate_project.path / "registry.yaml"
     registry.write_text(REGISTRY)
+    commit_all(gate_project.path)
     summary = gate_project.path / "s.md"
     args = ("--speech-option=faster_whisper.beam_size=1", f"--speech-summary={summary}")
     result = gate_project.run("--promote-to=candidate", *args)

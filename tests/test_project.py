@@ -13,7 +13,7 @@ import pytest
 
 from pytest_speechlab.report.compare import compare
 
-from .conftest import short_cases
+from .conftest import commit_all, short_cases
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -56,10 +56,15 @@ def test_init_gate_register_promote(tmp_path: Path, recordings: Path):
     assert gate.returncode == 0 and "overall: pass" in gate.stdout, gate.stdout
 
     assert speechlab("register", "faster_whisper", "--reason", "ours", cwd=tmp_path).returncode == 0
-    promote = speechlab("promote", "faster_whisper", "--to", "candidate", "--reason", "gated", cwd=tmp_path)
+    promotion = ("promote", "faster_whisper", "--to", "candidate", "--reason", "gated")
+    unverified = speechlab(*promotion, cwd=tmp_path)
+    assert unverified.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "not a git repository" in unverified.stderr  # a promotion gates what was committed
+    commit_all(tmp_path, "baselines recorded")
+    promote = speechlab(*promotion, cwd=tmp_path)
     assert promote.returncode == 0, promote.stdout + promote.stderr
     assert "experimental -> candidate" in promote.stdout
-    assert "commit (not a git repository)" in promote.stdout
+    assert "commit (not a git repository)" not in promote.stdout
     assert "PytestAssertRewriteWarning" not in promote.stdout + promote.stderr
     listing = speechlab("list", cwd=tmp_path).stdout
     assert listing.splitlines()[1].split()[:2] == ["faster_whisper", "candidate"]

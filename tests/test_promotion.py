@@ -13,6 +13,8 @@ import yaml
 
 from pytest_speechlab.store.registry import load_registry
 
+from .conftest import commit_all
+
 REGISTRY = """\
 schema: 1
 models:
@@ -33,6 +35,7 @@ def registry(project):
     path = project.path / "registry.yaml"
     path.write_text(REGISTRY)
     assert project.run("--update-baselines").ret == 0
+    commit_all(project.path, "baselines recorded")
     return path
 
 
@@ -49,13 +52,37 @@ def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
     change = entry.history[-1]
     assert (change["from"], change["to"], change["reason"]) == ("experimental", "candidate", "first gate")
     assert change["results_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert change["results"] == str(out)
+    # a copy of the results is kept beside the registry, named relative to the project
+    assert change["results"].startswith("promotions/faster_whisper-")
+    kept = project.path / change["results"]
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == change["results_sha256"]
+    # what judged it, by digest, and which tests ran: all that were collected
+    baseline = "baselines/faster_whisper/cpu.json"
+    assert change["baselines_sha256"] == {baseline: hashlib.sha256(project.baseline.read_bytes()).hexdigest()}
+    assert (
+        change["pyproject_sha256"]
+        == hashlib.sha256((project.path / "pyproject.toml").read_bytes()).hexdigest()
+    )
+    assert change["tree"] == "committed and unchanged"
+    assert change["tests"]["ran"] == change["tests"]["collected"] == result.parseoutcomes()["passed"]
+    assert change["settings"]["repeats"] == 2 and change["settings"]["new_cases"] == "fail"
+    assert (
+        change["settings"]["latency_tags"] == ["latency"] and change["settings"]["judge"] == "faster_whisper"
+    )
+    assert change["settings"]["ceilings"] == {}  # none for candidate in this registry
+    # the model gated on each device, as the server checks it before serving
+    assert (
+        change["identity"]["cpu"]["compute_type"] == "float32"
+        and change["identity"]["cpu"]["device"] == "cpu"
+    )
+    assert change["identity"]["cpu"]["engine"] == entry.engine
     data = json.loads(out.read_text())
     assert change["metrics"]["cpu"]["corpus_wer"] == round(data["corpus"]["wer"], 4)
     assert change["metrics"]["cpu"]["cases"] == len(project.cases)
     assert entry.revision == data["identity"]["revision"] and entry.source == data["identity"]["source"]
     assert entry.engine.startswith("faster-whisper ")
     # what it was judged on and by: the manifest's digest and the tolerances in effect
+    assert change["manifest"] == "data/manifest.yaml"
     assert change["manifest_sha256"] == hashlib.sha256(project.manifest.read_bytes()).hexdigest()
     assert len(change["cases_sha256"]) == 64
     assert change["tolerances"]["wer"] == 0.02 and change["tolerances"]["latency"] == 3.0
@@ -68,6 +95,7 @@ def test_failing_threshold_blocks_and_leaves_the_registry_unchanged(project, reg
     case = project.cases[1]["id"]
     data["cases"][case]["wer"] = round(data["cases"][case]["wer"] - 0.1, 4)
     project.write_baseline(data)
+    commit_all(project.path, "a stricter baseline, reviewed")
     before = registry.read_bytes()
     result = project.run("--promote-to=candidate")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -91,6 +119,7 @@ def test_errored_case_blocks(project, registry):
     assert project.run("--update-baselines", model="toy_echo").ret == 0
     soundfile.write(project.path / "data" / "audio" / "short.wav", np.zeros(8000, np.float32), 16000)
     project.write_manifest([*project.cases, {"id": "short", "audio": "audio/short.wav", "text": "hi"}])
+    commit_all(project.path)
     before = registry.read_bytes()
     result = project.run("--promote-to=candidate", model="toy_echo")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -98,12 +127,77 @@ def test_errored_case_blocks(project, registry):
     assert registry.read_bytes() == before
 
 
-def test_results_that_miss_cases_block(project, registry):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["suites/test_asr.py::test_wer"], "test paths or node ids given (suites/test_asr.py::test_wer)"),
+        (["suites/test_asr.py"], "test paths or node ids given (suites/test_asr.py)"),
+        (["--ignore=suites/other.py"], "--ignore given"),
+        (["--ignore-glob=*latency*"], "--ignore-glob given"),
+        (["-k", "test_wer"], "-k given"),
+        (["-m", "latency"], "-m given"),
+        (["--deselect=suites/test_asr.py::test_latency"], "--deselect given"),
+        (["--co"], "--co given"),  # --lf and --sw need the cache these runs leave off: see test_vetoes.py
+        (["-x"], "-x/--maxfail given"),
+        (["--maxfail=3"], "-x/--maxfail given"),
+        (["--noconftest"], "--noconftest given"),
+    ],
+)
+def test_choosing_the_tests_is_refused_before_the_run(project, registry, args, message):
+    """The bypass: a model blocked on the whole suite promoted by running a part of it."""
     before = registry.read_bytes()
-    result = project.run("--promote-to=candidate", "-k", "cards_001 and test_wer")
+    result = project.run("--promote-to=candidate", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --promote-to: {message}*: a promotion runs the configured suite whole"]
+    )
+    assert registry.read_bytes() == before
+
+
+def test_an_updated_baseline_must_be_committed_before_a_promotion(project, registry):
+    """The bypass: baselines rewritten by --update-baselines after a regression, then promoted
+    from the dirty tree; and an untracked baseline for a new device."""
+    before = registry.read_bytes()
+    data = project.read_baseline()
+    case = project.cases[1]["id"]
+    data["cases"][case]["wer"] = 0.41  # as an update over a worse model writes it
+    project.write_baseline(data)
+    result = project.run("--promote-to=candidate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --promote-to: 1 uncommitted change(s) to what judges the run "
+            "(baselines/faster_whisper/cpu.json)*"
+        ]
+    )
+    assert registry.read_bytes() == before
+    commit_all(project.path, "reviewed")
+    (project.baseline.parent / "cuda.json").write_text(project.baseline.read_text())
+    untracked = project.run("--promote-to=candidate")
+    assert untracked.ret == pytest.ExitCode.USAGE_ERROR
+    untracked.stderr.fnmatch_lines(
+        ["*uncommitted change(s) to what judges the run (baselines/faster_whisper/cuda.json)*"]
+    )
+    assert registry.read_bytes() == before
+
+
+def test_a_collected_test_that_did_not_run_blocks(project, registry):
+    """Defence in depth: a plugin that drops a test without deselecting it."""
+    project.pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtestloop(session):
+            session.items[:] = [i for i in session.items if "test_latency" not in i.nodeid]
+            return (yield)
+        """
+    )
+    before = registry.read_bytes()
+    result = project.run("--promote-to=candidate")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
-        ["*faster_whisper on cpu: speech-to-text results cover 1 of 3 manifest cases*"]
+        ["*BLOCKED*", "  * collected test(s) did not run: suites/test_asr.py::test_latency*"]
     )
     assert registry.read_bytes() == before
 
@@ -112,6 +206,7 @@ def test_production_ceiling_blocks(project, registry):
     text = registry.read_text().replace("status: experimental\n", "status: candidate\n")
     text = text.replace("{wer: 0.5}", "{wer: 0.01}").replace("to: experimental,", "to: candidate,")
     registry.write_text(text)
+    commit_all(project.path)
     result = project.run("--promote-to=production")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*faster_whisper on cpu: corpus WER 0.* above the production ceiling 0.01"])
@@ -196,6 +291,7 @@ def test_markdown_summary(project, registry):
     case = project.cases[1]["id"]
     data["cases"][case]["wer"] = round(data["cases"][case]["wer"] - 0.1, 4)
     project.write_baseline(data)
+    commit_all(project.path)
     result = project.run(f"--speech-summary={summary}", "--promote-to=candidate")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = summary.read_text()
@@ -223,11 +319,32 @@ def test_speechlab_promote_runs_the_gate_in_process(project, registry):
     assert "experimental -> candidate, recorded in" in done.stdout
     registry_data = yaml.safe_load(registry.read_text())
     assert registry_data["models"]["faster_whisper"]["status"] == "candidate"
-    blocked = subprocess.run(
+    commit_all(project.path, "promoted")
+    refused = subprocess.run(
         [*command[:-1], "production", "--", "-k", "test_wer"],
         cwd=project.path,
         capture_output=True,
         text=True,
     )
-    assert blocked.returncode == pytest.ExitCode.TESTS_FAILED
-    assert "BLOCKED" in blocked.stdout
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "-k given: a promotion runs the configured suite whole" in refused.stderr
+
+
+def test_outside_git_a_promotion_needs_force_and_a_reason_and_says_so(project):
+    registry = project.path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    assert project.run("--update-baselines").ret == 0
+    before = registry.read_bytes()
+    result = project.run("--promote-to=candidate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --promote-to: not a git repository: the baselines, manifest and thresholds cannot be "
+            "verified as committed (outside git: --promote-force with --promote-reason)"
+        ]
+    )
+    assert registry.read_bytes() == before
+    forced = project.run("--promote-to=candidate", "--promote-force", "--promote-reason=no git on this box")
+    assert forced.ret == 0, forced.stdout.str()
+    change = load_registry(registry).get("faster_whisper").history[-1]
+    assert change["forced"] is True and change["tree"].startswith("not a git repository")

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_speechlab.core.health import health
 
-from .conftest import use_suite
+from .conftest import commit_all, use_suite
 
 
 def test_health_measures_what_it_says():
@@ -112,6 +112,7 @@ def test_a_changed_judge_vetoes_a_tts_promotion(tts_project):
         "schema: 1\nmodels:\n  piper:\n    status: experimental\n    capabilities: [tts]\n"
         "    history:\n      - {from: null, to: experimental, reason: added}\n"
     )
+    commit_all(tts_project.path)
     before = registry.read_bytes()
     result = tts_project.run("--promote-to=candidate", model="piper")
     assert result.ret == pytest.ExitCode.TESTS_FAILED

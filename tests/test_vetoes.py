@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from pytest_speechlab.core.manifest import Case
-from pytest_speechlab.gate.promotion import Evidence, builtin_vetoes
+from pytest_speechlab.gate.promotion import (
+    SELECTION_OPTIONS,
+    Evidence,
+    builtin_vetoes,
+    not_run,
+    selection_refusals,
+    tree_refusals,
+)
 from pytest_speechlab.store.registry import Entry
 
 CASES = (
@@ -49,6 +56,8 @@ def test_a_clean_run_is_not_vetoed():
         ({"failed_tests": ["t1", "t2"]}, "2 test(s) failed: t1, t2"),
         ({"exitstatus": 2}, "the run ended with exit status 2"),
         ({"deselected": 3}, "3 test(s) deselected (-k/-m): a promotion runs the whole suite"),
+        ({"not_run": ["t1", "t2", "t3", "t4"]}, "4 collected test(s) did not run: t1, t2, t3, ..."),
+        ({"not_run": ["t9"]}, "1 collected test(s) did not run: t9"),
     ],
 )
 def test_the_session_itself_can_veto(staged, reason):
@@ -187,3 +196,48 @@ def test_the_history_entry_carries_the_headline_figures_of_each_device():
         "cuda": {"cases": 2},
     }
     assert evidence().metrics() == {}
+
+
+# --- choosing the tests, and what judges them ------------------------------------------------
+
+
+def test_a_promotion_refuses_test_paths_and_every_option_that_chooses_tests():
+    assert selection_refusals([], {}) == []
+    assert selection_refusals([], {dest: None for dest in SELECTION_OPTIONS}) == []
+    assert selection_refusals([], {"maxfail": 0, "keyword": "", "lf": False, "ignore": []}) == []  # defaults
+    assert selection_refusals(["suites/test_asr.py::test_wer"], {}) == [
+        "test paths or node ids given (suites/test_asr.py::test_wer): "
+        "a promotion runs the configured suite whole"
+    ]
+    many = selection_refusals(["a", "b", "c", "d"], {})
+    assert many == ["test paths or node ids given (a b c ...): a promotion runs the configured suite whole"]
+    for dest, flag in SELECTION_OPTIONS.items():
+        value: object = (
+            ["x"] if dest in ("ignore", "ignore_glob", "deselect") else 1 if dest == "maxfail" else True
+        )
+        assert selection_refusals([], {dest: value}) == [
+            f"{flag} given: a promotion runs the configured suite whole"
+        ]
+    wanted = {"keyword", "markexpr", "deselect", "ignore", "ignore_glob", "lf", "failedfirst", "stepwise"}
+    assert set(SELECTION_OPTIONS) >= wanted | {"maxfail", "collectonly", "noconftest"}
+
+
+def test_a_promotion_refuses_uncommitted_gate_files_tracked_or_not_and_an_unverifiable_tree():
+    assert tree_refusals([]) == []
+    assert tree_refusals(["?? baselines/faster_whisper/cuda.json"]) == [
+        "1 uncommitted change(s) to what judges the run (baselines/faster_whisper/cuda.json): "
+        "commit them first"
+    ]
+    lines = [" M baselines/a.json", " M pyproject.toml", "?? data/x.wav", "A  registry.yaml", " D data/y.wav"]
+    assert tree_refusals(lines) == [
+        "5 uncommitted change(s) to what judges the run (baselines/a.json, pyproject.toml, data/x.wav, "
+        "registry.yaml, ...): commit them first"
+    ]
+    assert tree_refusals(None) == [
+        "not a git repository: the baselines, manifest and thresholds cannot be verified as committed"
+    ]
+
+
+def test_every_collected_test_must_report():
+    assert not_run(["a", "b", "c"], {"a", "b", "c", "z"}) == []
+    assert not_run(["a", "b", "c"], {"b"}) == ["a", "c"]

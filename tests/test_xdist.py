@@ -11,7 +11,7 @@ import pytest
 
 from pytest_speechlab.core.metrics import normalize
 
-from .conftest import Project, bundled_cases, make_project, use_suite
+from .conftest import Project, bundled_cases, commit_all, make_project, use_suite
 
 pytest.importorskip("xdist")
 
@@ -162,6 +162,7 @@ def test_a_failing_corpus_fails_the_run_and_blocks_the_promotion_once(gate_proje
     gate_project.write_baseline(data)
     registry = gate_project.path / "registry.yaml"
     registry.write_text(REGISTRY)
+    commit_all(gate_project.path)
     result = gate_project.run("--promote-to=candidate", "-n", "2", "--dist", "loadgroup", subprocess=True)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.stdout.str().count("promotion to candidate BLOCKED") == 1
@@ -172,6 +173,7 @@ def test_a_passing_promotion_is_recorded_once(project: Project):
     assert project.run("--update-baselines").ret == 0
     registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
+    commit_all(project.path)
     result = project.run("--promote-to=candidate", "-n", "2", "--dist", "loadgroup", subprocess=True)
     assert result.ret == 0, result.stdout.str()
     assert registry.read_text().count("to: candidate") == 1

@@ -50,6 +50,26 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.returncode == 1 else "")
 
 
+def git_status(paths: list[Path], cwd: Path) -> list[str] | None:
+    """``git status --porcelain`` of ``paths`` (tracked changes and untracked files), relative to
+    the repository; None outside a git repository or without git."""
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+        if top.returncode != 0:
+            return None
+        if not paths:
+            return []
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "--", *map(str, paths)],
+            cwd=cwd, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.splitlines() if out.returncode == 0 else None
+
+
 CORE_PACKAGES = ("pytest-speechlab", "jiwer", "numpy", "soundfile", "soxr")
 
 

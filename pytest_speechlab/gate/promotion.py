@@ -18,6 +18,60 @@ from ..core.manifest import Case
 from ..store.registry import Entry
 from .checks import INCONCLUSIVE, PASS
 
+# Options that choose which tests run, or stop the run early: a promotion runs the configured
+# suite whole, so each is refused beside --promote-to (pytest's option destination: the flag).
+SELECTION_OPTIONS = {
+    "keyword": "-k",
+    "markexpr": "-m",
+    "deselect": "--deselect",
+    "ignore": "--ignore",
+    "ignore_glob": "--ignore-glob",
+    "lf": "--lf",
+    "failedfirst": "--ff",
+    "stepwise": "--sw",
+    "stepwise_skip": "--sw-skip",
+    "maxfail": "-x/--maxfail",
+    "collectonly": "--co",
+    "noconftest": "--noconftest",  # a conftest's promotion veto would not load
+    "confcutdir": "--confcutdir",
+    "pyargs": "--pyargs",
+}
+
+
+def selection_refusals(explicit_args: list[str], options: dict[str, object]) -> list[str]:
+    """Why a run may not promote because it chose its tests: test paths or node ids given on the
+    command line (the configured ``testpaths`` run otherwise) and every option in
+    ``SELECTION_OPTIONS`` set away from its default (``options``: destination -> value)."""
+    reasons = []
+    if explicit_args:
+        shown = " ".join(explicit_args[:3]) + (" ..." if len(explicit_args) > 3 else "")
+        reasons.append(f"test paths or node ids given ({shown}): a promotion runs the configured suite whole")
+    for dest, flag in SELECTION_OPTIONS.items():
+        if options.get(dest) not in (None, "", 0, False, []):
+            reasons.append(f"{flag} given: a promotion runs the configured suite whole")
+    return reasons
+
+
+def tree_refusals(porcelain: list[str] | None) -> list[str]:
+    """Why a run may not promote because what judges it is not committed: ``git status
+    --porcelain`` lines of the gate's files (baselines, manifest and its audio, pyproject, the
+    registry), tracked changes and untracked files alike; None outside a git repository."""
+    if porcelain is None:
+        return [
+            "not a git repository: the baselines, manifest and thresholds cannot be verified as committed"
+        ]
+    changed = [line[3:] for line in porcelain if line.strip()]
+    if not changed:
+        return []
+    shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
+    return [f"{len(changed)} uncommitted change(s) to what judges the run ({shown}): commit them first"]
+
+
+def not_run(collected: list[str], reported: set[str]) -> list[str]:
+    """The collected tests that never reported an outcome (a run stopped early, or a plugin that
+    dropped tests without deselecting them)."""
+    return [nodeid for nodeid in collected if nodeid not in reported]
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -32,6 +86,7 @@ class Evidence:
     exitstatus: int = 0
     deselected: int = 0  # tests left out with -k or -m
     results_sha256: str = ""  # of the results JSON, as ``--speech-results`` writes it for this run
+    not_run: list[str] = field(default_factory=list)  # collected tests that reported no outcome
 
     def metrics(self) -> dict[str, Any]:
         """Headline figures per device, for the history entry."""
@@ -85,6 +140,9 @@ def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
         reasons.append(f"the run ended with exit status {evidence.exitstatus}")
     if evidence.deselected:
         reasons.append(f"{evidence.deselected} test(s) deselected (-k/-m): a promotion runs the whole suite")
+    if evidence.not_run:
+        shown = ", ".join(evidence.not_run[:3]) + (", ..." if len(evidence.not_run) > 3 else "")
+        reasons.append(f"{len(evidence.not_run)} collected test(s) did not run: {shown}")
     if not evidence.runs:
         reasons.append("no run of the model")
     ceilings = evidence.entry.ceilings(evidence.target)

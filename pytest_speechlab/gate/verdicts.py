@@ -105,6 +105,11 @@ class RunVerdict:
         }
 
 
+# A baseline that does not say which model recorded it is compared, with this said where the
+# differences are: a promotion waits until it is re-recorded (and so says which model it was).
+NO_IDENTITY = "the baseline records no model identity: it may have been recorded under any model"
+
+
 def identity_differences(stored: dict[str, Any] | None, current: dict[str, Any] | None) -> list[str]:
     """One line per field in which this run's model differs from the baseline's."""
     if not stored or not current:
@@ -244,6 +249,8 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
     identity = run.identity
     current = asdict(identity) if identity else None
     differences = identity_differences(baseline.meta.get("identity") if baseline else None, current)
+    if baseline is not None and current is not None and not baseline.meta.get("identity"):
+        differences.append(NO_IDENTITY)
     unused = sorted(set(baseline.cases) - manifest_ids) if baseline and manifest_ids is not None else []
     verdicts = [p.verdict for p in [*cases.values(), *tts.values()]]
     verdicts += [p.verdict for p in (corpus, slices, hallucinating, voice) if p is not None]

@@ -90,6 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.stash[SESSION] = session
     _wire_retiming(session)
+    config.pluginmanager.register(Reported(session), "speechlab-reported")
     if xdist.is_controller(config):  # it runs no test: it merges and judges
         config.pluginmanager.register(xdist.Controller(session), "speechlab-xdist")
     else:
@@ -151,10 +152,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("speech_case", params)
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-xdist's own grouping
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own grouping, and after deselection
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if xdist.is_worker(config) and SESSION in config.stash:
         xdist.group_cases(config, items)
+    elif SESSION in config.stash:  # what a promotion must see run (xdist's controller hears it from workers)
+        config.stash[SESSION].collected = [item.nodeid for item in items]
+
+
+class Reported:
+    """Notes every test that reported an outcome (here, or from an xdist worker): a promotion
+    needs every collected test to have run."""
+
+    def __init__(self, speech: SpeechSession) -> None:
+        self.speech = speech
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.speech.reported.add(report.nodeid)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -194,11 +208,11 @@ def pytest_speechlab_promotion(
 
 def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str, Any]]) -> None:
     """Ask every promotion hook; apply the change only if none objects, else fail the run."""
-    from ..gate.promotion import Evidence
+    from ..gate.promotion import Evidence, not_run
     from ..report.results_file import results_document
     from ..store.atomic import dumps
     from ..store.registry import change_status
-    from .session import promotion_record
+    from .session import keep_results, promotion_record
 
     settings = speech.settings
     model, target = settings.models[0], str(settings.promote_to)
@@ -212,6 +226,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
         exitstatus=int(session.exitstatus),
         deselected=speech.deselected,
         results_sha256=hashlib.sha256(dumps(results_document(data)).encode()).hexdigest(),
+        not_run=not_run(speech.collected, speech.reported),
     )
     reasons: list[str] = []
     for answer in session.config.hook.pytest_speechlab_promotion(
@@ -221,6 +236,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
     change = None
     if not reasons:
         identity: dict[str, Any] = next((r["identity"] for r in data if r["identity"]), {})
+        kept = keep_results(speech, model, dumps(results_document(data)))
         try:
             change = change_status(
                 speech.registry.path,
@@ -229,13 +245,14 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
                 reason=settings.promote_reason,
                 force=settings.promote_force,
                 restore=settings.promote_restore,
-                evidence=promotion_record(speech, evidence.results_sha256, evidence.metrics()),
+                evidence=promotion_record(session.config, speech, evidence, data, kept),
                 fields={
                     **{k: str(identity.get(k, "")) for k in ("engine", "source", "revision")},
                     "options": next((r["options"] for r in data if r["identity"]), {}),
                 },
             )
         except SpeechlabError as exc:
+            kept.unlink(missing_ok=True)
             reasons.append(str(exc))
     if change is None:
         speech.promotion = [f"{model}: promotion to {target} BLOCKED; the registry is unchanged", *reasons]
@@ -267,7 +284,7 @@ def _update(speech: SpeechSession, run: ModelRun) -> list[str]:
         lines = update_lines(path, update.changes, update.removed) + [f"  {note}" for note in update.notes]
         return [lines[0].replace("wrote", "would write") + " (dry run: nothing written)", *lines[1:]]
     if update.changes or run.against.baseline is None:
-        write_baseline(update.baseline, update.history)
+        write_baseline(update.baseline, update.history, run.against.baseline, update.removed)
     return update_lines(path, update.changes, update.removed) + [f"  {note}" for note in update.notes]
 
 

@@ -14,12 +14,15 @@ from ..core import devices
 from ..core.formats import split_spec
 from ..core.manifest import Case, load_manifest, sha256_file
 from ..core.metrics import normalizer_id, scorer_id
+from ..core.provenance import git_status, utc_now
 from ..core.settings import Settings
 from ..engines import engine_class
 from ..errors import SpeechlabError
+from ..gate.promotion import SELECTION_OPTIONS, Evidence, selection_refusals, tree_refusals
 from ..gate.verdicts import RunVerdict
 from ..measure.judge import Judge
 from ..measure.run import AudioCache, ModelRun
+from ..store.atomic import write_atomic
 from ..store.baselines import Baseline, Comparison, baseline_path, read_baseline
 from ..store.registry import Registry, check_transition, load_registry
 
@@ -60,6 +63,9 @@ class SpeechSession:
     failed: dict[str, list[str]] = field(default_factory=dict)  # run id -> failed test node ids
     promotion: list[str] = field(default_factory=list)  # what the promotion step decided, and why
     deselected: int = 0  # tests left out with -k or -m: a promotion needs the whole suite
+    collected: list[str] = field(default_factory=list)  # node ids of the tests to run, after deselection
+    reported: set[str] = field(default_factory=set)  # node ids that reported an outcome
+    unverified_tree: str | None = None  # why the gate's files could not be verified as committed
     verdicts: dict[str, RunVerdict] = field(default_factory=dict)  # run id -> its verdict, once judged
 
     def verdict(self, run: ModelRun) -> RunVerdict | None:
@@ -109,6 +115,7 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
     names = devices.parse(settings.device)
     registry = load_registry(settings.registry)
     check_promotion(config, settings, registry)
+    unverified = check_tree(config, settings) if settings.promote_to else None
     audio = AudioCache()
     runs = []
     for model in settings.models:
@@ -120,7 +127,9 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
                 ModelRun(model, device, cls, model_settings, cases, audio, against, skip_reason=reason)
             )
     assign_judges(runs, settings, registry, extra, audio)
-    return SpeechSession(settings, cases, not settings.tags, runs, registry, manifest.cases)
+    speech = SpeechSession(settings, cases, not settings.tags, runs, registry, manifest.cases)
+    speech.unverified_tree = unverified
+    return speech
 
 
 def assign_judges(
@@ -172,6 +181,10 @@ def check_promotion(config: pytest.Config, settings: Settings, registry: Registr
                 f"--promote-to: {flag} may not be given with a promotion; it runs under the "
                 "configured manifest, baselines and thresholds (pyproject.toml and the registry)"
             )
+    explicit = list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else []
+    options = {dest: config.getoption(dest, default=None) for dest in SELECTION_OPTIONS}
+    for reason in selection_refusals(explicit, options):
+        raise SpeechlabError(f"--promote-to: {reason}")
     if not registry.path or not registry.path.is_file():
         raise SpeechlabError(f"--promote-to: no registry at {registry.path}")
     entry = registry.get(settings.models[0])
@@ -184,6 +197,34 @@ def check_promotion(config: pytest.Config, settings: Settings, registry: Registr
     )
 
 
+def gate_files(config: pytest.Config, settings: Settings) -> list[Path]:
+    """What judges a promotion: the baselines, the manifest's folder (its audio), pyproject.toml
+    and the registry."""
+    files = [settings.baselines, settings.registry, config.rootpath / "pyproject.toml"]
+    if settings.manifest:
+        manifest = Path(split_spec(str(settings.manifest))[1])
+        files.append(manifest if manifest.is_dir() else manifest.parent)
+    if config.inipath:
+        files.append(config.inipath)
+    return list(dict.fromkeys(files))
+
+
+def check_tree(config: pytest.Config, settings: Settings) -> str | None:
+    """Refuse a promotion whose gate files are not committed as they are; outside git, only with
+    --promote-force and a reason, and return what could not be verified (for the history)."""
+    refusals = tree_refusals(git_status(gate_files(config, settings), config.rootpath))
+    if not refusals:
+        return None
+    if git_status([], config.rootpath) is None and settings.promote_force:
+        return refusals[0]
+    fix = (
+        " (outside git: --promote-force with --promote-reason)"
+        if git_status([], config.rootpath) is None
+        else ""
+    )
+    raise SpeechlabError(f"--promote-to: {refusals[0]}{fix}")
+
+
 def cases_digest(cases: tuple[Case, ...]) -> str:
     """What a manifest asks, in any format: each case's id, reference text, audio and span."""
     rows = [
@@ -192,19 +233,74 @@ def cases_digest(cases: tuple[Case, ...]) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
-def promotion_record(speech: SpeechSession, results_sha256: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    """What a promotion's history entry records of the run that earned it: the results' digest and
-    figures, the manifest it covered and the tolerances it was judged by."""
+def keep_results(speech: SpeechSession, model: str, document: str) -> Path:
+    """A copy of the promoting run's results beside the registry (``promotions/``), written before
+    the registry, so that the history's digest can be checked later against a file that exists."""
+    folder = speech.registry.path.parent / "promotions"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{model}-{utc_now().replace(':', '').replace('-', '')}.json"
+    write_atomic(path, document)
+    return path
+
+
+def relative(path: Path | str | None, root: Path) -> str | None:
+    """``path`` relative to the project where it lies inside it: a history is committed, and a
+    path of the machine that promoted means nothing on another."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def promotion_record(
+    config: pytest.Config, speech: SpeechSession, evidence: Evidence, data: list[dict[str, Any]], kept: Path
+) -> dict[str, Any]:
+    """What a promotion's history entry records of the run that earned it: the results (a copy
+    and its digest) and figures, what judged it (the manifest, the baselines, pyproject and the
+    registry's thresholds, each by digest, and every setting), which tests ran, and the model
+    identity gated on each device (what the server checks before serving it)."""
     settings = speech.settings
+    root = config.rootpath
     run = next(r for r in speech.runs if not r.skip_reason)
     spec = str(settings.manifest) if settings.manifest else None
     path = Path(split_spec(spec)[1]) if spec else None
+    ran = sorted(set(speech.collected) & speech.reported)
+    baselines = {relative(r.against.path, root): sha256_file(r.against.path) for r in speech.runs
+                 if not r.skip_reason and r.against.path.is_file()}  # fmt: skip
     return {
-        "results_sha256": results_sha256,
-        "results": str(settings.results) if settings.results else None,
-        "metrics": metrics,
-        "manifest": spec,
+        "results_sha256": evidence.results_sha256,
+        "results": relative(kept, root),
+        "metrics": evidence.metrics(),
+        "manifest": relative(path, root) if path else None,
         "manifest_sha256": sha256_file(path) if path and path.is_file() else None,
         "cases_sha256": cases_digest(speech.manifest_cases),
+        "baselines_sha256": baselines,
+        "pyproject_sha256": sha256_file(root / "pyproject.toml")
+        if (root / "pyproject.toml").is_file()
+        else None,
+        "tree": speech.unverified_tree or "committed and unchanged",
+        "settings": {
+            "tolerances": asdict(run.settings.tolerances),
+            "ceilings": evidence.entry.ceilings(evidence.target),
+            "latency_tags": list(settings.latency_tags),
+            "robustness_tags": list(settings.robustness_tags),
+            "repeats": settings.repeats,
+            "warmup": settings.warmup,
+            "new_cases": settings.new_cases,
+            "judge": settings.judge,
+        },
         "tolerances": asdict(run.settings.tolerances),
+        "tests": {
+            "collected": len(speech.collected),
+            "ran": len(ran),
+            "node_ids_sha256": hashlib.sha256("\n".join(ran).encode()).hexdigest(),
+        },
+        "identity": {
+            r["device"]: {k: r["identity"].get(k) for k in IDENTITY_KEYS} for r in data if r.get("identity")
+        },
     }
+
+
+IDENTITY_KEYS = ("engine", "model_id", "source", "revision", "device", "compute_type")

@@ -126,6 +126,11 @@ class Controller:
         self.speech.deselected = max(self.speech.deselected, output["deselected"])
 
     @pytest.hookimpl
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """What the workers collected (each collects the whole suite): what a promotion must see run."""
+        self.speech.collected = list(dict.fromkeys([*self.speech.collected, *ids]))
+
+    @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         run_id = dict(report.user_properties).get("speechlab_run")
         if report.failed and isinstance(run_id, str):
