@@ -12,8 +12,10 @@ from pytest_speechlab.gate.promotion import (
     SELECTION_OPTIONS,
     Evidence,
     builtin_vetoes,
+    cost_figures,
     not_run,
     selection_refusals,
+    since_last_promotion,
     tree_refusals,
 )
 from pytest_speechlab.store.registry import Entry
@@ -80,11 +82,13 @@ def test_any_verdict_but_pass_is_vetoed_with_its_lines(overall):
     ]
 
 
-def test_inconclusive_asks_for_a_quiet_machine():
+def test_inconclusive_asks_for_cpu_times_in_the_baseline():
     verdict = {"overall": "inconclusive", "failures": [], "identity_differences": []}
     reasons = builtin_vetoes(evidence(run(verdict=verdict)), ("asr",))
     assert reasons == [
-        "m on cpu: the gate's verdict is inconclusive (re-run where no other process competes for the CPU)"
+        "m on cpu: the gate's verdict is inconclusive (the baseline has no CPU times to judge a loaded "
+        "wall time by: re-record it (--update-baselines) on a quiet machine, or re-run where no other "
+        "process competes)"
     ]
 
 
@@ -189,6 +193,8 @@ def test_the_history_entry_carries_the_headline_figures_of_each_device():
             "corpus_cer": 0.0543,
             "corpus_rtf": 0.2,
             "latency_subset_median_ms": 30.1,
+            "retimed": 0,
+            "wall_judged_by_cpu": 0,
             "tts_cases": 2,
             "tts_rtf": 0.1617,
             "cases": 4,
@@ -241,3 +247,48 @@ def test_a_promotion_refuses_uncommitted_gate_files_tracked_or_not_and_an_unveri
 def test_every_collected_test_must_report():
     assert not_run(["a", "b", "c"], {"a", "b", "c", "z"}) == []
     assert not_run(["a", "b", "c"], {"b"}) == ["a", "c"]
+
+
+# --- cost figures in the evidence, and what moved since the last promotion ---------------------
+
+
+def test_the_evidence_records_the_cost_and_the_conditions_of_the_timings():
+    wall = {"metric": "fastest latency ms", "outcome": "pass", "within": False}
+    cpu = {"metric": "fastest CPU ms", "outcome": "pass", "within": True}
+    timed = [
+        {"latency_ms": {"cpu_min": 700.04, "others_cpu": 0.85, "retimed": 0}, "outcomes": [wall, cpu]},
+        {
+            "latency_ms": {"cpu_min": 300.0, "others_cpu": 0.2, "retimed": 2},
+            "outcomes": [{**wall, "within": True}],
+        },
+    ]
+    assert cost_figures(timed) == {
+        "latency_subset_cpu_ms": 1000.0,
+        "others_cpu_max": 0.85,
+        "retimed": 2,
+        "wall_judged_by_cpu": 1,
+    }
+    # a case without CPU time (an old baseline's run): no total that would read low
+    partial = cost_figures([*timed, {"latency_ms": {"others_cpu": 0.0}}])
+    assert "latency_subset_cpu_ms" not in partial and partial["others_cpu_max"] == 0.85
+
+
+def test_figures_that_moved_since_the_last_promotion_are_said():
+    """The audit: one model's evidence read 20,604 ms at one promotion and 1,106 ms at the next."""
+    before = {"cpu": {"corpus_wer": 0.07, "latency_subset_median_ms": 1106.0, "latency_subset_cpu_ms": 900.0}}
+    entry = Entry("m", history=[{"to": "experimental"}, {"to": "candidate", "when": "T1", "metrics": before}])
+    tolerances = {"wer": 0.02, "cer": 0.02, "latency": 0.5}
+    now = {"cpu": {"corpus_wer": 0.08, "latency_subset_median_ms": 20604.0, "latency_subset_cpu_ms": 950.0,
+                   "others_cpu_max": 0.85}}  # fmt: skip
+    assert since_last_promotion(entry, now, tolerances) == [
+        "cpu: latency-subset median ms 1106 -> 20604 (x18.63) since the promotion of T1, beyond the "
+        "tolerance 0.5; others took up to 85% of the CPU while it was timed"
+    ]
+    worse = {"cpu": {"corpus_wer": 0.1, "latency_subset_cpu_ms": 1800.0}}
+    assert since_last_promotion(entry, worse, tolerances) == [
+        "cpu: corpus WER 0.07 -> 0.1 (+0.0300) since the promotion of T1, beyond the tolerance 0.02",
+        "cpu: latency-subset CPU ms 900 -> 1800 (x2.00) since the promotion of T1, beyond the tolerance 0.5",
+    ]
+    assert since_last_promotion(entry, {"cpu": before["cpu"]}, tolerances) == []
+    assert since_last_promotion(entry, {"cuda": worse["cpu"]}, tolerances) == []  # another device
+    assert since_last_promotion(Entry("m"), now, tolerances) == []  # a first promotion

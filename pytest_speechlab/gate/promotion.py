@@ -97,15 +97,72 @@ class Evidence:
             for key in ("wer", "cer", "rtf"):
                 if key in corpus:
                     row[f"corpus_{key}"] = round(corpus[key], 4)
-            timed = [c["latency_ms"]["median"] for c in run["cases"] if c["latency_ms"].get("runs", 1) > 1]
+            timed = [c for c in run["cases"] if c["latency_ms"].get("runs", 1) > 1]
             if timed:
-                row["latency_subset_median_ms"] = round(sum(timed), 1)
+                row["latency_subset_median_ms"] = round(sum(c["latency_ms"]["median"] for c in timed), 1)
+                row.update(cost_figures(timed))
             if run["tts_cases"]:
                 row["tts_cases"] = len(run["tts_cases"])
                 row["tts_rtf"] = round(sum(t["rtf"] for t in run["tts_cases"]) / len(run["tts_cases"]), 4)
             row["cases"] = len(run["cases"])
             figures[run["device"]] = row
         return figures
+
+
+def cost_figures(timed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The latency subset's load-independent cost and the conditions its wall times were taken
+    in: total least CPU time, the heaviest share of the CPU others took, re-timing rounds, and
+    the wall-time checks that load left to the CPU time."""
+    figures: dict[str, Any] = {}
+    cpu = [c["latency_ms"]["cpu_min"] for c in timed if "cpu_min" in c["latency_ms"]]
+    if len(cpu) == len(timed):
+        figures["latency_subset_cpu_ms"] = round(sum(cpu), 1)
+    shares = [c["latency_ms"]["others_cpu"] for c in timed if "others_cpu" in c["latency_ms"]]
+    if shares:
+        figures["others_cpu_max"] = round(max(shares), 3)
+    figures["retimed"] = sum(c["latency_ms"].get("retimed", 0) for c in timed)
+    figures["wall_judged_by_cpu"] = sum(
+        1
+        for c in timed
+        for o in c.get("outcomes", [])
+        if o["metric"].endswith("latency ms") and o["outcome"] == PASS and not o["within"]
+    )
+    return figures
+
+
+COMPARED = (  # figure, what it is, how it may move between promotions: absolute or relative
+    ("corpus_wer", "corpus WER", "wer", False),
+    ("corpus_cer", "corpus CER", "cer", False),
+    ("latency_subset_cpu_ms", "latency-subset CPU ms", "latency", True),
+    ("latency_subset_median_ms", "latency-subset median ms", "latency", True),
+)
+
+
+def since_last_promotion(entry: Entry, metrics: dict[str, Any], tolerances: dict[str, float]) -> list[str]:
+    """Each figure that moved beyond its tolerance since the model's last promotion on the same
+    device: not a veto (the gate judged against the baselines), but said in the history and the
+    summary, so that a 19x latency between two promotions of one model does not pass unread."""
+    previous = next((h for h in reversed(entry.history) if h.get("metrics")), None)
+    if previous is None:
+        return []
+    lines = []
+    for device, row in metrics.items():
+        before = previous["metrics"].get(device) or {}
+        for key, label, tolerance, relative in COMPARED:
+            old, new = before.get(key), row.get(key)
+            if not isinstance(old, (int, float)) or not isinstance(new, (int, float)) or old <= 0:
+                continue
+            allowed = tolerances.get(tolerance, 0.0)
+            moved = new / old - 1 if relative else new - old
+            if abs(moved) > allowed + 1e-9:
+                change = f"x{new / old:.2f}" if relative else f"{moved:+.4f}"
+                load = row.get("others_cpu_max") if key == "latency_subset_median_ms" else None
+                shared = f"; others took up to {load:.0%} of the CPU while it was timed" if load else ""
+                lines.append(
+                    f"{device}: {label} {old:g} -> {new:g} ({change}) since the promotion of "
+                    f"{previous.get('when', '?')}, beyond the tolerance {allowed:g}{shared}"
+                )
+    return lines
 
 
 def _coverage(evidence: Evidence, run: dict[str, Any], capabilities: set[str]) -> list[str]:
@@ -154,7 +211,12 @@ def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
         verdict = run.get("verdict") or {}
         overall = verdict.get("overall")
         if overall != PASS:
-            why = "re-run where no other process competes for the CPU" if overall == INCONCLUSIVE else ""
+            why = (
+                "the baseline has no CPU times to judge a loaded wall time by: re-record it "
+                "(--update-baselines) on a quiet machine, or re-run where no other process competes"
+                if overall == INCONCLUSIVE
+                else ""
+            )
             reasons.append(f"{where}: the gate's verdict is {overall}" + (f" ({why})" if why else ""))
             reasons += [f"{where}: {line}" for line in (verdict.get("failures") or [])[:10]]
         reasons += [

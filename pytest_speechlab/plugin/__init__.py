@@ -263,6 +263,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
         speech.promotion = [
             f"{model}: {change['from']} -> {target}, recorded in {speech.registry.path}",
             f"results sha256 {evidence.results_sha256[:16]}..., commit {commit}",
+            *(f"moved: {line}" for line in change.get("since_last_promotion") or []),
         ]
 
 

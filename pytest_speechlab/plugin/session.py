@@ -18,7 +18,13 @@ from ..core.provenance import git_status, utc_now
 from ..core.settings import Settings
 from ..engines import engine_class
 from ..errors import SpeechlabError
-from ..gate.promotion import SELECTION_OPTIONS, Evidence, selection_refusals, tree_refusals
+from ..gate.promotion import (
+    SELECTION_OPTIONS,
+    Evidence,
+    selection_refusals,
+    since_last_promotion,
+    tree_refusals,
+)
 from ..gate.verdicts import RunVerdict
 from ..measure.judge import Judge
 from ..measure.run import AudioCache, ModelRun
@@ -300,6 +306,9 @@ def promotion_record(
         "identity": {
             r["device"]: {k: r["identity"].get(k) for k in IDENTITY_KEYS} for r in data if r.get("identity")
         },
+        "since_last_promotion": since_last_promotion(
+            evidence.entry, evidence.metrics(), asdict(run.settings.tolerances)
+        ),
     }
 
 
