@@ -233,9 +233,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rate=args.rate_limit,
         rate_storage=args.rate_limit_storage,
         adapters=adapters,
+        allowed_hosts=tuple(h.strip() for h in (args.allowed_hosts or "").split(",") if h.strip()),
+        allow_identity_change=args.allow_identity_change,
     )
     keys = load_keys(Path(args.api_keys_file) if args.api_keys_file else None)
-    return serve(config, keys, args.host, args.port, args.no_auth, args.grace)
+    return serve(config, keys, args.host, args.port, args.no_auth, args.grace, args.forwarded_allow_ips)
 
 
 def _serve_parser(sub: Any) -> None:
@@ -265,6 +267,23 @@ def _serve_parser(sub: Any) -> None:
     add("--no-auth", action="store_true", help="allow a non-loopback --host without API keys")
     add("--grace", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM (default 30)")
     add("--adapter", action="append", default=[], metavar="NAME=module:Class", help="an adapter of your own")
+    add(
+        "--allowed-hosts",
+        default=None,
+        metavar="HOST[,HOST]",
+        help="Host headers answered (default on loopback: localhost, 127.0.0.1, ::1; elsewhere any)",
+    )
+    add(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IP[,IP]",
+        help="proxies whose X-Forwarded-For is believed (default: none; the client is the socket's peer)",
+    )
+    add(
+        "--allow-identity-change",
+        action="store_true",
+        help="serve a model loaded unlike its last promotion (engine, compute type, device); logged",
+    )
     serve.set_defaults(func=cmd_serve)
 
 

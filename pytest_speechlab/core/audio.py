@@ -115,9 +115,29 @@ def audio_info(data: bytes, where: str) -> AudioInfo:
     return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels), str(info.format))
 
 
-def decode_audio(data: bytes, sample_rate: int, where: str) -> np.ndarray:
-    """Decode encoded audio ``data`` (an upload) exactly as ``load_audio`` decodes a file."""
-    return load_audio(io.BytesIO(data), sample_rate, name=where)
+def decode_audio(data: bytes, sample_rate: int, where: str, block_frames: int = 2**16) -> np.ndarray:
+    """Decode encoded audio ``data`` (an upload) to the same samples as ``load_audio``, a block
+    of frames at a time, each averaged to mono at once: memory holds one block of every channel
+    and the mono signal, never the whole recording in all its channels."""
+    blocks: list[np.ndarray] = []
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as f:
+            source_rate = f.samplerate
+            while True:
+                block = f.read(block_frames, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                blocks.append(block.mean(axis=1))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise _undecodable(where, exc) from None
+    if not blocks:
+        raise SpeechlabError(f"{where}: no audio frames")
+    mono = np.concatenate(blocks)
+    if not np.all(np.isfinite(mono)):
+        raise SpeechlabError(f"{where}: audio contains NaN or infinite samples")
+    if source_rate != sample_rate:
+        mono = resample(mono, source_rate, sample_rate)
+    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: str = "FLOAT") -> bytes:

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +40,14 @@ from ..engines.base import Segment
 from ..errors import SpeechlabError
 from ..store.registry import Entry, load_registry
 from . import formats
+from .guards import (
+    MAX_JSON_BYTES,
+    audio_refusal,
+    evidence_refusal,
+    json_refusal,
+    parse_json,
+    public_source,
+)
 from .metrics import Metrics
 from .pool import InferenceTimeout, Pool, QueueFull
 from .security import Keys, RateLimiter, rate
@@ -65,6 +74,8 @@ class ServeConfig:
     max_input_chars: int = 4096
     rate: str | None = None  # per key (or per client address without keys), e.g. "120/minute"
     rate_storage: str = "memory://"
+    allowed_hosts: tuple[str, ...] = ()  # Host headers answered; () allows any (see run.serve)
+    allow_identity_change: bool = False  # serve a model loaded unlike its promotion (logged)
     adapters: dict[str, type[Engine]] = field(default_factory=dict)
 
 
@@ -173,6 +184,13 @@ class Server:
         self.served = [
             e for e in self.registry.models.values() if e.status in config.allow and e.name in wanted
         ]
+        # an earned status without the promotion that earned it (written by hand) is not served
+        self.refused = {e.name: r for e in self.served if (r := evidence_refusal(e))}
+        for name, reason in self.refused.items():
+            if name in config.models:
+                raise SpeechlabError(reason)
+            log.warning(json.dumps({"event": "model_refused", "model": name, "reason": reason}))
+        self.served = [e for e in self.served if e.name not in self.refused]
         if not self.served:
             raise SpeechlabError(
                 f"{config.registry}: no model is {' or '.join(config.allow)}; nothing to serve"
@@ -190,6 +208,7 @@ class Server:
             threads=config.threads,
             adapters=config.adapters,
             on_change=self.metrics.slot_changed,
+            allow_identity_change=config.allow_identity_change,
         )
         self.ready = False
         self.max_bytes = int(config.max_upload_mb * 2**20)
@@ -202,13 +221,19 @@ class Server:
         if self.keys:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             key = self.keys.identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-            if key is None:
+            if key is None:  # counted against the client's address: guessing keys is rate limited
+                address = request.client.host if request.client else "-"
+                self.limit(address, None)
                 what = "no API key" if not token.strip() else "invalid API key"
                 raise ApiError(401, f"{what}: send 'Authorization: Bearer KEY'", "unauthorized")
             caller, item = key.name, key.rate
         else:
             caller = request.client.host if request.client else "-"
         request.state.caller = caller
+        self.limit(caller, item)
+
+    def limit(self, caller: str, item: Any) -> None:
+        """Count one request of ``caller``; 429 past its rate."""
         wait = self.limiter.wait(caller, item)
         if wait is not None:
             raise ApiError(
@@ -226,6 +251,8 @@ class Server:
         if entry is None:
             raise ApiError(404, f"model {name!r} does not exist (see GET /v1/models)", "unknown_model")
         request.state.model = name
+        if name in self.refused:
+            raise ApiError(403, f"model {name!r} is not served: {self.refused[name]}", "model_status")
         if entry not in self.served and entry.status in self.config.allow:  # left out by --model
             served = ", ".join(e.name for e in self.served)
             raise ApiError(
@@ -281,26 +308,41 @@ class Server:
             raise ApiError(400, f"malformed multipart body: {exc.message}", "bad_request") from None
 
     async def json_body(self, request: Request) -> dict[str, Any]:
-        data = b"".join([chunk async for chunk in self.body(request)])
-        try:
-            body = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(400, "expected a JSON object body", "bad_request") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "expected a JSON object body", "bad_request")
+        """A small JSON object: declared as JSON and short enough before anything is read, read
+        only up to the JSON limit, and parsed with every malformation a 400."""
+        refused = json_refusal(
+            request.headers.get("content-type", ""), request.headers.get("content-length", "")
+        )
+        if refused:
+            raise ApiError(
+                refused[0], refused[1], "unsupported_media_type" if refused[0] == 415 else "too_large"
+            )
+        data = b""
+        async for chunk in self.body(request):
+            data += chunk
+            if len(data) > MAX_JSON_BYTES:
+                break
+        body = parse_json(data)
+        if isinstance(body, str):
+            raise ApiError(413 if "over the" in body else 400, f"body: {body}", "bad_request")
         return body
 
     # --- running models ---
 
-    async def infer(self, name: str, work: Callable[[Engine], Any]) -> Any:
+    async def infer(self, request: Request, name: str, work: Callable[[Engine], Any]) -> Any:
         try:
             return await self.pool.run(name, work, self.config.timeout_s)
         except Exception as exc:
-            raise inference_error(name, exc) from None
+            raise inference_error(request, name, exc) from None
 
 
-def inference_error(name: str, exc: Exception) -> ApiError:
-    """The answer to a request whose inference did not happen or failed."""
+def inference_error(request: Request, name: str, exc: Exception) -> ApiError:
+    """The answer to a request whose inference did not happen or failed: an upload refused in the
+    worker keeps its own answer (4xx); an engine's failure is logged with the request id, and the
+    client is given the id, not the engine's text (which may say more about the server than it
+    should)."""
+    if isinstance(exc, ApiError):
+        return exc
     if isinstance(exc, QueueFull):
         return ApiError(
             503,
@@ -310,8 +352,9 @@ def inference_error(name: str, exc: Exception) -> ApiError:
         )
     if isinstance(exc, InferenceTimeout):
         return ApiError(504, str(exc), "timeout")
-    what = str(exc) if isinstance(exc, SpeechlabError) else f"{type(exc).__name__}: {exc}"
-    return ApiError(500, f"model {name!r} failed on this request ({what})", "engine_error")
+    rid = getattr(request.state, "request_id", "-")
+    request.state.error = f"{type(exc).__name__}: {exc}"  # in the access log's line, not the answer
+    return ApiError(500, f"model {name!r} failed on this request (request {rid})", "engine_error")
 
 
 def _field(form: FormData, name: str, default: str = "") -> str:
@@ -324,10 +367,13 @@ def _field(form: FormData, name: str, default: str = "") -> str:
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool):
+        raise ApiError(400, f"{name}: expected a number, got {value!r}", "bad_request")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise ApiError(400, f"{name}: expected a number, got {value!r}", "bad_request") from None
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        raise ApiError(400, f"{name}: expected a number, got {shown}", "bad_request") from None
     if not low <= number <= high or math.isnan(number):
         raise ApiError(400, f"{name}: {number:g} is outside {low:g}..{high:g}", "bad_request")
     return number
@@ -378,6 +424,8 @@ def create_app(config: ServeConfig, keys: Keys, on_fatal: Callable[[str], None] 
 
     app = FastAPI(title="speechlab serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = server
+    if config.allowed_hosts:  # a wrong Host header gets a 400 (DNS rebinding; see run.serve)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
     app.add_middleware(RequestLog, metrics=server.metrics)
 
     @app.exception_handler(ApiError)
@@ -434,8 +482,8 @@ def create_app(config: ServeConfig, keys: Keys, on_fatal: Callable[[str], None] 
     async def status(request: Request, name: str) -> dict[str, Any]:
         server.authorize(request)
         entry = server.registry.models.get(name)
-        if entry is None:
-            raise ApiError(404, f"model {name!r} does not exist", "unknown_model")
+        if entry is None or entry not in server.served:  # what is not served is not this server's to show
+            raise ApiError(404, f"model {name!r} is not served here", "unknown_model")
         request.state.model = name
         promotions = [h for h in entry.history if h.get("to") in ("candidate", "production")]
         last = promotions[-1] if promotions else None
@@ -446,11 +494,13 @@ def create_app(config: ServeConfig, keys: Keys, on_fatal: Callable[[str], None] 
             "status": entry.status,
             "served": slot is not None,
             "engine": entry.engine,
-            "source": entry.source,
+            "source": public_source(entry.source),
             "revision": entry.revision,
             "options": slot.options if slot else entry.options,
             "loaded": engine is not None,
-            "identity": engine.identity.__dict__ if engine else None,
+            "identity": {**engine.identity.__dict__, "source": public_source(engine.identity.source)}
+            if engine
+            else None,
             "last_promotion": {k: last.get(k) for k in ("to", "when", "commit", "metrics", "results_sha256")}
             if last
             else None,
@@ -517,18 +567,19 @@ async def _transcribe(server: Server, request: Request, form: FormData) -> Respo
     data = await upload.read()
     try:
         info = audio_info(data, name)
-        if info.duration_s > server.config.max_audio_s:
-            raise ApiError(
-                413,
-                f"{name}: {info.duration_s:.1f} s of audio is over the {server.config.max_audio_s:g} s limit",
-                "too_long",
-            )
-        audio = await asyncio.to_thread(decode_audio, data, slot.cls.sample_rate, name)
     except SpeechlabError as exc:
         raise ApiError(400, str(exc), "bad_audio") from None
-    duration = len(audio) / slot.cls.sample_rate
+    refused = audio_refusal(info, server.config.max_audio_s)
+    if refused:
+        raise ApiError(refused[0], f"{name}: {refused[1]}", "too_long" if refused[0] == 413 else "bad_audio")
 
-    def work(engine: Engine) -> tuple[str, list[Segment], float]:
+    def work(engine: Engine) -> tuple[str, list[Segment], float, float]:
+        # decoded here, in the model's queue slot: admission bounds how many decode at once
+        try:
+            audio = decode_audio(data, slot.cls.sample_rate, name)
+        except SpeechlabError as exc:
+            raise ApiError(400, str(exc), "bad_audio") from None
+        duration = len(audio) / slot.cls.sample_rate
         start = time.perf_counter()
         if timed and has_segments:
             segments = engine.transcribe_segments(audio, language, words)  # type: ignore[attr-defined]
@@ -536,9 +587,9 @@ async def _transcribe(server: Server, request: Request, form: FormData) -> Respo
         else:
             text = engine.transcribe(audio, language)
             segments = [Segment(text, 0.0, round(duration, 3))]
-        return text, segments, time.perf_counter() - start
+        return text, segments, time.perf_counter() - start, duration
 
-    text, segments, spent = await server.infer(entry.name, work)
+    text, segments, spent, duration = await server.infer(request, entry.name, work)
     server.metrics.rtf.labels(entry.name, "/v1/audio/transcriptions").observe(spent / max(duration, 1e-9))
     if fmt == "json":
         return JSONResponse({"text": text})
@@ -586,7 +637,7 @@ async def _speak(server: Server, request: Request, body: dict[str, Any]) -> Resp
     except StopAsyncIteration:
         first = np.zeros(0, np.float32)
     except Exception as exc:
-        raise inference_error(entry.name, exc) from None
+        raise inference_error(request, entry.name, exc) from None
     server.metrics.first_audio.labels(entry.name).observe(time.perf_counter() - start)
     engine = slot.engine  # loaded now: it made the first chunk
     encoder = formats.SpeechEncoder(fmt, int(getattr(engine, "output_sample_rate", 0)))

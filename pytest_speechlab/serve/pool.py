@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import logging
 import math
 import os
 import threading
@@ -18,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +31,9 @@ from ..engines import Engine, engine_class
 from ..engines.sources import loadable_source
 from ..errors import SpeechlabError
 from ..store.registry import Entry
+from .guards import identity_differences
+
+log = logging.getLogger("speechlab.serve")
 
 T = TypeVar("T")
 THREAD_OPTIONS = ("cpu_threads",)  # adapter options that set inference threads, not results
@@ -40,6 +45,23 @@ class QueueFull(Exception):
     def __init__(self, model: str, retry_after: int) -> None:
         super().__init__(f"{model}: queue full, retry in {retry_after} s")
         self.retry_after = retry_after
+
+
+STREAM_AHEAD = 4  # chunks a speech stream's worker may produce ahead of the reader
+
+
+class Countdown:
+    """Calls ``then`` once, on the ``count``-th ``tick`` (from any thread)."""
+
+    def __init__(self, count: int, then: Callable[[], None]) -> None:
+        self.count, self.then, self.lock = count, then, threading.Lock()
+
+    def tick(self) -> None:
+        with self.lock:
+            self.count -= 1
+            last = self.count == 0
+        if last:
+            self.then()
 
 
 class InferenceTimeout(Exception):
@@ -120,9 +142,11 @@ class Pool:
         threads: int | None = None,
         adapters: dict[str, type[Engine]] | None = None,
         on_change: Callable[[Slot], None] | None = None,
+        allow_identity_change: bool = False,
     ) -> None:
         self.memory_mb = memory_mb
         self.on_change = on_change or (lambda slot: None)
+        self.allow_identity_change = allow_identity_change
         self._load_lock = threading.Lock()
         self._lru: OrderedDict[str, Slot] = OrderedDict()  # loaded models, least recently used first
         self.threads = threads or max(1, available_cores() // workers)
@@ -174,6 +198,22 @@ class Pool:
             raise SpeechlabError(
                 f"{entry.name}: the loaded weights are {found}, not the registry's revision {entry.revision}"
             )
+        differences, unchecked = identity_differences(entry, asdict(engine.identity), slot.device)
+        if differences and not self.allow_identity_change:
+            raise SpeechlabError(
+                f"{entry.name}: loaded unlike its last promotion ({'; '.join(differences)}); promote it as "
+                "it is served, or allow it explicitly with --allow-identity-change"
+            )
+        if differences:
+            log.warning(
+                json.dumps(
+                    {"event": "identity_change_allowed", "model": entry.name, "differences": differences}
+                )
+            )
+        if unchecked:
+            why = "its last promotion predates the record of the gated identity"
+            record = {"event": "identity_unchecked", "model": entry.name, "unchecked": unchecked, "why": why}
+            log.warning(json.dumps(record))
         _set_torch_threads(self.threads)
         one_blas_thread()
         return engine, max(0.0, resident_mb() - before)
@@ -233,34 +273,52 @@ class Pool:
     async def stream(
         self, name: str, work: Callable[[Engine], Iterator[np.ndarray]], timeout: float
     ) -> AsyncGenerator[np.ndarray, None]:
-        """The chunks ``work(engine)`` yields, as the worker produces them. The worker holds its
-        place until the stream ends or the consumer stops (a client that went away)."""
+        """The chunks ``work(engine)`` yields, as the worker produces them, at most
+        ``STREAM_AHEAD`` ahead of the reader: a slow reader slows the worker down rather than
+        filling memory. The request keeps its place in the model's queue until both the worker
+        and the reader are done, and ``timeout`` counts the worker's synthesis, not the reader's
+        pace."""
         slot = self.slots[name]
         self._admit(slot)
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[Any] = asyncio.Queue()
+        room = threading.Semaphore(STREAM_AHEAD)  # chunks the reader has not taken yet, at most
         stop = threading.Event()
         done = object()
+        ends = Countdown(2, lambda: self._release(slot))  # the worker's end and the reader's
+
+        def put(item: Any) -> bool:
+            while not room.acquire(timeout=0.1):
+                if stop.is_set():
+                    return False
+            loop.call_soon_threadsafe(chunks.put_nowait, item)
+            return True
 
         def produce(engine: Engine) -> None:
+            spent = 0.0
             try:
-                for chunk in work(engine):
-                    if stop.is_set():
+                produced = iter(work(engine))
+                while not stop.is_set():
+                    start = time.perf_counter()
+                    chunk = next(produced, done)
+                    spent += time.perf_counter() - start
+                    if spent > timeout:
+                        put(InferenceTimeout(f"{name}: synthesis took over {timeout:g} s"))
                         return
-                    loop.call_soon_threadsafe(chunks.put_nowait, chunk)
-                loop.call_soon_threadsafe(chunks.put_nowait, done)
+                    if not put(chunk) or chunk is done:
+                        return
             except Exception as exc:
-                loop.call_soon_threadsafe(chunks.put_nowait, exc)
+                put(exc)
 
         future: Future[None] = slot.executor.submit(self._job, slot, produce)
-        future.add_done_callback(lambda _: self._release(slot))
-        deadline = loop.time() + timeout
+        future.add_done_callback(lambda _: ends.tick())
         try:
             while True:
-                try:
-                    item = await asyncio.wait_for(chunks.get(), max(0.0, deadline - loop.time()))
+                try:  # a bound for an engine that hangs inside one chunk
+                    item = await asyncio.wait_for(chunks.get(), timeout)
                 except TimeoutError:
-                    raise InferenceTimeout(f"{name}: no complete answer within {timeout:g} s") from None
+                    raise InferenceTimeout(f"{name}: no audio for {timeout:g} s") from None
+                room.release()
                 if item is done:
                     return
                 if isinstance(item, Exception):
@@ -269,6 +327,7 @@ class Pool:
         finally:
             stop.set()
             future.cancel()
+            ends.tick()
 
     def close(self) -> None:
         """Wait for running and queued work, then stop the workers."""

@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import uvicorn
@@ -80,15 +81,31 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
 def serve(
-    config: ServeConfig, keys: Keys, host: str, port: int, open_without_keys: bool, grace_s: float
+    config: ServeConfig,
+    keys: Keys,
+    host: str,
+    port: int,
+    open_without_keys: bool,
+    grace_s: float,
+    forwarded_allow_ips: str | None = None,
 ) -> int:
-    """Serve until stopped; 0 after a graceful stop, 2 when a model could not be served."""
+    """Serve until stopped; 0 after a graceful stop, 2 when a model could not be served.
+
+    Proxy headers (X-Forwarded-For) are believed only from ``forwarded_allow_ips``: otherwise any
+    client could name itself anyone, for the rate limit and the log. On a loopback host only the
+    loopback names are answered unless ``config.allowed_hosts`` says otherwise, so that a web page
+    cannot reach the server through a DNS name it rebinds to 127.0.0.1."""
     if not keys and not _loopback(host) and not open_without_keys:
         raise SpeechlabError(
             f"--host {host}: no API keys are set, so the server listens on loopback only "
             "(set keys, or pass --no-auth to serve anyone who can reach it)"
         )
+    if not config.allowed_hosts and _loopback(host):
+        config = replace(config, allowed_hosts=LOOPBACK_HOSTS)
     setup_logging()
     failure: list[str] = []
 
@@ -106,8 +123,19 @@ def serve(
         timeout_graceful_shutdown=math.ceil(grace_s),
         timeout_keep_alive=30,
         server_header=False,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or "",
     )
     server = uvicorn.Server(uv)
+    if not keys:
+        url = f"http://{bound_host}:{bound_port}"
+        served = ", ".join(e.name for e in app.state.server.served)
+        warning = (
+            f"speechlab serve: no API keys are set: anyone who can reach {url} may use {served} "
+            "(set $SPEECHLAB_API_KEYS or --api-keys-file)"
+        )
+        print(warning, file=sys.stderr, flush=True)
+        logging.getLogger("speechlab.serve").warning(json.dumps({"event": "open_server", "warning": warning}))
     logging.getLogger("speechlab.serve").info(
         json.dumps(
             {
