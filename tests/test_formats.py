@@ -32,7 +32,7 @@ from pytest_speechlab.core.manifest import Case, load_manifest
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.measure.run import AudioCache
 
-from .conftest import REPO
+from .conftest import REPO, bundled_cases
 
 # pytester's in-process runs drop the modules a test imported when it ends, and datasets cannot
 # be imported twice in one process (it registers pyarrow extension types): import the optional
@@ -411,7 +411,12 @@ def test_lhotse_problems(corpus, tmp_path):
         SpeechlabError, match=r"lhotse supervisions need their recordings: give them with \?recordings="
     ):
         load_manifest(lone)
-    assert len(load_manifest(f"lhotse:{lone}?recordings={recordings_path}").cases) == 3
+    spec = f"lhotse:{lone}?recordings={recordings_path}"
+    with pytest.raises(
+        SpeechlabError, match=r"case 'cards_001': audio .* lies outside .*--speech-audio-root"
+    ):
+        load_manifest(spec)  # the recordings' audio is in the corpus, not beside these supervisions
+    assert len(load_manifest(spec, audio_root=Path(corpus["lhotse"]).parents[1]).cases) == 3
 
     path = tmp_path / "x_supervisions.jsonl.gz"
     recordings.to_file(tmp_path / "x_recordings.jsonl.gz")
@@ -502,4 +507,104 @@ def test_a_bad_spec_stops_the_run_in_one_line(project):
     assert run.ret == pytest.ExitCode.USAGE_ERROR
     run.stderr.fnmatch_lines(
         ["ERROR: */corpus/hf_disk: Hugging Face dataset has splits test, train; choose with ?split=NAME"]
+    )
+
+
+# --- what a manifest may reach, and how it is read ---------------------------------------------
+
+
+def nemo_line(audio: str, text: str = "ten of clubs", duration: float = 1.0) -> str:
+    return json.dumps({"audio_filepath": audio, "text": text, "duration": duration}) + "\n"
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> tuple[Path, Path]:
+    """A project folder with a manifest folder in it, and an audio file beside (not inside) that."""
+    case = bundled_cases()[0]
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(case.audio, tmp_path / "elsewhere" / "a.wav")
+    (tmp_path / "data").mkdir()
+    shutil.copy(case.audio, tmp_path / "data" / "in.wav")
+    return tmp_path / "data", tmp_path / "elsewhere" / "a.wav"
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+def test_every_format_keeps_its_audio_inside_the_manifests_folder(outside, kind):
+    """The audit: YAML manifests kept their audio inside their folder; NeMo, Kaldi, Hugging Face
+    file paths and lhotse accepted ../ and absolute paths."""
+    folder, audio = outside
+    if kind == "symlink":
+        (folder / "link.wav").symlink_to(audio)
+    named = {"dotdot": "../elsewhere/a.wav", "absolute": str(audio), "symlink": "link.wav"}[kind]
+    (folder / "m.jsonl").write_text(nemo_line("in.wav") + nemo_line(named))
+    with pytest.raises(
+        SpeechlabError,
+        match=r"m\.jsonl: case '(a|link)': audio .* lies outside .*data \(pass --speech-audio-root",
+    ):
+        load_manifest(folder / "m.jsonl")
+    kaldi = folder / "kaldi"
+    kaldi.mkdir()
+    (kaldi / "wav.scp").write_text(
+        f"u1 {folder / 'in.wav'}\nu2 {'../' + named if kind == 'dotdot' else named}\n"
+    )
+    (kaldi / "text").write_text("u1 ten of clubs\nu2 ten of clubs\n")
+    if kind != "symlink":
+        with pytest.raises(SpeechlabError, match=r"kaldi: case 'u2': audio .* lies outside"):
+            load_manifest(kaldi)
+    # an explicit root lets them in: the project's folder holds both
+    assert len(load_manifest(folder / "m.jsonl", audio_root=folder.parent).cases) == 2
+
+
+def test_a_yaml_manifest_may_reach_an_explicit_audio_root(outside):
+    folder, _ = outside
+    (folder / "m.yaml").write_text("cases:\n  - {id: a, audio: ../elsewhere/a.wav, text: ten of clubs}\n")
+    with pytest.raises(SpeechlabError, match=r"audio path '../elsewhere/a.wav' leaves the manifest folder"):
+        load_manifest(folder / "m.yaml")
+    assert load_manifest(folder / "m.yaml", audio_root=folder.parent).cases[0].id == "a"
+    with pytest.raises(SpeechlabError, match=r"leaves .*elsewhere"):
+        load_manifest(folder / "m.yaml", audio_root=folder / "elsewhere")
+
+
+def test_a_gzipped_nemo_manifest_is_read_as_gzip_and_a_corrupt_one_is_one_line(outside):
+    """The audit: a NeMo .jsonl.gz was detected but opened as text (a raw UnicodeDecodeError)."""
+    import gzip
+
+    folder, _ = outside
+    (folder / "m.jsonl.gz").write_bytes(gzip.compress(nemo_line("in.wav").encode()))
+    assert [c.id for c in load_manifest(folder / "m.jsonl.gz").cases] == ["in"]
+    (folder / "bad.jsonl.gz").write_bytes(gzip.compress(nemo_line("in.wav").encode())[:-12])
+    with pytest.raises(SpeechlabError, match=r"bad\.jsonl\.gz: cannot read \(EOFError"):
+        load_manifest(f"nemo:{folder / 'bad.jsonl.gz'}")
+
+
+def test_a_line_without_end_is_refused_at_its_limit_not_read_whole(outside):
+    """The audit: the first line of a gzip file was read whole to tell its format."""
+    import gzip
+    import time
+
+    folder, _ = outside
+    huge = folder / "huge.jsonl.gz"
+    with gzip.open(huge, "wb", compresslevel=1) as f:
+        f.write(b'{"audio_filepath": "' + b"a" * (200 * 2**20))  # 200 MB, no line break
+    start = time.perf_counter()
+    with pytest.raises(SpeechlabError, match=r"cannot tell the format of this JSON file"):
+        load_manifest(huge)
+    with pytest.raises(SpeechlabError, match=r"huge\.jsonl\.gz:1: a line over 1048576 characters"):
+        load_manifest(f"nemo:{huge}")
+    assert time.perf_counter() - start < 5  # a few MB read, not 200
+
+
+def test_the_audio_root_option_reaches_the_manifest_and_a_promotion_may_not_set_it(project):
+    (project.path / "elsewhere").mkdir()
+    shutil.copy(project.path / "data" / "audio" / "cards_001.wav", project.path / "elsewhere" / "x.wav")
+    project.write_manifest([{**project.cases[0], "audio": "../elsewhere/x.wav"}, *project.cases[1:]])
+    refused = project.run("--co")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["ERROR: *audio path '../elsewhere/x.wav' leaves the manifest folder"])
+    allowed = project.run("--co", f"--speech-audio-root={project.path}")
+    assert allowed.ret == pytest.ExitCode.OK
+    promotion = project.run("--promote-to=candidate", f"--speech-audio-root={project.path}")
+    assert promotion.ret == pytest.ExitCode.USAGE_ERROR
+    promotion.stderr.fnmatch_lines(
+        ["ERROR: --promote-to: --speech-audio-root may not be given with a promotion*"]
     )

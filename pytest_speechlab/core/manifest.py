@@ -174,17 +174,18 @@ def _case_lines(text: str) -> list[int]:
     return []
 
 
-def load_manifest(spec: Path | str) -> Manifest:
+def load_manifest(spec: Path | str, audio_root: Path | None = None) -> Manifest:
     """Read and validate a manifest: a YAML file, or any format ``core.formats`` reads, from its
     path or a spec like ``kaldi:data/test`` (see ``formats.load``); a problem raises
     SpeechlabError naming the file, line and problem."""
     from .formats import load
 
-    return load(spec)
+    return load(spec, audio_root)
 
 
-def load_yaml(path: Path | str) -> Manifest:
-    """Read and validate a YAML manifest; raise SpeechlabError naming the file, line and problem."""
+def load_yaml(path: Path | str, audio_root: Path | None = None) -> Manifest:
+    """Read and validate a YAML manifest; raise SpeechlabError naming the file, line and problem.
+    Audio paths are taken from the manifest's folder and must lie inside it (or ``audio_root``)."""
     path = Path(path)
     if not path.is_file():
         raise SpeechlabError(f"{path}: manifest not found")
@@ -200,7 +201,7 @@ def load_yaml(path: Path | str) -> Manifest:
     seen: dict[str, int] = {}
     for index, entry in enumerate(data["cases"]):
         line = lines[index] if index < len(lines) else 0
-        case = _parse_case(path, root, entry, line)
+        case = _parse_case(path, root, entry, line, (audio_root or root).resolve())
         if case.id in seen:
             raise SpeechlabError(
                 f"{path}:{line}: duplicate case id {case.id!r} (first at line {seen[case.id]})"
@@ -210,7 +211,7 @@ def load_yaml(path: Path | str) -> Manifest:
     return Manifest(path=path, cases=tuple(cases))
 
 
-def _parse_case(path: Path, root: Path, entry: Any, line: int) -> Case:
+def _parse_case(path: Path, root: Path, entry: Any, line: int, inside: Path | None = None) -> Case:
     where = f"{path}:{line}"
     if not isinstance(entry, dict):
         raise SpeechlabError(f"{where}: a case must be a mapping with id, audio and text")
@@ -234,8 +235,9 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int) -> Case:
     if not text.strip() and NONSPEECH_TAG not in tags:
         raise SpeechlabError(f"{where}: empty reference text (allowed only with tag 'nonspeech')")
     audio = (root / str(entry["audio"])).resolve()
-    if not audio.is_relative_to(root):
-        raise SpeechlabError(f"{where}: audio path {entry['audio']!r} leaves the manifest folder")
+    if not audio.is_relative_to(inside or root):
+        folder = "the manifest folder" if (inside or root) == root else str(inside)
+        raise SpeechlabError(f"{where}: audio path {entry['audio']!r} leaves {folder}")
     if not audio.is_file():
         raise SpeechlabError(f"{where}: audio file {audio} not found")
     sha = entry.get("sha256")

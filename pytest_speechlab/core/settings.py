@@ -39,6 +39,7 @@ class Settings:
     models: tuple[str, ...] = ()
     device: str = "auto"
     manifest: str | None = None  # a path, or a spec FORMAT:PATH?OPTIONS (core.formats)
+    audio_root: Path | None = None  # where cases' audio may lie; None: inside the manifest's folder
     tags: tuple[str, ...] = ()
     baselines: Path = Path("baselines")
     results: Path | None = None
@@ -65,7 +66,7 @@ class Settings:
 
 
 FILE_KEYS = {
-    "models", "device", "manifest", "tags", "baselines", "results", "wer_tolerance",
+    "models", "device", "manifest", "audio_root", "tags", "baselines", "results", "wer_tolerance",
     "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
     "warmup", "latency_tags", "new_cases", "options", "registry", "summary", "judge", "report",
     "robustness_tolerance", "robustness_tags", "robustness_examples", "dnsmos_tolerance",

@@ -35,6 +35,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="the cases: a YAML manifest, or nemo:, kaldi:, hf:, lhotse: (docs/formats.md)",
     )
     add(
+        "--speech-audio-root",
+        default=None,
+        metavar="DIR",
+        help="let manifest cases read audio from inside DIR (default: only inside the manifest's folder)",
+    )
+    add(
         "--speech-tags",
         default=None,
         metavar="TAG[,TAG]",
@@ -302,6 +308,7 @@ def load_settings(config: pytest.Config) -> Settings:
         models=_split(opt("speech_model") or file.get("models")),
         device=opt("speech_device") or file.get("device", "auto"),
         manifest=spec("speech_manifest", "manifest"),
+        audio_root=path("speech_audio_root", "audio_root", None),
         tags=_split(opt("speech_tags") or file.get("tags")),
         baselines=path("speech_baselines", "baselines", None) or (config.rootpath / "baselines").resolve(),
         results=path("speech_results", "results", None),

@@ -38,6 +38,7 @@ from ..store.registry import Registry, check_transition, load_registry
 # engine's source and options stay free: a changed model is caught by the identity check.
 FIXED_FOR_PROMOTION = {
     "speech_manifest": "--speech-manifest",
+    "speech_audio_root": "--speech-audio-root",
     "speech_baselines": "--speech-baselines",
     "speech_tags": "--speech-tags",
     "speech_wer_tolerance": "--speech-wer-tolerance",
@@ -113,7 +114,7 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
         return None
     if settings.manifest is None:
         raise SpeechlabError("no manifest: pass --speech-manifest or set [tool.speechlab] manifest")
-    manifest = load_manifest(settings.manifest)
+    manifest = load_manifest(settings.manifest, settings.audio_root)
     cases = manifest.select(list(settings.tags))
     extra: dict[str, type] = {}
     for engines in config.hook.pytest_speechlab_engines():

@@ -12,14 +12,15 @@ after ``?`` are for the formats that need them (``hf:DIR?split=test&text=sentenc
 
 from __future__ import annotations
 
-import gzip
 import json
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 from ...errors import SpeechlabError
 from ..manifest import Manifest, load_yaml
+from .common import contained, open_text
 
 FORMATS = ("yaml", "nemo", "kaldi", "hf", "lhotse")
 OPTIONS = {
@@ -68,13 +69,20 @@ def _options(fmt: str, spec: str, query: str) -> dict[str, str]:
     return options
 
 
+SNIFF = 64 * 2**10  # characters of the first line read to tell a JSON format
+
+
 def _first_line(path: Path) -> str:
-    opener = gzip.open if path.suffix == ".gz" else open
+    """The start of the first non-empty line (at most ``SNIFF`` characters: a file with no line
+    break is not read whole to learn its format)."""
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            return next((line.strip() for line in f if line.strip()), "")
-    except (OSError, UnicodeDecodeError):
+        with open_text(path) as f:
+            while line := f.readline(SNIFF):
+                if line.strip():
+                    return line.strip()
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
         return ""
+    return ""
 
 
 def detect(path: Path) -> str:
@@ -124,8 +132,9 @@ def _reader(fmt: str) -> Callable[[Path, dict[str, str]], Manifest]:
     return module.load
 
 
-def load(spec: str | Path) -> Manifest:
-    """The manifest a spec names, in whatever format it is."""
+def load(spec: str | Path, audio_root: Path | None = None) -> Manifest:
+    """The manifest a spec names, in whatever format it is, with every case's audio inside the
+    folder the manifest lies in (a file's, or a data directory's), or inside ``audio_root``."""
     text = str(spec)
     fmt, raw, query = split_spec(text)
     path = Path(raw)
@@ -133,6 +142,7 @@ def load(spec: str | Path) -> Manifest:
         raise SpeechlabError(f"{path}: manifest not found")
     fmt = fmt or detect(path)
     options = _options(fmt, text, query)
-    if fmt == "yaml":
-        return load_yaml(path)
-    return _reader(fmt)(path, options)
+    if fmt == "yaml":  # it keeps its audio inside its folder (or the root) itself, before reading any
+        return load_yaml(path, audio_root)
+    # the folder the manifest (a file, or a data directory) lies in, as for a YAML manifest
+    return contained(_reader(fmt)(path, options), audio_root or path.resolve().parent)

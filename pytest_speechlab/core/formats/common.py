@@ -8,12 +8,25 @@ transcript. Characters a tag or an id cannot hold become ``_``.
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ...errors import SpeechlabError
-from ..manifest import ID_PATTERN, NONSPEECH_TAG, Case, Embedded, Header, read_header, sha256_file, span
+from ..manifest import (
+    ID_PATTERN,
+    NONSPEECH_TAG,
+    Case,
+    Embedded,
+    Header,
+    Manifest,
+    read_header,
+    sha256_file,
+    span,
+)
 
 BUCKETS = ((5.0, "dur_lt5s"), (15.0, "dur_5_15s"), (30.0, "dur_15_30s"))
 LONGEST = "dur_ge30s"
@@ -101,6 +114,46 @@ def build_case(
         offset_s=offset_s,
         embedded=embedded,
     )
+
+
+MAX_LINE = 2**20  # characters in one manifest line: a case is a few hundred
+
+
+def open_text(path: Path) -> IO[str]:
+    """A manifest's text, through gzip where its name ends in ``.gz``."""
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def numbered_lines(path: Path, limit: int = MAX_LINE) -> Iterator[tuple[int, str]]:
+    """``(number, line)`` of a manifest, each read to at most ``limit`` characters: a file with
+    no line breaks is refused at the limit, not read whole. A corrupt gzip or bad UTF-8 is one
+    line naming the file."""
+    try:
+        with open_text(path) as f:
+            number = 0
+            while line := f.readline(limit + 1):
+                number += 1
+                if len(line) > limit:
+                    raise SpeechlabError(f"{path}:{number}: a line over {limit} characters")
+                yield number, line
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise SpeechlabError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
+
+
+def contained(manifest: Manifest, root: Path) -> Manifest:
+    """``manifest``, once every case's audio is known to lie inside ``root`` (symbolic links and
+    ``..`` resolved): the rule of YAML manifests, for every format. A manifest names files to
+    open; one from elsewhere (a pull request, a downloaded data set) must not reach outside."""
+    top = root.resolve()
+    for case in manifest.cases:
+        if case.embedded is None and not case.audio.resolve().is_relative_to(top):
+            raise SpeechlabError(
+                f"{manifest.path}: case {case.id!r}: audio {case.audio} lies outside {top} "
+                "(pass --speech-audio-root to read audio from another folder)"
+            )
+    return manifest
 
 
 def unique(source: str, cases: list[tuple[str, Case]]) -> tuple[Case, ...]:

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from ...errors import SpeechlabError
 from ..manifest import Case, Manifest
-from .common import Headers, build_case, unique
+from .common import Headers, build_case, numbered_lines, unique
 
 
 def _lines(path: Path, min_fields: int) -> Iterator[tuple[str, str, list[str]]]:
     """``(where, key, rest split)`` of each non-empty line; a key seen twice is an error."""
     seen: set[str] = set()
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
+    if True:
+        for number, line in numbered_lines(path):
             fields = line.split()
             if not fields:
                 continue
@@ -47,9 +47,7 @@ def _table(path: Path) -> dict[str, str]:
 def _recordings(folder: Path) -> dict[str, tuple[str, Path]]:
     recordings: dict[str, tuple[str, Path]] = {}
     scp = folder / "wav.scp"
-    with scp.open(encoding="utf-8") as f:
-        numbered = list(enumerate(f, 1))
-    for number, line in numbered:
+    for number, line in numbered_lines(scp):
         parts = line.split(maxsplit=1)
         if not parts:
             continue

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ...errors import SpeechlabError
 from ..manifest import Case, Manifest
-from .common import Headers, build_case, unique
+from .common import Headers, build_case, numbered_lines, unique
 
 REQUIRED = ("audio_filepath", "text", "duration")
 
@@ -24,8 +24,8 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
     root = path.parent.resolve()
     headers = Headers()
     cases: list[tuple[str, Case]] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    if True:  # one indentation for the loop, as the reader had it
+        for number, line in numbered_lines(path):
             if not line.strip():
                 continue
             where = f"{path}:{number}"
