@@ -12,7 +12,6 @@ import pytest
 from pytest_speechlab.core.settings import finite, read_file_settings
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.store.baselines import Baseline, merge, read_baseline, write_baseline
-from pytest_speechlab.store.registry import load_registry
 
 from .conftest import Project
 
@@ -46,6 +45,16 @@ def test_an_update_applies_its_own_changes_to_the_file_as_it_is_now():
     # the first recording: nothing read, nothing on disk
     merged, overwrote = merge(None, None, new)
     assert merged.cases == new.cases and overwrote == []
+
+
+def test_metadata_this_update_did_not_change_is_kept_from_the_file():
+    """A run that timed nothing keeps the machine block it read; a concurrent run that re-timed
+    its cases wrote a new one, which must stay beside the latencies timed on it."""
+    path = Path("b.json")
+    read = Baseline(path, {}, {}, {"machine": "old", "updated": 1, "judge": "j"})
+    disk = Baseline(path, {}, {}, {"machine": "new", "updated": 2, "judge": "j"})
+    merged, _ = merge(disk, read, Baseline(path, {}, {}, {"machine": "old", "updated": 3}))
+    assert merged.meta == {"machine": "new", "updated": 3}  # the judge this update dropped is gone
 
 
 def test_two_updates_of_different_tags_both_land_and_the_history_has_both(tmp_path: Path):
@@ -105,23 +114,7 @@ def test_an_infinite_baseline_is_refused_on_read(tmp_path: Path):
         read_baseline(path)
 
 
-def test_infinite_or_nan_thresholds_are_refused_in_the_registry_and_pyproject(tmp_path: Path):
-    registry = tmp_path / "registry.yaml"
-    registry.write_text(
-        "schema: 1\nmodels:\n  m:\n    status: experimental\n    thresholds:\n"
-        "      ceilings:\n        production: {wer: .nan}\n    history: []\n"
-    )
-    with pytest.raises(
-        SpeechlabError, match=r"registry\.yaml: models\.m\.thresholds\.ceilings\.production\.wer is nan"
-    ):
-        load_registry(registry)
-    registry.write_text(
-        registry.read_text()
-        .replace(".nan", "0.1")
-        .replace("ceilings:", "wer_tolerance: .inf\n      ceilings:")
-    )
-    with pytest.raises(SpeechlabError, match=r"models\.m\.thresholds\.wer_tolerance is inf"):
-        load_registry(registry)
+def test_an_infinite_tolerance_in_pyproject_is_refused_naming_the_file_and_the_key(tmp_path: Path):
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text("[tool.speechlab]\nwer_tolerance = inf\n")
     with pytest.raises(SpeechlabError, match=r"pyproject\.toml: \[tool\.speechlab\]\.wer_tolerance is inf"):
@@ -134,3 +127,12 @@ def test_a_non_finite_tolerance_on_the_command_line_is_a_usage_error(project: Pr
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     name = flag.split("=")[0]
     result.stderr.fnmatch_lines([f"ERROR: {name}/*: expected a finite number >= 0, got *"])
+
+
+def test_a_non_finite_tolerance_in_pyproject_is_a_usage_error(project: Project):
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("latency_tolerance = 3.0", "latency_tolerance = nan"))
+    result = project.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    key = "[[]tool.speechlab[]].latency_tolerance"
+    result.stderr.fnmatch_lines([f"ERROR: {pyproject}: {key} is nan: only finite numbers are allowed"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import jiwer
 import pytest
@@ -358,3 +360,75 @@ def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     )
     text = summary.read_text()
     assert "### Comparison" in text and f"| faster_whisper | cpu | {wer['faster_whisper']} |" in text
+
+
+# Run at the end of each session, before the plugin writes: each waits until both runs have
+# read the baseline at their start, so the two updates race on every run, not by chance.
+BOTH_READ = """
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    Path(f"read-{os.getpid()}").touch()
+    deadline = time.monotonic() + 120
+    while len(list(Path().glob("read-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+"""
+
+
+def test_concurrent_updates_of_different_tags_both_land(project, recorded):
+    """The audit's race: two ``--update-baselines`` runs on different tags, each recording only its
+    own cases, both printed 'wrote'; the file kept one run's cases, the history the other's."""
+    recorded(project)
+    first, second = project.cases[0]["id"], project.cases[1]["id"]
+    data = project.read_baseline()
+    for case in (first, second):  # stale values that each run replaces with what it measures
+        data["cases"][case].update(wer=0.99, hypothesis="stale")
+    project.write_baseline(data)
+    project.cases[0]["tags"].append("a")
+    project.cases[1]["tags"].append("b")
+    project.write_manifest()
+    with (project.path / "conftest.py").open("a") as conftest:
+        conftest.write(BOTH_READ)
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--speech-model=faster_whisper"]
+    runs = [
+        project.pytester.popen(
+            [*args, "--update-baselines", f"--speech-tags={tag}"],
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        for tag in ("a", "b")
+    ]
+    outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+        assert "speechlab: wrote" in output, output
+    stored = project.read_baseline()["cases"]
+    assert stored[first]["hypothesis"] != "stale" and stored[second]["hypothesis"] != "stale"
+    assert stored[first]["wer"] < 0.99 and stored[second]["wer"] < 0.99
+    history = [json.loads(line) for line in (project.path / "baselines" / "history.jsonl").open()]
+    assert len(history) == 3
+    changed = [{key.split(".")[0] for key in line["changes"]} for line in history[1:]]
+    assert sorted(changed, key=sorted) == sorted([{first}, {second}], key=sorted)
+    assert not any("overwrote_concurrent" in line for line in history)
+
+
+def test_an_infinite_baseline_is_refused_instead_of_passing_any_wer(project, recorded):
+    """The audit: ``"wer": Infinity`` in a baseline let a WER of 0.97 pass; now the run stops
+    with one line naming the file and the key."""
+    data = recorded(project)
+    case = project.cases[1]["id"]
+    data["cases"][case]["wer"] = float("inf")
+    project.write_baseline(data)  # Python's json writes it as a bare Infinity
+    assert "Infinity" in project.baseline.read_text()
+    result = project.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines(
+        [f"ERROR: *cpu.json: cases.{case}.wer is inf: only finite numbers are allowed"]
+    )

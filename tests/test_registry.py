@@ -545,3 +545,31 @@ def test_an_entry_reads_back_every_field_and_defaults_the_rest(tmp_path):
         path.write_text(empty)
         assert load_registry(path).path == path and load_registry(path).models == {}
     assert load_registry(tmp_path / "none.yaml").path == tmp_path / "none.yaml"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("{wer: 0.15}", "{wer: .nan}", "models.alpha.thresholds.ceilings.production.wer is nan"),
+        ("wer_tolerance: 0.01", "wer_tolerance: .inf", "models.alpha.thresholds.wer_tolerance is inf"),
+        ("wer_tolerance: 0.01", "wer_tolerance: -.Inf", "models.alpha.thresholds.wer_tolerance is -inf"),
+    ],
+)
+def test_a_non_finite_threshold_is_refused_naming_the_file_and_the_key(
+    path: Path, old: str, new: str, key: str
+):
+    """A NaN ceiling never blocks (every comparison with it is false) and an infinite tolerance
+    passes anything: refused on read, in one line."""
+    path.write_text(REGISTRY.replace(old, new))
+    with pytest.raises(SpeechlabError, match=rf"^{path}: {key}: only finite numbers are allowed$"):
+        load_registry(path)
+
+
+def test_evidence_with_a_non_finite_number_is_refused_and_the_registry_kept(path: Path):
+    """Written, ``.inf`` would make the next read refuse the whole registry."""
+    evidence = {"metrics": {"cpu": {"latency_ratio": float("inf")}}}
+    with pytest.raises(
+        SpeechlabError, match=r"models\.alpha\.history\[1\]\.metrics\.cpu\.latency_ratio is inf"
+    ):
+        change_status(path, "alpha", "candidate", evidence=evidence)
+    assert path.read_text() == REGISTRY

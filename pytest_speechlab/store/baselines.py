@@ -109,6 +109,15 @@ def read_baseline(path: Path) -> Baseline | None:
     return Baseline(path=path, cases=cases, corpus=corpus, meta=data)
 
 
+def _apply(
+    now: dict[str, Any], before: dict[str, Any], new: dict[str, Any], gone: Sequence[str]
+) -> dict[str, Any]:
+    """``now`` with the keys ``new`` changed against ``before`` taken from ``new`` and ``gone``
+    dropped."""
+    kept = {k: v for k, v in now.items() if k not in gone}
+    return kept | {k: v for k, v in new.items() if before.get(k) != v}
+
+
 def merge(
     disk: Baseline | None,
     read: Baseline | None,
@@ -116,18 +125,20 @@ def merge(
     removed: Sequence[str] = (),
 ) -> tuple[Baseline, list[str]]:
     """``new`` applied to the baseline as it is on disk now (``disk``) rather than as the run read
-    it at its start (``read``, what ``new`` was computed from): the cases (and the corpus) that
-    ``new`` changed against ``read`` are taken from ``new``, every other from ``disk``, so a
-    concurrent update of other cases is kept. Returns the merged baseline and the cases that a
-    concurrent update had changed and this one overwrote (the later wins)."""
-    before = read.cases if read else {}
-    now = disk.cases if disk else {}
-    touched = [k for k, v in new.cases.items() if before.get(k) != v]
-    cases = {k: v for k, v in now.items() if k not in removed}
-    cases.update({k: new.cases[k] for k in touched})
-    overwrote = sorted(k for k in touched if k in now and now[k] != before.get(k))
-    corpus = new.corpus if disk is None or new.corpus != (read.corpus if read else {}) else disk.corpus
-    return Baseline(new.path, cases, corpus, new.meta), overwrote
+    it at its start (``read``, what ``new`` was computed from): the cases, corpus and metadata
+    (the machine the latencies were timed on, ...) that ``new`` changed against ``read`` are taken
+    from ``new``, every other from ``disk``, so a concurrent update of other cases is kept.
+    Returns the merged baseline and the cases that a concurrent update had changed and this one
+    overwrote (the later wins)."""
+    if disk is None:
+        return new, []
+    before = read or Baseline(new.path)
+    cases = _apply(disk.cases, before.cases, new.cases, removed)
+    touched = [k for k, v in new.cases.items() if before.cases.get(k) != v]
+    overwrote = sorted(k for k in touched if k in disk.cases and disk.cases[k] != before.cases.get(k))
+    corpus = new.corpus if new.corpus != before.corpus else disk.corpus
+    meta = _apply(disk.meta, before.meta, new.meta, [k for k in before.meta if k not in new.meta])
+    return Baseline(new.path, cases, corpus, meta), overwrote
 
 
 def write_baseline(

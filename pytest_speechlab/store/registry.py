@@ -95,7 +95,10 @@ class Registry:
         return self.models[name]
 
     def dumps(self) -> str:
+        """The file's text; a non-finite number (in a promotion's evidence, say) is refused
+        rather than written as ``.inf``, which the next read would refuse."""
         body = {"schema": SCHEMA, "models": {n: e.as_yaml() for n, e in self.models.items()}}
+        finite(self.path, body)
         return HEADER + yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
