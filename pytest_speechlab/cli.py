@@ -353,17 +353,34 @@ def _extract(case: Case, folder: Path) -> Path:
     return target
 
 
+def _audio_root(args: argparse.Namespace) -> Path | None:
+    return Path(args.audio_root).resolve() if args.audio_root else None
+
+
+def _tell_root(out: Path, entries: list[dict[str, Any]], root: Path | None) -> None:
+    """Say how to run a written manifest whose audio leads out of its folder."""
+    from .core.formats.writer import reaches_out
+
+    if root is not None and reaches_out(entries):
+        print(
+            f"speechlab: {shown(out)} names audio outside its folder: run it with --speech-audio-root={root}"
+        )
+
+
 def cmd_manifest_convert(args: argparse.Namespace) -> int:
     from .core.formats.writer import dump, entry
     from .core.manifest import load_manifest
 
-    manifest = load_manifest(args.source)
+    root = _audio_root(args)
+    manifest = load_manifest(args.source, root)
     out = _fresh(Path(args.out), args.force)
     audio_dir = (out.parent / args.audio_dir).resolve()
     for case in manifest.cases:
         if case.embedded is None:
-            entry(case, out.parent)  # every path is checked before any audio is extracted
-    entries = [entry(c, out.parent, _extract(c, audio_dir) if c.embedded else None) for c in manifest.cases]
+            entry(case, out.parent, audio_root=root)  # every path is checked before any audio is extracted
+    entries = [
+        entry(c, out.parent, _extract(c, audio_dir) if c.embedded else None, root) for c in manifest.cases
+    ]
     write_atomic(out, dump(entries, f"Converted by speechlab manifest convert from {args.source}"))
     spans = sum(c.offset_s is not None for c in manifest.cases)
     embedded = sum(c.embedded is not None for c in manifest.cases)
@@ -371,25 +388,36 @@ def cmd_manifest_convert(args: argparse.Namespace) -> int:
         f"speechlab: wrote {len(entries)} cases ({spans} spans, {embedded} extracted to "
         f"{shown(audio_dir)}) to {shown(out)}"
     )
+    _tell_root(out, entries, root)
     return 0
 
 
 def cmd_manifest_build(args: argparse.Namespace) -> int:
     from .core.formats.writer import dump, entry, folder_cases
 
-    root = Path(args.folder).resolve()
-    out = _fresh(Path(args.out) if args.out else root / "manifest.yaml", args.force)
-    cases, skipped = folder_cases(root, args.skip_missing)
-    write_atomic(
-        out,
-        dump([entry(c, out.parent) for c in cases], f"Built by speechlab manifest build from {root.name}"),
-    )
+    root = _audio_root(args)
+    folder = Path(args.folder).resolve()
+    out = _fresh(Path(args.out) if args.out else folder / "manifest.yaml", args.force)
+    cases, skipped = folder_cases(folder, args.skip_missing, root)
+    entries = [entry(c, out.parent, audio_root=root) for c in cases]
+    write_atomic(out, dump(entries, f"Built by speechlab manifest build from {folder.name}"))
     audio_s = sum(c.duration_s for c in cases)
     print(f"speechlab: wrote {len(cases)} cases ({audio_s:.1f} s of audio) to {shown(out)}")
+    _tell_root(out, entries, root)
     if skipped:
         names = ", ".join(shown(p) for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
         print(f"speechlab: skipped {len(skipped)} audio file(s) without a transcript: {names}")
     return 0
+
+
+def _audio_root_option(command: Any) -> None:
+    command.add_argument(
+        "--audio-root",
+        default=None,
+        metavar="DIR",
+        help="audio may lie anywhere inside DIR (default: only inside OUT's folder); "
+        "the manifest then runs with --speech-audio-root=DIR",
+    )
 
 
 def _manifest_parsers(sub: Any) -> None:
@@ -406,6 +434,7 @@ def _manifest_parsers(sub: Any) -> None:
         help="where audio embedded in a dataset is written, beside OUT (audio)",
     )
     convert.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _audio_root_option(convert)
     convert.set_defaults(func=cmd_manifest_convert)
     build = tools.add_parser(
         "build", help="a manifest from audio files with x.txt or x.lab transcripts beside them"
@@ -416,6 +445,7 @@ def _manifest_parsers(sub: Any) -> None:
         "--skip-missing", action="store_true", help="leave out audio files without a transcript"
     )
     build.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _audio_root_option(build)
     build.set_defaults(func=cmd_manifest_build)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import importlib
 import importlib.util
 import io
 import json
 import shutil
+import time
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,9 @@ import soundfile
 import yaml
 
 from pytest_speechlab.core.audio import case_audio
-from pytest_speechlab.core.formats import detect, resolve_spec, split_spec
-from pytest_speechlab.core.formats.common import case_id, duration_tag
-from pytest_speechlab.core.manifest import Case, load_manifest
+from pytest_speechlab.core.formats import detect, first_line, resolve_spec, split_spec
+from pytest_speechlab.core.formats.common import case_id, duration_tag, numbered_lines
+from pytest_speechlab.core.manifest import Case, Reach, load_manifest, reach, within
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.measure.run import AudioCache
 
@@ -413,7 +415,8 @@ def test_lhotse_problems(corpus, tmp_path):
         load_manifest(lone)
     spec = f"lhotse:{lone}?recordings={recordings_path}"
     with pytest.raises(
-        SpeechlabError, match=r"case 'cards_001': audio .* lies outside .*--speech-audio-root"
+        SpeechlabError,
+        match=r"supervision 'cards_001': audio path '.*/corpus0/audio/cards_001.wav' leaves the",
     ):
         load_manifest(spec)  # the recordings' audio is in the corpus, not beside these supervisions
     assert len(load_manifest(spec, audio_root=Path(corpus["lhotse"]).parents[1]).cases) == 3
@@ -511,6 +514,12 @@ def test_a_bad_spec_stops_the_run_in_one_line(project):
 
 
 # --- what a manifest may reach, and how it is read ---------------------------------------------
+# The audit: YAML manifests kept their audio inside their folder; NeMo, Kaldi, Hugging Face file
+# paths and lhotse took ../ and absolute paths; a NeMo .jsonl.gz was detected but opened as text;
+# telling a JSON format read a whole first line, however long.
+
+OUTSIDE = ["dotdot", "absolute", "symlink"]
+READERS = ["nemo", "kaldi", *(pytest.param(f, marks=pytest.mark.full) for f in ("hf", "lhotse"))]
 
 
 def nemo_line(audio: str, text: str = "ten of clubs", duration: float = 1.0) -> str:
@@ -528,70 +537,183 @@ def outside(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "data", tmp_path / "elsewhere" / "a.wav"
 
 
-@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
-def test_every_format_keeps_its_audio_inside_the_manifests_folder(outside, kind):
-    """The audit: YAML manifests kept their audio inside their folder; NeMo, Kaldi, Hugging Face
-    file paths and lhotse accepted ../ and absolute paths."""
-    folder, audio = outside
+def named(kind: str, folder: Path, audio: Path) -> str:
+    """How a manifest in ``folder`` names ``audio``, which lies outside it: by ``..``, by its
+    absolute path, or by a link inside the folder that points out."""
     if kind == "symlink":
         (folder / "link.wav").symlink_to(audio)
-    named = {"dotdot": "../elsewhere/a.wav", "absolute": str(audio), "symlink": "link.wav"}[kind]
-    (folder / "m.jsonl").write_text(nemo_line("in.wav") + nemo_line(named))
+        return "link.wav"
+    return "../elsewhere/a.wav" if kind == "dotdot" else str(audio)
+
+
+def write_two(fmt: str, folder: Path, other: str) -> tuple[str, str, str]:
+    """A ``fmt`` manifest in ``folder`` of two cases, ``in.wav`` beside it and ``other``: its spec,
+    where a message about the second names it, and how it names ``other``."""
+    if fmt == "nemo":
+        (folder / "m.jsonl").write_text(nemo_line("in.wav") + nemo_line(other))
+        return str(folder / "m.jsonl"), f"m.jsonl:2: case '{Path(other).stem}'", other
+    if fmt == "kaldi":  # paths are taken from the data directory, one below the folder
+        data = folder / "kaldi"
+        data.mkdir()
+        up = other if Path(other).is_absolute() else f"../{other}"
+        (data / "wav.scp").write_text(f"in ../in.wav\nout {up}\n")
+        (data / "text").write_text("in ten of clubs\nout ten of clubs\n")
+        return str(data), "kaldi/wav.scp:2: recording 'out'", up
+    if fmt == "hf":
+        pytest.importorskip("datasets")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({"audio": ["in.wav", other], "text": ["ten of clubs"] * 2})
+        pq.write_table(table, folder / "m.parquet")
+        return str(folder / "m.parquet"), "m.parquet row 1", other
+    lhotse = pytest.importorskip("lhotse")
+    recordings, supervisions = [], []
+    for rid, path in (("in", "in.wav"), ("out", other)):
+        recording = lhotse.Recording.from_file(folder / "in.wav", recording_id=rid)
+        source = lhotse.audio.AudioSource("file", [0], path)
+        recordings.append(dataclasses.replace(recording, sources=[source]))
+        supervisions.append(lhotse.SupervisionSegment(rid, rid, 0.0, recording.duration, text="ten of clubs"))
+    lhotse.RecordingSet.from_recordings(recordings).to_file(folder / "m_recordings.jsonl.gz")
+    lhotse.SupervisionSet.from_segments(supervisions).to_file(folder / "m_supervisions.jsonl.gz")
+    return str(folder / "m_supervisions.jsonl.gz"), "m_supervisions.jsonl.gz: supervision 'out'", other
+
+
+def test_within_keeps_a_manifests_files_inside_its_folder(tmp_path):
+    """The one rule every format uses: links and ``..`` resolved, then inside the folder."""
+    folder, sibling = tmp_path / "data", tmp_path / "data2"
+    for name in ("data/sub", "data2", "elsewhere"):
+        (tmp_path / name).mkdir(parents=True)
+    (tmp_path / "elsewhere" / "x.wav").touch()
+    (folder / "link.wav").symlink_to(tmp_path / "elsewhere" / "x.wav")
+    own = reach(folder, None)
+    assert own == Reach(folder.resolve()) and str(own) == "the manifest folder"
+    assert within("w", "audio", "sub/../a.wav", folder, own) == folder.resolve() / "a.wav"
+    assert within("w", "audio", str(folder / "b.wav"), sibling, own) == folder.resolve() / "b.wav"
+    for given, base, message in [
+        ("../elsewhere/x.wav", folder, "audio path '../elsewhere/x.wav' leaves the manifest folder"),
+        (str(sibling / "x.wav"), folder, f"audio path '{sibling}/x.wav' leaves the manifest folder"),
+        ("x.wav", sibling, "audio path 'x.wav' leaves the manifest folder"),
+        ("link.wav", folder, f"audio path 'link.wav' (a link to {tmp_path}/elsewhere/x.wav) leaves"),
+    ]:
+        with pytest.raises(SpeechlabError) as info:
+            within("m.jsonl:2: case 'x'", "audio", given, base, own)
+        assert str(info.value).startswith(f"m.jsonl:2: case 'x': {message}"), str(info.value)
+    root = reach(folder, tmp_path)
+    assert root == Reach(tmp_path.resolve(), named=True)
+    assert within("w", "audio", "link.wav", folder, root) == (tmp_path / "elsewhere" / "x.wav").resolve()
+    with pytest.raises(SpeechlabError, match=rf"^w: alignment path 'a.wav' leaves the audio root {sibling}$"):
+        within("w", "alignment", "a.wav", folder, reach(folder, sibling))
+
+
+@pytest.mark.parametrize("kind", OUTSIDE)
+@pytest.mark.parametrize("fmt", READERS)
+def test_every_format_keeps_its_audio_inside_the_manifests_folder(outside, fmt, kind):
+    folder, audio = outside
+    spec, where, given = write_two(fmt, folder, named(kind, folder, audio))
+    with pytest.raises(SpeechlabError) as info:
+        load_manifest(spec)
+    message = str(info.value)
+    assert message.startswith(f"{folder}/{where}: audio path {given!r}") and "\n" not in message, message
+    assert message.endswith(" leaves the manifest folder"), message
+    # --speech-audio-root names the folder instead: one that holds both lets them in, one that
+    # holds only the other file keeps out the one beside the manifest
+    assert len(load_manifest(spec, audio_root=folder.parent).cases) == 2
     with pytest.raises(
-        SpeechlabError,
-        match=r"m\.jsonl: case '(a|link)': audio .* lies outside .*data \(pass --speech-audio-root",
+        SpeechlabError, match=rf"audio path '(../)?in.wav' leaves the audio root {audio.parent}$"
     ):
-        load_manifest(folder / "m.jsonl")
-    kaldi = folder / "kaldi"
-    kaldi.mkdir()
-    (kaldi / "wav.scp").write_text(
-        f"u1 {folder / 'in.wav'}\nu2 {'../' + named if kind == 'dotdot' else named}\n"
-    )
-    (kaldi / "text").write_text("u1 ten of clubs\nu2 ten of clubs\n")
-    if kind != "symlink":
-        with pytest.raises(SpeechlabError, match=r"kaldi: case 'u2': audio .* lies outside"):
-            load_manifest(kaldi)
-    # an explicit root lets them in: the project's folder holds both
-    assert len(load_manifest(folder / "m.jsonl", audio_root=folder.parent).cases) == 2
+        load_manifest(spec, audio_root=audio.parent)
 
 
-def test_a_yaml_manifest_may_reach_an_explicit_audio_root(outside):
-    folder, _ = outside
+def test_a_yaml_manifest_keeps_its_alignment_inside_and_may_reach_an_explicit_audio_root(outside):
+    folder, audio = outside
     (folder / "m.yaml").write_text("cases:\n  - {id: a, audio: ../elsewhere/a.wav, text: ten of clubs}\n")
-    with pytest.raises(SpeechlabError, match=r"audio path '../elsewhere/a.wav' leaves the manifest folder"):
+    with pytest.raises(SpeechlabError, match=r"audio path '../elsewhere/a.wav' leaves the manifest folder$"):
         load_manifest(folder / "m.yaml")
     assert load_manifest(folder / "m.yaml", audio_root=folder.parent).cases[0].id == "a"
-    with pytest.raises(SpeechlabError, match=r"leaves .*elsewhere"):
-        load_manifest(folder / "m.yaml", audio_root=folder / "elsewhere")
+    with pytest.raises(
+        SpeechlabError, match=r"audio path '../elsewhere/a.wav' leaves the audio root .*data$"
+    ):
+        load_manifest(folder / "m.yaml", audio_root=folder)
+    (audio.parent / "a.TextGrid").touch()
+    (folder / "link.TextGrid").symlink_to(audio.parent / "a.TextGrid")
+    (folder / "m.yaml").write_text(
+        "cases:\n  - {id: a, audio: in.wav, text: ten of clubs, alignment: link.TextGrid}\n"
+    )
+    with pytest.raises(SpeechlabError, match=r"m.yaml:2: case 'a': alignment path 'link.TextGrid' \(a link"):
+        load_manifest(folder / "m.yaml")
 
 
-def test_a_gzipped_nemo_manifest_is_read_as_gzip_and_a_corrupt_one_is_one_line(outside):
-    """The audit: a NeMo .jsonl.gz was detected but opened as text (a raw UnicodeDecodeError)."""
-    import gzip
-
+def test_a_gzipped_nemo_manifest_is_told_and_read_through_gzip(outside):
     folder, _ = outside
     (folder / "m.jsonl.gz").write_bytes(gzip.compress(nemo_line("in.wav").encode()))
+    assert detect(folder / "m.jsonl.gz") == "nemo"
     assert [c.id for c in load_manifest(folder / "m.jsonl.gz").cases] == ["in"]
-    (folder / "bad.jsonl.gz").write_bytes(gzip.compress(nemo_line("in.wav").encode())[:-12])
-    with pytest.raises(SpeechlabError, match=r"bad\.jsonl\.gz: cannot read \(EOFError"):
-        load_manifest(f"nemo:{folder / 'bad.jsonl.gz'}")
 
 
-def test_a_line_without_end_is_refused_at_its_limit_not_read_whole(outside):
-    """The audit: the first line of a gzip file was read whole to tell its format."""
-    import gzip
-    import time
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (gzip.compress(nemo_line("in.wav").encode())[:-12], "EOFError: Compressed file ended"),
+        (nemo_line("in.wav").encode(), "BadGzipFile: Not a gzipped file"),
+        (gzip.compress(b'{"audio_filepath": "\xff"}\n'), "UnicodeDecodeError: 'utf-8' codec"),
+    ],
+)
+@pytest.mark.parametrize("prefix", ["", "nemo:", pytest.param("lhotse:", marks=pytest.mark.full)])
+def test_a_corrupt_gzip_manifest_is_one_line_naming_it(tmp_path, content, error, prefix):
+    path = tmp_path / "m.jsonl.gz"
+    path.write_bytes(content)
+    with pytest.raises(SpeechlabError) as info:
+        load_manifest(f"{prefix}{path}")
+    assert str(info.value).startswith(f"{path}: cannot read ({error}"), str(info.value)
+    assert "\n" not in str(info.value)
 
-    folder, _ = outside
-    huge = folder / "huge.jsonl.gz"
-    with gzip.open(huge, "wb", compresslevel=1) as f:
-        f.write(b'{"audio_filepath": "' + b"a" * (200 * 2**20))  # 200 MB, no line break
+
+def test_lines_are_read_to_a_bound(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text("12345678\n\n123456789\n")
+    lines = numbered_lines(path, limit=8)
+    assert next(lines) == (1, "12345678\n") and next(lines) == (2, "\n")
+    with pytest.raises(SpeechlabError, match=rf"^{path}:3: a line over 8 characters$"):
+        next(lines)
+    path.write_text("12345678")
+    assert list(numbered_lines(path, limit=8)) == [(1, "12345678")]
+    path.write_text("  \n\n  {}  \n" + "x" * 100)
+    assert first_line(path, limit=8) == "{}"
+    path.write_text("\n" + "x" * 100 + "\n{}\n")
+    assert first_line(path, limit=8) == "x" * 7  # the first line's start: the rest is not read
+
+
+@pytest.fixture(scope="module")
+def huge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gzip whose first line decompresses to 1 GiB: one compressed MiB of ``a`` repeated as
+    gzip members (which read as one stream), 1 MiB on disk, written in milliseconds."""
+    path = tmp_path_factory.mktemp("huge") / "huge.jsonl.gz"
+    member = gzip.compress(b"a" * 2**20, compresslevel=9)
+    path.write_bytes(gzip.compress(b'{"audio_filepath": "') + member * 1024)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("prefix", "message"),
+    [
+        ("", "cannot tell the format of this JSON file"),
+        ("nemo:", "huge.jsonl.gz:1: a line over 1048576 characters"),
+        pytest.param("lhotse:", "huge.jsonl.gz:1: a line over 1048576 characters", marks=pytest.mark.full),
+    ],
+)
+def test_a_huge_first_line_is_refused_without_reading_it_all(huge, prefix, message):
     start = time.perf_counter()
-    with pytest.raises(SpeechlabError, match=r"cannot tell the format of this JSON file"):
-        load_manifest(huge)
-    with pytest.raises(SpeechlabError, match=r"huge\.jsonl\.gz:1: a line over 1048576 characters"):
-        load_manifest(f"nemo:{huge}")
-    assert time.perf_counter() - start < 5  # a few MB read, not 200
+    with pytest.raises(SpeechlabError, match=message):
+        load_manifest(f"{prefix}{huge}")
+    assert time.perf_counter() - start < 2  # a MiB or two decompressed, not 1024
+
+
+def test_a_kaldi_file_without_line_breaks_is_refused_at_its_bound(corpus, tmp_path):
+    folder = _copy(corpus, "kaldi", tmp_path)
+    (folder / "text").write_text("cards_001 " + "ten " * 2**19)
+    with pytest.raises(SpeechlabError, match=rf"^{folder}/text:1: a line over 1048576 characters$"):
+        load_manifest(folder)
 
 
 def test_the_audio_root_option_reaches_the_manifest_and_a_promotion_may_not_set_it(project):
@@ -608,3 +730,18 @@ def test_the_audio_root_option_reaches_the_manifest_and_a_promotion_may_not_set_
     promotion.stderr.fnmatch_lines(
         ["ERROR: --promote-to: --speech-audio-root may not be given with a promotion*"]
     )
+
+
+def test_a_nemo_manifest_reaching_out_is_a_usage_error_until_pyproject_names_the_root(project):
+    (project.path / "elsewhere").mkdir()
+    shutil.copy(project.path / "data" / "audio" / "cards_001.wav", project.path / "elsewhere" / "x.wav")
+    (project.path / "data" / "m.jsonl").write_text(nemo_line("../elsewhere/x.wav", duration=1.1))
+    refused = project.run("--co", "--speech-manifest=data/m.jsonl")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        ["ERROR: */data/m.jsonl:1: case 'x': audio path '../elsewhere/x.wav' leaves the manifest folder"]
+    )
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('device = "cpu"', 'device = "cpu"\naudio_root = "."'))
+    allowed = project.run("--co", "--speech-manifest=data/m.jsonl")  # "." is pyproject's folder
+    assert allowed.ret == pytest.ExitCode.OK, allowed.stdout.str()[-2000:] + allowed.stderr.str()

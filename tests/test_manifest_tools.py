@@ -3,6 +3,7 @@ format; ``speechlab manifest build`` makes a manifest from a folder of audio and
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import yaml
 from pytest_speechlab.cli import main
 from pytest_speechlab.core.audio import case_audio
 from pytest_speechlab.core.manifest import load_manifest, sha256_file
+from pytest_speechlab.errors import SpeechlabError
 
 from .conftest import REPO, short_cases
 from .test_formats import FORMATS, described, needs, write_corpus
@@ -58,7 +60,7 @@ def test_convert_refuses_audio_outside_the_output_folder(corpus, tmp_path, capsy
     assert main(["manifest", "convert", corpus["nemo"], str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("speechlab: error: ") and err.count("\n") == 1
-    assert "is outside" in err and "write the manifest into a folder that holds all the audio" in err
+    assert "leaves the manifest folder: write the manifest into a folder that holds all the audio" in err
     assert not out.exists()
 
 
@@ -114,3 +116,79 @@ def test_build_writes_a_manifest_that_loads(tmp_path, capsys):
         == 0
     )
     assert load_manifest(folder / "m.yaml").cases == load_manifest(folder / "manifest.yaml").cases
+
+
+def _reaching_out(tmp_path: Path) -> Path:
+    """A NeMo manifest in ``tmp_path/data`` with one case beside it and one in ``tmp_path/elsewhere``."""
+    cards = short_cases()[0]
+    for name in ("data", "elsewhere"):
+        (tmp_path / name).mkdir()
+        shutil.copy(cards.audio, tmp_path / name / f"{name}.wav")
+    path = tmp_path / "data" / "m.jsonl"
+    lines = [
+        {"audio_filepath": a, "text": cards.text, "duration": 1.0}
+        for a in ("data.wav", "../elsewhere/elsewhere.wav")
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_convert_reads_a_source_reaching_out_only_with_an_audio_root(tmp_path, capsys):
+    """The audit: convert read a NeMo manifest's ../ paths and wrote a manifest of them."""
+    source, out = _reaching_out(tmp_path), tmp_path / "out.yaml"
+    assert main(["manifest", "convert", str(source), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"speechlab: error: {source}:2: case 'elsewhere': audio path '../elsewhere/elsewhere.wav' "
+        "leaves the manifest folder\n"
+    )
+    assert not out.exists()
+    assert main(["manifest", "convert", str(source), str(out), "--audio-root", str(tmp_path)]) == 0
+    assert [e["audio"] for e in yaml.safe_load(out.read_text())["cases"]] == [
+        "data/data.wav",
+        "elsewhere/elsewhere.wav",
+    ]
+    assert "--speech-audio-root" not in capsys.readouterr().out  # it needs none: its folder holds both
+    assert len(load_manifest(out).cases) == 2
+
+
+def test_convert_and_build_write_paths_out_of_their_folder_only_when_told(tmp_path, capsys):
+    source = _reaching_out(tmp_path)
+    out = tmp_path / "data" / "out.yaml"
+    args = ["manifest", "convert", str(source), str(out)]
+    assert main([*args, "--audio-root", str(tmp_path / "data")]) == 2  # the root must hold the source's
+    assert capsys.readouterr().err.endswith("leaves the audio root " + str(tmp_path / "data") + "\n")
+    assert main([*args, "--audio-root", str(tmp_path)]) == 0
+    assert f"run it with --speech-audio-root={tmp_path}" in capsys.readouterr().out
+    entries = yaml.safe_load(out.read_text())["cases"]
+    assert [e["audio"] for e in entries] == ["data.wav", "../elsewhere/elsewhere.wav"]
+    with pytest.raises(SpeechlabError, match="leaves the manifest folder"):
+        load_manifest(out)
+    assert len(load_manifest(out, audio_root=tmp_path).cases) == 2
+
+    folder = _folder(tmp_path)
+    other = tmp_path / "manifests" / "m.yaml"
+    other.parent.mkdir()
+    build = ["manifest", "build", str(folder), "--skip-missing", "-o", str(other)]
+    assert main(build) == 2
+    err = capsys.readouterr().err
+    assert "leaves the manifest folder: write the manifest into a folder that holds all the audio" in err
+    assert err.count("\n") == 1 and not other.exists()
+    assert main([*build, "--audio-root", str(tmp_path)]) == 0
+    assert f"run it with --speech-audio-root={tmp_path}" in capsys.readouterr().out
+    assert {c.id for c in load_manifest(other, audio_root=tmp_path).cases} == {
+        "card_one",
+        "alice_002",
+        "silence",
+    }
+
+
+def test_build_refuses_a_link_that_leads_out_of_the_folder(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    (tmp_path / "elsewhere.wav").write_bytes((folder / "card one.wav").read_bytes())
+    (folder / "linked.wav").symlink_to(tmp_path / "elsewhere.wav")
+    (folder / "linked.txt").write_text("ten of clubs\n")
+    assert main(["manifest", "build", str(folder), "--skip-missing"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder}: audio path 'linked.wav' (a link to {tmp_path}/elsewhere.wav) leaves" in err
+    assert not (folder / "manifest.yaml").exists()

@@ -1,7 +1,8 @@
 """The manifest: which audio files to test and what was said in them.
 
 A manifest is a YAML file with a ``cases`` list; audio paths are relative to the manifest's
-folder and may not leave it. Everything is checked when the manifest is loaded, so that a bad
+folder and may not leave it (``within``: the rule of every format), unless the user names
+another folder with ``--speech-audio-root``. Everything is checked when the manifest is loaded, so that a bad
 case stops the run before any model is loaded. Other formats (NeMo, Kaldi, Hugging Face,
 lhotse) are read by ``core.formats`` into the same ``Case`` objects; ``load_manifest`` takes
 either a path or a format spec.
@@ -10,6 +11,7 @@ either a path or a format spec.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +80,36 @@ class Manifest:
         if unknown:
             raise SpeechlabError(f"{self.path}: no case has tag(s) {', '.join(sorted(unknown))}")
         return tuple(c for c in self.cases if set(tags) & set(c.tags))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The folder a manifest's files must lie in: its own, or the audio root the user named."""
+
+    folder: Path  # resolved
+    named: bool = False  # the user's --speech-audio-root, not the manifest's own folder
+
+    def __str__(self) -> str:
+        return f"the audio root {self.folder}" if self.named else "the manifest folder"
+
+
+def reach(manifest_folder: Path, audio_root: Path | None) -> Reach:
+    """Where a manifest in ``manifest_folder`` may take files from: ``audio_root`` when given."""
+    if audio_root is not None:
+        return Reach(audio_root.resolve(), named=True)
+    return Reach(manifest_folder.resolve())
+
+
+def within(where: str, what: str, given: str, base: Path, limit: Reach) -> Path:
+    """The file a manifest names as ``given`` (taken from ``base`` when relative), resolved, once
+    known to lie inside ``limit`` after symbolic links and ``..`` are resolved. A manifest may come
+    from a pull request or a downloaded data set: the files it opens must not reach outside."""
+    path = base / given
+    resolved = path.resolve()
+    if resolved.is_relative_to(limit.folder):
+        return resolved
+    link = "" if resolved == Path(os.path.normpath(base.resolve() / given)) else f" (a link to {resolved})"
+    raise SpeechlabError(f"{where}: {what} path {given!r}{link} leaves {limit}")
 
 
 def sha256_file(path: Path) -> str:
@@ -185,7 +217,8 @@ def load_manifest(spec: Path | str, audio_root: Path | None = None) -> Manifest:
 
 def load_yaml(path: Path | str, audio_root: Path | None = None) -> Manifest:
     """Read and validate a YAML manifest; raise SpeechlabError naming the file, line and problem.
-    Audio paths are taken from the manifest's folder and must lie inside it (or ``audio_root``)."""
+    Audio and alignment paths are taken from the manifest's folder and must lie inside it, or
+    inside ``audio_root`` when given."""
     path = Path(path)
     if not path.is_file():
         raise SpeechlabError(f"{path}: manifest not found")
@@ -197,11 +230,12 @@ def load_yaml(path: Path | str, audio_root: Path | None = None) -> Manifest:
         raise SpeechlabError(f"{path}: 'cases' is empty")
     lines = _case_lines(text)
     root = path.parent.resolve()
+    limit = reach(root, audio_root)
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(data["cases"]):
         line = lines[index] if index < len(lines) else 0
-        case = _parse_case(path, root, entry, line, (audio_root or root).resolve())
+        case = _parse_case(path, root, entry, line, limit)
         if case.id in seen:
             raise SpeechlabError(
                 f"{path}:{line}: duplicate case id {case.id!r} (first at line {seen[case.id]})"
@@ -211,7 +245,7 @@ def load_yaml(path: Path | str, audio_root: Path | None = None) -> Manifest:
     return Manifest(path=path, cases=tuple(cases))
 
 
-def _parse_case(path: Path, root: Path, entry: Any, line: int, inside: Path | None = None) -> Case:
+def _parse_case(path: Path, root: Path, entry: Any, line: int, limit: Reach) -> Case:
     where = f"{path}:{line}"
     if not isinstance(entry, dict):
         raise SpeechlabError(f"{where}: a case must be a mapping with id, audio and text")
@@ -234,10 +268,7 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int, inside: Path | No
         raise SpeechlabError(f"{where}: text must be a string")
     if not text.strip() and NONSPEECH_TAG not in tags:
         raise SpeechlabError(f"{where}: empty reference text (allowed only with tag 'nonspeech')")
-    audio = (root / str(entry["audio"])).resolve()
-    if not audio.is_relative_to(inside or root):
-        folder = "the manifest folder" if (inside or root) == root else str(inside)
-        raise SpeechlabError(f"{where}: audio path {entry['audio']!r} leaves {folder}")
+    audio = within(where, "audio", str(entry["audio"]), root, limit)
     if not audio.is_file():
         raise SpeechlabError(f"{where}: audio file {audio} not found")
     sha = entry.get("sha256")
@@ -254,9 +285,7 @@ def _parse_case(path: Path, root: Path, entry: Any, line: int, inside: Path | No
     offset_s, duration_s = span(where, header, entry.get("offset"), entry.get("duration"))
     alignment = None
     if entry.get("alignment") is not None:
-        alignment = (root / str(entry["alignment"])).resolve()
-        if not alignment.is_relative_to(root):
-            raise SpeechlabError(f"{where}: alignment path {entry['alignment']!r} leaves the manifest folder")
+        alignment = within(where, "alignment", str(entry["alignment"]), root, limit)
         if not alignment.is_file():
             raise SpeechlabError(f"{where}: alignment file {alignment} not found")
     language = entry.get("language")

@@ -13,14 +13,13 @@ after ``?`` are for the formats that need them (``hf:DIR?split=test&text=sentenc
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 from ...errors import SpeechlabError
-from ..manifest import Manifest, load_yaml
-from .common import contained, open_text
+from ..manifest import Manifest, Reach, load_yaml, reach
+from .common import reading
 
 FORMATS = ("yaml", "nemo", "kaldi", "hf", "lhotse")
 OPTIONS = {
@@ -69,20 +68,15 @@ def _options(fmt: str, spec: str, query: str) -> dict[str, str]:
     return options
 
 
-SNIFF = 64 * 2**10  # characters of the first line read to tell a JSON format
+SNIFF = 64 * 2**10  # characters read to tell a JSON format from its first line
 
 
-def _first_line(path: Path) -> str:
-    """The start of the first non-empty line (at most ``SNIFF`` characters: a file with no line
-    break is not read whole to learn its format)."""
-    try:
-        with open_text(path) as f:
-            while line := f.readline(SNIFF):
-                if line.strip():
-                    return line.strip()
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
-        return ""
-    return ""
+def first_line(path: Path, limit: int = SNIFF) -> str:
+    """The first non-empty line among the first ``limit`` characters of ``path`` (its start, when
+    longer): a file without line breaks is not read whole to learn its format."""
+    with reading(path) as f:
+        head = f.read(limit)
+    return next((line.strip() for line in head.splitlines() if line.strip()), "")
 
 
 def detect(path: Path) -> str:
@@ -102,7 +96,7 @@ def detect(path: Path) -> str:
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in (".json", ".jsonl"):
-        line = _first_line(path)
+        line = first_line(path)
         if line.startswith("["):
             return "lhotse"  # lhotse's eager JSON manifests are one list
         try:
@@ -120,7 +114,7 @@ def detect(path: Path) -> str:
     return "yaml"
 
 
-def _reader(fmt: str) -> Callable[[Path, dict[str, str]], Manifest]:
+def _reader(fmt: str) -> Callable[[Path, dict[str, str], Reach], Manifest]:
     if fmt == "nemo":
         from . import nemo as module
     elif fmt == "kaldi":
@@ -133,8 +127,9 @@ def _reader(fmt: str) -> Callable[[Path, dict[str, str]], Manifest]:
 
 
 def load(spec: str | Path, audio_root: Path | None = None) -> Manifest:
-    """The manifest a spec names, in whatever format it is, with every case's audio inside the
-    folder the manifest lies in (a file's, or a data directory's), or inside ``audio_root``."""
+    """The manifest a spec names, in whatever format it is. Every file a case names must lie in
+    the folder the manifest lies in (a file's folder, or the one holding a data directory), or in
+    ``audio_root`` when given: each reader checks a path before it opens the file."""
     text = str(spec)
     fmt, raw, query = split_spec(text)
     path = Path(raw)
@@ -142,7 +137,6 @@ def load(spec: str | Path, audio_root: Path | None = None) -> Manifest:
         raise SpeechlabError(f"{path}: manifest not found")
     fmt = fmt or detect(path)
     options = _options(fmt, text, query)
-    if fmt == "yaml":  # it keeps its audio inside its folder (or the root) itself, before reading any
+    if fmt == "yaml":
         return load_yaml(path, audio_root)
-    # the folder the manifest (a file, or a data directory) lies in, as for a YAML manifest
-    return contained(_reader(fmt)(path, options), audio_root or path.resolve().parent)
+    return _reader(fmt)(path, options, reach(path.resolve().parent, audio_root))

@@ -12,21 +12,12 @@ import gzip
 import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from ...errors import SpeechlabError
-from ..manifest import (
-    ID_PATTERN,
-    NONSPEECH_TAG,
-    Case,
-    Embedded,
-    Header,
-    Manifest,
-    read_header,
-    sha256_file,
-    span,
-)
+from ..manifest import ID_PATTERN, NONSPEECH_TAG, Case, Embedded, Header, read_header, sha256_file, span
 
 BUCKETS = ((5.0, "dur_lt5s"), (15.0, "dur_5_15s"), (30.0, "dur_15_30s"))
 LONGEST = "dur_ge30s"
@@ -126,34 +117,27 @@ def open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8")
 
 
-def numbered_lines(path: Path, limit: int = MAX_LINE) -> Iterator[tuple[int, str]]:
-    """``(number, line)`` of a manifest, each read to at most ``limit`` characters: a file with
-    no line breaks is refused at the limit, not read whole. A corrupt gzip or bad UTF-8 is one
-    line naming the file."""
+@contextmanager
+def reading(path: Path) -> Iterator[IO[str]]:
+    """``path``'s text open to read; a corrupt gzip or bad UTF-8 met while reading it is one line
+    naming the file, not a traceback."""
     try:
         with open_text(path) as f:
-            number = 0
-            while line := f.readline(limit + 1):
-                number += 1
-                if len(line) > limit:
-                    raise SpeechlabError(f"{path}:{number}: a line over {limit} characters")
-                yield number, line
+            yield f
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise SpeechlabError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
 
 
-def contained(manifest: Manifest, root: Path) -> Manifest:
-    """``manifest``, once every case's audio is known to lie inside ``root`` (symbolic links and
-    ``..`` resolved): the rule of YAML manifests, for every format. A manifest names files to
-    open; one from elsewhere (a pull request, a downloaded data set) must not reach outside."""
-    top = root.resolve()
-    for case in manifest.cases:
-        if case.embedded is None and not case.audio.resolve().is_relative_to(top):
-            raise SpeechlabError(
-                f"{manifest.path}: case {case.id!r}: audio {case.audio} lies outside {top} "
-                "(pass --speech-audio-root to read audio from another folder)"
-            )
-    return manifest
+def numbered_lines(path: Path, limit: int = MAX_LINE) -> Iterator[tuple[int, str]]:
+    """``(number, line)`` of a manifest, each read to at most ``limit`` characters (its line break
+    aside): a file with no line breaks is refused at the limit, not read whole."""
+    with reading(path) as f:
+        number = 0
+        while line := f.readline(limit + 1):
+            number += 1
+            if len(line) > limit and not line.endswith("\n"):
+                raise SpeechlabError(f"{path}:{number}: a line over {limit} characters")
+            yield number, line
 
 
 def unique(source: str, cases: list[tuple[str, Case]]) -> tuple[Case, ...]:

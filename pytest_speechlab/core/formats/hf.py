@@ -12,7 +12,8 @@ read with pyarrow, without decoding audio. An audio value that holds its bytes (
 ``save_to_disk`` and the Hub's parquet files store it) stays where it is: the case names the
 arrow or parquet file and its ``Embedded`` column and row, and ``embedded_bytes`` reads just
 that row when the case is measured (arrow files are memory-mapped; a parquet file is read one
-row group at a time). An audio value with only a path is that file (relative to the dataset).
+row group at a time). An audio value with only a path is that file (relative to the dataset),
+which must lie inside the folder holding the dataset (or the audio root).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import SpeechlabError
-from ..manifest import Case, Embedded, Manifest, read_header
+from ..manifest import Case, Embedded, Manifest, Reach, read_header, within
 from .common import Headers, build_case, unique
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def _batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
             yield batch.select(columns)
 
 
-def load(path: Path, options: dict[str, str]) -> Manifest:
+def load(path: Path, options: dict[str, str], limit: Reach) -> Manifest:
     datasets = _datasets()
     import pyarrow as pa
 
@@ -156,7 +157,7 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
                     )  # reads the header alone
                     target, embedded = file, Embedded(audio_col, local)
                 else:
-                    target, embedded = (root / str(name)).resolve(), None
+                    target, embedded = within(here, "audio", str(name), root, limit), None
                     header = headers(here, target)
                 case = build_case(
                     here,

@@ -3,11 +3,11 @@
 
 ``wav.scp`` lines must name plain audio files (``REC PATH``); a piped command (``... |``) or
 an archive offset (``file.ark:123``) is an error, since reading them means running Kaldi.
-Relative paths are taken from the data directory. With ``segments`` (``UTT REC START END``)
-each utterance is that span of its recording (an END of -1 is the recording's end); without it
-each ``wav.scp`` entry is an utterance and its id is the recording id. Utterances come in the
-order of ``text``; the utterance id, made a valid id (``61-70968-0000`` becomes
-``61_70968_0000``), is the case id.
+Relative paths are taken from the data directory; every path must lie inside the folder holding
+it (or the audio root). With ``segments`` (``UTT REC START END``) each utterance is that span of
+its recording (an END of -1 is the recording's end); without it each ``wav.scp`` entry is an
+utterance and its id is the recording id. Utterances come in the order of ``text``; the
+utterance id, made a valid id (``61-70968-0000`` becomes ``61_70968_0000``), is the case id.
 """
 
 from __future__ import annotations
@@ -16,27 +16,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import SpeechlabError
-from ..manifest import Case, Manifest
+from ..manifest import Case, Manifest, Reach, within
 from .common import Headers, build_case, numbered_lines, unique
 
 
 def _lines(path: Path, min_fields: int) -> Iterator[tuple[str, str, list[str]]]:
     """``(where, key, rest split)`` of each non-empty line; a key seen twice is an error."""
     seen: set[str] = set()
-    if True:
-        for number, line in numbered_lines(path):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{number}"
-            if len(fields) < min_fields:
-                raise SpeechlabError(
-                    f"{where}: Kaldi {path.name} line needs {min_fields} fields, has {len(fields)}"
-                )
-            if fields[0] in seen:
-                raise SpeechlabError(f"{where}: Kaldi {path.name} lists {fields[0]!r} twice")
-            seen.add(fields[0])
-            yield where, fields[0], fields[1:]
+    for number, line in numbered_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{path}:{number}"
+        if len(fields) < min_fields:
+            raise SpeechlabError(
+                f"{where}: Kaldi {path.name} line needs {min_fields} fields, has {len(fields)}"
+            )
+        if fields[0] in seen:
+            raise SpeechlabError(f"{where}: Kaldi {path.name} lists {fields[0]!r} twice")
+        seen.add(fields[0])
+        yield where, fields[0], fields[1:]
 
 
 def _table(path: Path) -> dict[str, str]:
@@ -44,7 +43,7 @@ def _table(path: Path) -> dict[str, str]:
     return {key: rest[0] for _, key, rest in _lines(path, 2)} if path.is_file() else {}
 
 
-def _recordings(folder: Path) -> dict[str, tuple[str, Path]]:
+def _recordings(folder: Path, limit: Reach) -> dict[str, tuple[str, Path]]:
     recordings: dict[str, tuple[str, Path]] = {}
     scp = folder / "wav.scp"
     for number, line in numbered_lines(scp):
@@ -65,12 +64,12 @@ def _recordings(folder: Path) -> dict[str, tuple[str, Path]]:
             )
         if key in recordings:
             raise SpeechlabError(f"{where}: Kaldi wav.scp lists {key!r} twice")
-        recordings[key] = (where, (folder / value).resolve())
+        recordings[key] = (where, within(f"{where}: recording {key!r}", "audio", value, folder, limit))
     return recordings
 
 
-def load(path: Path, options: dict[str, str]) -> Manifest:
-    recordings = _recordings(path)
+def load(path: Path, options: dict[str, str], limit: Reach) -> Manifest:
+    recordings = _recordings(path, limit)
     segments = path / "segments"
     spans: dict[str, tuple[str, str, str, str]] = {}
     if segments.is_file():

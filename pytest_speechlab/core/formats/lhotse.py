@@ -9,17 +9,20 @@ span of the recording's audio file, and its text, speaker and language carry ove
 several supervisions joins their texts in time order. A recording must be one plain audio file
 (lhotse's ``file`` source, no transforms); several channels are averaged, as for every case.
 Relative source paths are taken from the current folder, as lhotse does, else from the
-manifest's folder.
+manifest's folder; every one must lie inside the manifest's folder (or the audio root). A
+``.jsonl`` file (gzipped or not) is first read line by line to a bound, since lhotse reads a line
+whole however long it is.
 """
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Any
 
 from ...errors import SpeechlabError
-from ..manifest import Case, Manifest
-from .common import Headers, build_case, unique
+from ..manifest import Case, Manifest, Reach, within
+from .common import Headers, build_case, numbered_lines, unique
 
 
 def _lhotse() -> Any:
@@ -33,6 +36,8 @@ def _lhotse() -> Any:
 
 
 def _read(lhotse: Any, path: Path) -> Any:
+    if path.name.endswith((".jsonl", ".jsonl.gz")):  # lhotse reads a line whole, however long
+        collections.deque(numbered_lines(path), maxlen=0)
     try:
         return lhotse.load_manifest(path)
     except Exception as exc:  # lhotse raises whatever its parsing hits; one line is what we owe
@@ -49,7 +54,7 @@ def _partner(path: Path, options: dict[str, str], want: str, have: str) -> Path:
     return partner
 
 
-def _audio(where: str, recording: Any, manifest: Path) -> Path:
+def _audio(where: str, recording: Any, manifest: Path, limit: Reach) -> Path:
     sources = recording.sources
     if len(sources) != 1 or sources[0].type != "file":
         kinds = ", ".join(s.type for s in sources) or "none"
@@ -60,13 +65,11 @@ def _audio(where: str, recording: Any, manifest: Path) -> Path:
         raise SpeechlabError(
             f"{where}: lhotse recording {recording.id!r} has transforms; only plain audio is read"
         )
-    path = Path(sources[0].source)
-    if not path.is_absolute() and not path.is_file():
-        path = manifest.parent / path
-    return path.resolve()
+    given = str(sources[0].source)
+    return within(where, "audio", given, Path.cwd() if Path(given).is_file() else manifest.parent, limit)
 
 
-def load(path: Path, options: dict[str, str]) -> Manifest:
+def load(path: Path, options: dict[str, str], limit: Reach) -> Manifest:
     lhotse = _lhotse()
     manifest = _read(lhotse, path)
     if isinstance(manifest, lhotse.RecordingSet):
@@ -80,7 +83,7 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
             manifest,
         )
     elif isinstance(manifest, lhotse.CutSet):
-        return Manifest(path=path, cases=_cuts(path, manifest))
+        return Manifest(path=path, cases=_cuts(path, manifest, limit))
     else:
         raise SpeechlabError(f"{path}: a lhotse {type(manifest).__name__}; expected cuts or supervisions")
     if not isinstance(recordings, lhotse.RecordingSet) or not isinstance(supervisions, lhotse.SupervisionSet):
@@ -94,7 +97,7 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
             raise SpeechlabError(f"{where}: lhotse recording {sup.recording_id!r} is not in the recordings")
         if sup.text is None:
             raise SpeechlabError(f"{where}: lhotse supervision has no text")
-        audio = _audio(where, by_id[sup.recording_id], path)
+        audio = _audio(where, by_id[sup.recording_id], path, limit)
         case = build_case(
             where,
             sup.id,
@@ -111,7 +114,7 @@ def load(path: Path, options: dict[str, str]) -> Manifest:
     return Manifest(path=path, cases=unique(str(path), cases))
 
 
-def _cuts(path: Path, cuts: Any) -> tuple[Case, ...]:
+def _cuts(path: Path, cuts: Any, limit: Reach) -> tuple[Case, ...]:
     headers = Headers()
     cases: list[tuple[str, Case]] = []
     for number, cut in enumerate(cuts, 1):
@@ -122,7 +125,7 @@ def _cuts(path: Path, cuts: Any) -> tuple[Case, ...]:
         sups = sorted(cut.supervisions, key=lambda s: s.start)
         if not sups or any(s.text is None for s in sups):
             raise SpeechlabError(f"{where}: lhotse cut has no supervision with text")
-        audio = _audio(where, recording, path)
+        audio = _audio(where, recording, path, limit)
         case = build_case(
             where,
             cut.id,

@@ -4,7 +4,9 @@ what ``speechlab manifest convert`` and ``speechlab manifest build`` write.
 The YAML holds every field the cases carry (speaker, language, the derived tags, a span as
 ``offset`` and ``duration``, sha256 where known, the header's sample rate, the reference
 alignment), so it loads back to the same cases. Audio and alignment paths are relative to the
-YAML's folder, which must hold them all: a manifest's files may not leave its folder.
+YAML's folder, which must hold them all, as loading it requires; only when the user names an
+audio root (``--audio-root``) may they lead out of it (``../``), into that root, and the YAML
+then loads with ``--speech-audio-root`` naming it.
 """
 
 from __future__ import annotations
@@ -17,28 +19,39 @@ from typing import Any
 import yaml
 
 from ...errors import SpeechlabError
-from ..manifest import Case, Header, read_header, sha256_file
+from ..manifest import Case, Header, reach, read_header, sha256_file, within
 from .common import build_case, unique
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
 TRANSCRIPT_SUFFIXES = (".txt", ".lab")
 
 
-def _inside(path: Path, folder: Path) -> str:
-    """``path`` relative to ``folder``, which it may not leave."""
-    if not path.is_relative_to(folder):
-        common = os.path.commonpath([folder, path])
+def _named(case: Case, what: str, path: Path, folder: Path, audio_root: Path | None) -> str:
+    """``path`` as the YAML in ``folder`` names it: inside ``folder``, or inside ``audio_root``
+    when given (the YAML then loads with ``--speech-audio-root`` naming it)."""
+    try:
+        resolved = within(f"case {case.id!r}", what, str(path), folder, reach(folder, audio_root))
+    except SpeechlabError as exc:
+        if audio_root is not None:
+            raise
+        common = os.path.commonpath([folder, path.resolve()])
         raise SpeechlabError(
-            f"{path} is outside {folder}, and a manifest's audio may not leave its folder: "
-            f"write the manifest into a folder that holds all the audio (such as {common})"
-        )
-    return path.relative_to(folder).as_posix()
+            f"{exc}: write the manifest into a folder that holds all the audio (such as {common}), "
+            "or name one with --audio-root"
+        ) from None
+    return Path(os.path.relpath(resolved, folder)).as_posix()
 
 
-def entry(case: Case, folder: Path, audio: Path | None = None) -> dict[str, Any]:
+def entry(
+    case: Case, folder: Path, audio: Path | None = None, audio_root: Path | None = None
+) -> dict[str, Any]:
     """The YAML entry of ``case``, its audio (``audio`` when the case's was extracted to a
     file) and reference alignment written relative to ``folder``."""
-    out: dict[str, Any] = {"id": case.id, "audio": _inside(audio or case.audio, folder), "text": case.text}
+    out: dict[str, Any] = {
+        "id": case.id,
+        "audio": _named(case, "audio", audio or case.audio, folder, audio_root),
+        "text": case.text,
+    }
     if case.language:
         out["language"] = case.language
     if case.speaker:
@@ -52,8 +65,13 @@ def entry(case: Case, folder: Path, audio: Path | None = None) -> dict[str, Any]
         out["offset"] = round(case.offset_s, 6)
         out["duration"] = round(case.duration_s, 6)
     if case.alignment is not None:
-        out["alignment"] = _inside(case.alignment, folder)
+        out["alignment"] = _named(case, "alignment", case.alignment, folder, audio_root)
     return out
+
+
+def reaches_out(entries: list[dict[str, Any]]) -> bool:
+    """Whether a written manifest names files outside its folder (it needs an audio root)."""
+    return any(e[key].startswith("../") for e in entries for key in ("audio", "alignment") if key in e)
 
 
 def dump(entries: list[dict[str, Any]], comment: str) -> str:
@@ -67,14 +85,18 @@ def _transcript(audio: Path) -> Path | None:
     return next((p for s in TRANSCRIPT_SUFFIXES if (p := audio.with_suffix(s)).is_file()), None)
 
 
-def folder_cases(root: Path, skip_missing: bool) -> tuple[tuple[Case, ...], list[Path]]:
+def folder_cases(
+    root: Path, skip_missing: bool, audio_root: Path | None = None
+) -> tuple[tuple[Case, ...], list[Path]]:
     """A case for each audio file under ``root`` with a transcript beside it (``x.wav`` and
     ``x.txt``, else ``x.lab``), with its sha256; the id is the path under ``root`` without the
     extension, made a valid id (``spk1/001.wav`` is ``spk1_001``). Returns the cases and the
-    audio files left out for want of a transcript (an error unless ``skip_missing``)."""
+    audio files left out for want of a transcript (an error unless ``skip_missing``). A link
+    that leads out of ``root`` (or ``audio_root`` when given) is an error."""
     if not root.is_dir():
         raise SpeechlabError(f"{root}: not a folder")
     found = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    limit = reach(root, audio_root)
     if not found:
         raise SpeechlabError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
     cases, skipped = [], []
@@ -93,8 +115,9 @@ def folder_cases(root: Path, skip_missing: bool) -> tuple[tuple[Case, ...], list
         except UnicodeDecodeError:
             raise SpeechlabError(f"{transcript}: not UTF-8 text") from None
         where = str(audio)
-        header: Header = read_header(where, audio)
+        resolved = within(str(root), "audio", audio.relative_to(root).as_posix(), root, limit)
+        header: Header = read_header(where, resolved)
         raw_id = audio.relative_to(root).with_suffix("").as_posix()
-        case = build_case(where, raw_id, audio.resolve(), text, header)
+        case = build_case(where, raw_id, resolved, text, header)
         cases.append((where, replace(case, sha256=sha256_file(audio))))
     return unique(str(root), cases), skipped
