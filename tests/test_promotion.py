@@ -13,7 +13,7 @@ import yaml
 
 from pytest_speechlab.store.registry import load_registry
 
-from .conftest import commit_all
+from .conftest import QUIET, commit_all
 
 REGISTRY = """\
 schema: 1
@@ -37,6 +37,16 @@ def registry(project):
     assert project.run("--update-baselines").ret == 0
     commit_all(project.path, "baselines recorded")
     return path
+
+
+def assert_refused(project, registry, line: str, *args: str, promote: bool = True) -> None:
+    """Refused before the run: a usage error whose line matches ``ERROR: line``, and the registry
+    byte for byte unchanged."""
+    before = registry.read_bytes()
+    result = project.run(*(["--promote-to=candidate"] if promote else []), *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines([f"ERROR: {line}"])
+    assert registry.read_bytes() == before
 
 
 def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
@@ -63,7 +73,10 @@ def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
         change["pyproject_sha256"]
         == hashlib.sha256((project.path / "pyproject.toml").read_bytes()).hexdigest()
     )
-    assert change["tree"] == "committed and unchanged"
+    assert change["tree"] == "committed and unchanged" and change["tree_verified"] is True
+    audio = sorted(project.path.glob("data/audio/*.wav"))
+    rows = sorted(f"data/audio/{a.name}\t{hashlib.sha256(a.read_bytes()).hexdigest()}" for a in audio)
+    assert change["audio_sha256"] == hashlib.sha256("\n".join(rows).encode()).hexdigest()
     assert change["tests"]["ran"] == change["tests"]["collected"] == result.parseoutcomes()["passed"]
     assert change["settings"]["repeats"] == 2 and change["settings"]["new_cases"] == "fail"
     assert (
@@ -130,8 +143,14 @@ def test_errored_case_blocks(project, registry):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["suites/test_asr.py::test_wer"], "test paths or node ids given (suites/test_asr.py::test_wer)"),
-        (["suites/test_asr.py"], "test paths or node ids given (suites/test_asr.py)"),
+        (
+            ["suites/test_asr.py::test_wer"],
+            "tests chosen (suites/test_asr.py::test_wer, not the configured suites)",
+        ),
+        (["suites/test_asr.py"], "tests chosen (suites/test_asr.py, not the configured suites)"),
+        (["-o", "python_functions=test_wer"], "-o python_functions given"),
+        (["--override-ini=testpaths=suites/test_asr.py"], "-o testpaths given"),
+        (["--rootdir=suites"], "--rootdir given"),
         (["--ignore=suites/other.py"], "--ignore given"),
         (["--ignore-glob=*latency*"], "--ignore-glob given"),
         (["-k", "test_wer"], "-k given"),
@@ -145,59 +164,123 @@ def test_errored_case_blocks(project, registry):
 )
 def test_choosing_the_tests_is_refused_before_the_run(project, registry, args, message):
     """The bypass: a model blocked on the whole suite promoted by running a part of it."""
-    before = registry.read_bytes()
-    result = project.run("--promote-to=candidate", *args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        [f"ERROR: --promote-to: {message}*: a promotion runs the configured suite whole"]
+    assert_refused(
+        project, registry, f"--promote-to: {message}*: a promotion runs the configured suite whole", *args
     )
+
+
+def test_the_suite_is_the_configured_one_wherever_the_tests_are_chosen(project, registry, monkeypatch):
+    """The same bypass by other routes: a node id in PYTEST_ADDOPTS, --lf (with pytest's cache on),
+    and a run from a sub-folder, where pytest ignores testpaths and collects only that folder."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "suites/test_asr.py::test_wer")
+    assert_refused(project, registry, "--promote-to: tests chosen (suites/test_asr.py::test_wer, *")
+    monkeypatch.delenv("PYTEST_ADDOPTS")
+    before = registry.read_bytes()
+    last_failed = project.pytester.runpytest_inprocess(
+        "--speech-model=faster_whisper", "--promote-to=candidate", "--lf"
+    )
+    assert last_failed.ret == pytest.ExitCode.USAGE_ERROR
+    last_failed.stderr.fnmatch_lines(
+        ["ERROR: --promote-to: --lf given: a promotion runs the configured suite whole"]
+    )
+    part = project.path / "suites" / "part"
+    part.mkdir()
+    (part / "test_part.py").write_text(
+        "from pytest_speechlab.suites.test_asr import test_wer  # noqa: F401\n"
+    )
+    commit_all(project.path, "a folder of the suite with one of its tests")
     assert registry.read_bytes() == before
+    monkeypatch.chdir(part)
+    assert_refused(project, registry, "--promote-to: tests chosen (suites/part, not the configured suites)*")
 
 
 def test_an_updated_baseline_must_be_committed_before_a_promotion(project, registry):
     """The bypass: baselines rewritten by --update-baselines after a regression, then promoted
     from the dirty tree; and an untracked baseline for a new device."""
-    before = registry.read_bytes()
     data = project.read_baseline()
     case = project.cases[1]["id"]
     data["cases"][case]["wer"] = 0.41  # as an update over a worse model writes it
     project.write_baseline(data)
-    result = project.run("--promote-to=candidate")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        [
-            "ERROR: --promote-to: 1 uncommitted change(s) to what judges the run "
-            "(baselines/faster_whisper/cpu.json)*"
-        ]
+    changed = (
+        "--promote-to: 1 uncommitted change(s) to what judges the run (baselines/faster_whisper/{}.json)*"
     )
-    assert registry.read_bytes() == before
+    assert_refused(project, registry, changed.format("cpu"))
     commit_all(project.path, "reviewed")
     (project.baseline.parent / "cuda.json").write_text(project.baseline.read_text())
-    untracked = project.run("--promote-to=candidate")
-    assert untracked.ret == pytest.ExitCode.USAGE_ERROR
-    untracked.stderr.fnmatch_lines(
-        ["*uncommitted change(s) to what judges the run (baselines/faster_whisper/cuda.json)*"]
+    assert_refused(project, registry, changed.format("cuda"))
+
+
+def test_baselines_updated_by_a_run_must_be_committed_before_a_promotion(project, registry):
+    """The bypass as the audit ran it: --update-baselines over a changed model, then a promotion
+    of that model from the tree the update left."""
+    changed = "--speech-option=faster_whisper.beam_size=1"
+    assert project.run("--update-baselines", changed).ret == 0
+    line = (
+        "--promote-to: * uncommitted change(s) to what judges the run (baselines/faster_whisper/cpu.json, *"
     )
-    assert registry.read_bytes() == before
+    assert_refused(project, registry, line, changed)
 
 
-def test_a_collected_test_that_did_not_run_blocks(project, registry):
-    """Defence in depth: a plugin that drops a test without deselecting it."""
-    project.pytester.makeconftest(
-        """
-        import pytest
+def test_a_baseline_hidden_from_git_is_not_committed(project, registry):
+    """A baseline that .gitignore (here .git/info/exclude) hides never shows as untracked."""
+    subprocess.run(["git", "rm", "-q", "-r", "--cached", "baselines"], cwd=project.path, check=True)
+    (project.path / ".git" / "info" / "exclude").write_text("baselines/\n")
+    commit_all(project.path, "baselines out of git")
+    line = "--promote-to: 1 uncommitted change(s) to what judges the run (baselines/faster_whisper/cpu.json)*"
+    assert_refused(project, registry, line)
 
-        @pytest.hookimpl(wrapper=True)
-        def pytest_runtestloop(session):
-            session.items[:] = [i for i in session.items if "test_latency" not in i.nodeid]
-            return (yield)
-        """
-    )
+
+DROPS_LATENCY = {  # a conftest's hook that drops the latency tests from the run without deselecting them
+    "at collection": """
+import pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    items[:] = [i for i in items if "test_latency" not in i.nodeid]
+""",
+    "before the run": """
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session):
+    session.items[:] = [i for i in session.items if "test_latency" not in i.nodeid]
+    return (yield)
+""",
+}
+
+
+@pytest.mark.parametrize("when", DROPS_LATENCY)
+def test_a_conftest_that_drops_tests_must_be_committed_and_still_blocks(project, registry, when):
+    """A conftest is part of the suite: uncommitted, it is refused; committed, the tests it drops
+    are counted as collected and not run (defence in depth)."""
     before = registry.read_bytes()
+    (project.path / "conftest.py").write_text(QUIET + DROPS_LATENCY[when])
+    assert_refused(
+        project, registry, "--promote-to: 1 uncommitted change(s) to what judges the run (conftest.py)*"
+    )
+    commit_all(project.path, "a conftest that drops the latency tests")
     result = project.run("--promote-to=candidate")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         ["*BLOCKED*", "  * collected test(s) did not run: suites/test_asr.py::test_latency*"]
+    )
+    assert registry.read_bytes() == before
+
+
+def test_a_baseline_without_identity_is_compared_with_a_warning_and_not_promoted(project, registry):
+    data = project.read_baseline()
+    del data["identity"]
+    project.write_baseline(data)
+    commit_all(project.path, "a baseline of unknown origin")
+    before = registry.read_bytes()
+    result = project.run("--promote-to=candidate")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    warning = "the baseline records no model identity: it may have been recorded under any model"
+    result.stdout.fnmatch_lines(
+        [f"  model differs from the baseline's: {warning}", "*overall: pass*", "*BLOCKED*"]
+    )
+    result.stdout.fnmatch_lines(
+        [f"  faster_whisper on cpu: the baselines were recorded under another model: {warning}"]
     )
     assert registry.read_bytes() == before
 
@@ -221,6 +304,7 @@ def test_a_conftest_hook_can_veto(project, registry):
                 return "fewer than 10 cases: not enough evidence"
         """
     )
+    commit_all(project.path, "a veto of our own")
     before = registry.read_bytes()
     result = project.run("--promote-to=candidate")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -251,11 +335,7 @@ def test_a_conftest_hook_can_veto(project, registry):
     ],
 )
 def test_impossible_promotions_are_usage_errors_before_the_run(project, registry, args, message):
-    before = registry.read_bytes()
-    result = project.run(*args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: {message}"])
-    assert registry.read_bytes() == before
+    assert_refused(project, registry, message, *args, promote=False)
 
 
 def test_forced_promotion_skips_a_stage_with_its_reason(project, registry):
@@ -320,31 +400,35 @@ def test_speechlab_promote_runs_the_gate_in_process(project, registry):
     registry_data = yaml.safe_load(registry.read_text())
     assert registry_data["models"]["faster_whisper"]["status"] == "candidate"
     commit_all(project.path, "promoted")
-    refused = subprocess.run(
-        [*command[:-1], "production", "--", "-k", "test_wer"],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-    )
-    assert refused.returncode == pytest.ExitCode.USAGE_ERROR
-    assert "-k given: a promotion runs the configured suite whole" in refused.stderr
+    for args, message in (
+        (["-k", "test_wer"], "-k given"),
+        (
+            ["suites/test_asr.py::test_wer"],
+            "tests chosen (suites/test_asr.py::test_wer, not the configured suites)",
+        ),
+    ):
+        refused = subprocess.run(
+            [*command[:-1], "production", "--", *args], cwd=project.path, capture_output=True, text=True
+        )
+        assert refused.returncode == pytest.ExitCode.USAGE_ERROR
+        assert f"{message}: a promotion runs the configured suite whole" in refused.stderr
+    assert yaml.safe_load(registry.read_text())["models"]["faster_whisper"]["status"] == "candidate"
 
 
 def test_outside_git_a_promotion_needs_force_and_a_reason_and_says_so(project):
     registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
     assert project.run("--update-baselines").ret == 0
-    before = registry.read_bytes()
-    result = project.run("--promote-to=candidate")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        [
-            "ERROR: --promote-to: not a git repository: the baselines, manifest and thresholds cannot be "
-            "verified as committed (outside git: --promote-force with --promote-reason)"
-        ]
+    line = (
+        "--promote-to: not a git repository: the baselines, manifest and thresholds cannot be "
+        "verified as committed (outside git: --promote-force with --promote-reason)"
     )
-    assert registry.read_bytes() == before
+    assert_refused(project, registry, line)
     forced = project.run("--promote-to=candidate", "--promote-force", "--promote-reason=no git on this box")
     assert forced.ret == 0, forced.stdout.str()
+    forced.stdout.fnmatch_lines(
+        ["  NOT verified, forced (no git on this box): not a git repository: the baselines, manifest*"]
+    )
     change = load_registry(registry).get("faster_whisper").history[-1]
     assert change["forced"] is True and change["tree"].startswith("not a git repository")
+    assert change["tree_verified"] is False

@@ -10,6 +10,7 @@ import pytest
 from pytest_speechlab.core.manifest import Case
 from pytest_speechlab.gate.promotion import (
     SELECTION_OPTIONS,
+    WHOLE,
     Evidence,
     builtin_vetoes,
     cost_figures,
@@ -207,25 +208,56 @@ def test_the_history_entry_carries_the_headline_figures_of_each_device():
 # --- choosing the tests, and what judges them ------------------------------------------------
 
 
+SUITE = ["suites"]  # the configured testpaths, relative to the project
+
+
 def test_a_promotion_refuses_test_paths_and_every_option_that_chooses_tests():
-    assert selection_refusals([], {}) == []
-    assert selection_refusals([], {dest: None for dest in SELECTION_OPTIONS}) == []
-    assert selection_refusals([], {"maxfail": 0, "keyword": "", "lf": False, "ignore": []}) == []  # defaults
-    assert selection_refusals(["suites/test_asr.py::test_wer"], {}) == [
-        "test paths or node ids given (suites/test_asr.py::test_wer): "
+    assert selection_refusals(SUITE, SUITE, {}) == []
+    assert selection_refusals(["."], ["."], {}) == []  # no testpaths: the root folder, run from there
+    assert selection_refusals(SUITE, SUITE, {dest: None for dest in SELECTION_OPTIONS}) == []
+    defaults = {"maxfail": 0, "keyword": "", "lf": False, "ignore": []}
+    assert selection_refusals(SUITE, SUITE, defaults) == []
+    assert selection_refusals(["suites/test_asr.py::test_wer"], SUITE, {}) == [
+        "tests chosen (suites/test_asr.py::test_wer, not the configured suites): "
         "a promotion runs the configured suite whole"
     ]
-    many = selection_refusals(["a", "b", "c", "d"], {})
-    assert many == ["test paths or node ids given (a b c ...): a promotion runs the configured suite whole"]
+    # run from a sub-folder, pytest collects only there and ignores testpaths
+    assert selection_refusals(["suites/accuracy"], SUITE, {}) == [
+        "tests chosen (suites/accuracy, not the configured suites): "
+        "a promotion runs the configured suite whole"
+    ]
+    assert selection_refusals(["suites", "suites/x.py"], SUITE, {}) != []  # a file twice is not the suite
+    assert selection_refusals(["b", "a"], ["a", "b"], {}) == []  # the order is pytest's
+    many = selection_refusals(["a", "b", "c", "d"], ["s", "t"], {})
+    assert many == [
+        "tests chosen (a b c ..., not the configured s t): a promotion runs the configured suite whole"
+    ]
     for dest, flag in SELECTION_OPTIONS.items():
         value: object = (
             ["x"] if dest in ("ignore", "ignore_glob", "deselect") else 1 if dest == "maxfail" else True
         )
-        assert selection_refusals([], {dest: value}) == [
+        assert selection_refusals(SUITE, SUITE, {dest: value}) == [
             f"{flag} given: a promotion runs the configured suite whole"
         ]
     wanted = {"keyword", "markexpr", "deselect", "ignore", "ignore_glob", "lf", "failedfirst", "stepwise"}
-    assert set(SELECTION_OPTIONS) >= wanted | {"maxfail", "collectonly", "noconftest"}
+    assert set(SELECTION_OPTIONS) >= wanted | {"maxfail", "collectonly", "noconftest", "rootdir"}
+
+
+def test_a_promotion_refuses_ini_overrides_that_choose_tests():
+    """``-o python_functions=test_wer`` collects one test of the suite; ``-o testpaths=...`` another
+    suite. Only overrides of how the run reports are allowed."""
+    for item in ("python_functions=test_wer", "testpaths=suites/test_asr.py", "python_files=x.py",
+                 "norecursedirs=suites", "addopts=-k wer", " python_classes = X", "markers=x"):  # fmt: skip
+        key = item.split("=")[0].strip()
+        assert selection_refusals(SUITE, SUITE, {}, [item]) == [
+            f"-o {key} given: a promotion runs the configured suite whole"
+        ]
+    harmless = ["cache_dir=/tmp/c", "console_output_style=classic", "log_cli=true", "junit_family=xunit2",
+                "verbosity_assertions=2", "tmp_path_retention_policy=none"]  # fmt: skip
+    assert selection_refusals(SUITE, SUITE, {}, harmless) == []
+    assert len(selection_refusals(SUITE, SUITE, {"keyword": "x"}, ["testpaths=a"])) == 2
+    # the option first: --rootdir=x also makes pytest collect elsewhere
+    assert selection_refusals(["x"], SUITE, {"rootdir": "x"})[0] == f"--rootdir given: {WHOLE}"
 
 
 def test_a_promotion_refuses_uncommitted_gate_files_tracked_or_not_and_an_unverifiable_tree():
@@ -244,9 +276,33 @@ def test_a_promotion_refuses_uncommitted_gate_files_tracked_or_not_and_an_unveri
     ]
 
 
+def test_an_ignored_file_counts_only_where_the_run_uses_it():
+    """A baseline hidden by .gitignore (or .git/info/exclude) is used but never committed; an
+    ignored cache beside the suite is not used."""
+    lines = ["!! suites/__pycache__/test_asr.cpython-312.pyc", "!! baselines/m/cpu.json", "!! data/notes.txt"]
+    assert tree_refusals(lines, used={"baselines/m/cpu.json", "data/manifest.yaml"}) == [
+        "1 uncommitted change(s) to what judges the run (baselines/m/cpu.json): commit them first"
+    ]
+    assert tree_refusals(lines[:1]) == []
+    assert tree_refusals(lines, used=set()) == []
+
+
+def test_gate_files_outside_the_repository_are_refused():
+    assert tree_refusals([], outside=["/elsewhere/baselines"]) == [
+        "outside the git repository, so never verified as committed: /elsewhere/baselines"
+    ]
+    both = tree_refusals(["?? baselines/a.json"], outside=["/x/registry.yaml", "/y/pyproject.toml"])
+    assert both == [
+        "1 uncommitted change(s) to what judges the run (baselines/a.json): commit them first",
+        "outside the git repository, so never verified as committed: /x/registry.yaml, /y/pyproject.toml",
+    ]
+    assert tree_refusals(None, outside=["/x"]) == tree_refusals(None)
+
+
 def test_every_collected_test_must_report():
     assert not_run(["a", "b", "c"], {"a", "b", "c", "z"}) == []
     assert not_run(["a", "b", "c"], {"b"}) == ["a", "c"]
+    assert not_run(["a", "a", "b"], set()) == ["a", "b"]  # collected twice (--keep-duplicates), named once
 
 
 # --- cost figures in the evidence, and what moved since the last promotion ---------------------
@@ -292,3 +348,34 @@ def test_figures_that_moved_since_the_last_promotion_are_said():
     assert since_last_promotion(entry, {"cpu": before["cpu"]}, tolerances) == []
     assert since_last_promotion(entry, {"cuda": worse["cpu"]}, tolerances) == []  # another device
     assert since_last_promotion(Entry("m"), now, tolerances) == []  # a first promotion
+
+
+def test_git_status_names_changes_untracked_renamed_and_ignored_files(tmp_path: Path):
+    """What tree_refusals reads, from a real repository: paths relative to its top, one a line."""
+    import subprocess
+
+    from pytest_speechlab.core.provenance import git_status, git_toplevel
+
+    assert git_toplevel(tmp_path) is None
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "b").mkdir()
+    for name in ("b/a.json", "b/old.json", "b/kept.json"):
+        (tmp_path / name).write_text("{}")
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    assert git_toplevel(tmp_path / "b") == tmp_path.resolve()
+    assert git_status(["b"], tmp_path) == []
+    assert git_status([], tmp_path) == []
+    (tmp_path / "b" / "a.json").write_text('{"wer": 0.41}')
+    (tmp_path / "b" / "new file.json").write_text("{}")
+    subprocess.run([*git, "mv", "b/old.json", "b/moved.json"], cwd=tmp_path, check=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text("*.hidden\n")
+    (tmp_path / "b" / "c.hidden").write_text("{}")
+    assert sorted(git_status(["b"], tmp_path) or []) == [
+        " M b/a.json",
+        "!! b/c.hidden",
+        "?? b/new file.json",
+        "R  b/moved.json",
+    ]
+    assert git_status(["b"], tmp_path / "nowhere") is None

@@ -50,24 +50,37 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.returncode == 1 else "")
 
 
-def git_status(paths: list[Path], cwd: Path) -> list[str] | None:
-    """``git status --porcelain`` of ``paths`` (tracked changes and untracked files), relative to
-    the repository; None outside a git repository or without git."""
+def git_toplevel(cwd: Path) -> Path | None:
+    """The git work tree that holds ``cwd``; None outside one or without git."""
     try:
         top = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, timeout=10
         )
-        if top.returncode != 0:
-            return None
-        if not paths:
-            return []
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=all", "--", *map(str, paths)],
-            cwd=cwd, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.splitlines() if out.returncode == 0 else None
+    return Path(top.stdout.strip()) if top.returncode == 0 else None
+
+
+def git_status(paths: list[str], top: Path) -> list[str] | None:
+    """``git status --porcelain`` lines (``XY path``, relative to ``top``) of ``paths`` inside the
+    work tree ``top``: tracked changes, untracked files, and ignored files one by one (``!!``: a
+    file the run uses may be hidden by ``.gitignore``); None where git fails."""
+    if not paths:
+        return []
+    command = ["git", "status", "--porcelain", "-z", "--untracked-files=all", "--ignored=traditional"]
+    try:
+        out = subprocess.run([*command, "--", *paths], cwd=top, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    lines, fields = [], iter(out.stdout.split("\0"))
+    for field in fields:
+        if field:
+            lines.append(field)
+            if {"R", "C"} & set(field[:2]):  # a rename or copy: the next field is the old path
+                next(fields, None)
+    return lines
 
 
 CORE_PACKAGES = ("pytest-speechlab", "jiwer", "numpy", "soundfile", "soxr")

@@ -35,42 +35,75 @@ SELECTION_OPTIONS = {
     "noconftest": "--noconftest",  # a conftest's promotion veto would not load
     "confcutdir": "--confcutdir",
     "pyargs": "--pyargs",
+    "rootdir": "--rootdir",  # testpaths are read from the root folder: another one collects elsewhere
 }
 
+# Ini settings that ``-o``/``--override-ini`` may change beside a promotion: how the run reports,
+# never what it collects (``testpaths``, ``python_functions``, ``addopts``, ...). A prefix each.
+OVERRIDABLE_INI = ("cache_dir", "console_output_style", "junit_", "log_", "verbosity_", "tmp_path_retention")
 
-def selection_refusals(explicit_args: list[str], options: dict[str, object]) -> list[str]:
-    """Why a run may not promote because it chose its tests: test paths or node ids given on the
-    command line (the configured ``testpaths`` run otherwise) and every option in
-    ``SELECTION_OPTIONS`` set away from its default (``options``: destination -> value)."""
+WHOLE = "a promotion runs the configured suite whole"
+
+
+def _shown(items: list[str], sep: str, most: int) -> str:
+    return sep.join(items[:most]) + (f"{sep}..." if len(items) > most else "")
+
+
+def selection_refusals(
+    args: list[str], configured: list[str], options: dict[str, object], overrides: list[str] | None = None
+) -> list[str]:
+    """Why a run may not promote because it chose its tests: ``args``, what pytest collects from
+    (test paths or node ids given, or the folder it ran from), differ from ``configured``, what
+    the configured ``testpaths`` collect (both relative to the project); an option in
+    ``SELECTION_OPTIONS`` is set away from its default (``options``: destination -> value); or an
+    ``-o KEY=VALUE`` in ``overrides`` changes an ini setting other than ``OVERRIDABLE_INI``."""
     reasons = []
-    if explicit_args:
-        shown = " ".join(explicit_args[:3]) + (" ..." if len(explicit_args) > 3 else "")
-        reasons.append(f"test paths or node ids given ({shown}): a promotion runs the configured suite whole")
     for dest, flag in SELECTION_OPTIONS.items():
         if options.get(dest) not in (None, "", 0, False, []):
-            reasons.append(f"{flag} given: a promotion runs the configured suite whole")
+            reasons.append(f"{flag} given: {WHOLE}")
+    for item in overrides or []:
+        key = item.partition("=")[0].strip()
+        if not key.startswith(OVERRIDABLE_INI):
+            reasons.append(f"-o {key} given: {WHOLE}")
+    if sorted(args) != sorted(configured):
+        reasons.append(
+            f"tests chosen ({_shown(args, ' ', 3)}, not the configured {_shown(configured, ' ', 3)}): {WHOLE}"
+        )
     return reasons
 
 
-def tree_refusals(porcelain: list[str] | None) -> list[str]:
+def tree_refusals(
+    porcelain: list[str] | None, used: set[str] | None = None, outside: list[str] | None = None
+) -> list[str]:
     """Why a run may not promote because what judges it is not committed: ``git status
-    --porcelain`` lines of the gate's files (baselines, manifest and its audio, pyproject, the
-    registry), tracked changes and untracked files alike; None outside a git repository."""
+    --porcelain`` lines of the gate's files (baselines, manifest and its audio, the suite and its
+    conftests, pyproject, the registry), tracked changes and untracked files alike, and ignored
+    files (``!!``) where the run uses them (``used``); gate files ``outside`` the repository;
+    None outside a git repository."""
     if porcelain is None:
         return [
             "not a git repository: the baselines, manifest and thresholds cannot be verified as committed"
         ]
-    changed = [line[3:] for line in porcelain if line.strip()]
-    if not changed:
-        return []
-    shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
-    return [f"{len(changed)} uncommitted change(s) to what judges the run ({shown}): commit them first"]
+    changed = [
+        line[3:]
+        for line in porcelain
+        if line.strip() and (not line.startswith("!!") or line[3:] in (used or ()))
+    ]
+    reasons = []
+    if changed:
+        shown = _shown(changed, ", ", 4)
+        reasons.append(
+            f"{len(changed)} uncommitted change(s) to what judges the run ({shown}): commit them first"
+        )
+    if outside:
+        reasons.append(f"outside the git repository, so never verified as committed: {', '.join(outside)}")
+    return reasons
 
 
 def not_run(collected: list[str], reported: set[str]) -> list[str]:
     """The collected tests that never reported an outcome (a run stopped early, or a plugin that
     dropped tests without deselecting them)."""
-    return [nodeid for nodeid in collected if nodeid not in reported]
+    return [nodeid for nodeid in dict.fromkeys(collected) if nodeid not in reported]
 
 
 @dataclass(frozen=True)
@@ -198,7 +231,7 @@ def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
     if evidence.deselected:
         reasons.append(f"{evidence.deselected} test(s) deselected (-k/-m): a promotion runs the whole suite")
     if evidence.not_run:
-        shown = ", ".join(evidence.not_run[:3]) + (", ..." if len(evidence.not_run) > 3 else "")
+        shown = _shown(evidence.not_run, ", ", 3)
         reasons.append(f"{len(evidence.not_run)} collected test(s) did not run: {shown}")
     if not evidence.runs:
         reasons.append("no run of the model")

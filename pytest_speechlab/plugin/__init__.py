@@ -156,8 +156,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if xdist.is_worker(config) and SESSION in config.stash:
         xdist.group_cases(config, items)
-    elif SESSION in config.stash:  # what a promotion must see run (xdist's controller hears it from workers)
-        config.stash[SESSION].collected = [item.nodeid for item in items]
 
 
 class Reported:
@@ -166,6 +164,11 @@ class Reported:
 
     def __init__(self, speech: SpeechSession) -> None:
         self.speech = speech
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        """Every test collected, before any hook may drop it from the run (xdist's controller
+        hears what its workers collected instead)."""
+        self.speech.collected.append(item.nodeid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.speech.reported.add(report.nodeid)
@@ -260,9 +263,11 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     else:
         commit = change["commit"] or "(not a git repository)"
+        unverified = speech.unverified_tree
         speech.promotion = [
             f"{model}: {change['from']} -> {target}, recorded in {speech.registry.path}",
             f"results sha256 {evidence.results_sha256[:16]}..., commit {commit}",
+            *([f"NOT verified, forced ({settings.promote_reason}): {unverified}"] if unverified else []),
             *(f"moved: {line}" for line in change.get("since_last_promotion") or []),
         ]
 

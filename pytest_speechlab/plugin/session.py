@@ -3,6 +3,7 @@ decided (verdicts, baseline updates, the promotion)."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..core import devices
 from ..core.formats import split_spec
 from ..core.manifest import Case, load_manifest, sha256_file
 from ..core.metrics import normalizer_id, scorer_id
-from ..core.provenance import git_status, utc_now
+from ..core.provenance import git_status, git_toplevel, utc_now
 from ..core.settings import Settings
 from ..engines import engine_class
 from ..errors import SpeechlabError
@@ -70,7 +71,7 @@ class SpeechSession:
     failed: dict[str, list[str]] = field(default_factory=dict)  # run id -> failed test node ids
     promotion: list[str] = field(default_factory=list)  # what the promotion step decided, and why
     deselected: int = 0  # tests left out with -k or -m: a promotion needs the whole suite
-    collected: list[str] = field(default_factory=list)  # node ids of the tests to run, after deselection
+    collected: list[str] = field(default_factory=list)  # node ids of every test collected
     reported: set[str] = field(default_factory=set)  # node ids that reported an outcome
     unverified_tree: str | None = None  # why the gate's files could not be verified as committed
     verdicts: dict[str, RunVerdict] = field(default_factory=dict)  # run id -> its verdict, once judged
@@ -122,7 +123,6 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
     names = devices.parse(settings.device)
     registry = load_registry(settings.registry)
     check_promotion(config, settings, registry)
-    unverified = check_tree(config, settings) if settings.promote_to else None
     audio = AudioCache()
     runs = []
     for model in settings.models:
@@ -133,6 +133,7 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
             runs.append(
                 ModelRun(model, device, cls, model_settings, cases, audio, against, skip_reason=reason)
             )
+    unverified = check_tree(config, settings, runs, manifest.cases) if settings.promote_to else None
     assign_judges(runs, settings, registry, extra, audio)
     speech = SpeechSession(settings, cases, not settings.tags, runs, registry, manifest.cases)
     speech.unverified_tree = unverified
@@ -188,9 +189,10 @@ def check_promotion(config: pytest.Config, settings: Settings, registry: Registr
                 f"--promote-to: {flag} may not be given with a promotion; it runs under the "
                 "configured manifest, baselines and thresholds (pyproject.toml and the registry)"
             )
-    explicit = list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else []
+    args, configured = collection_paths(config)
     options = {dest: config.getoption(dest, default=None) for dest in SELECTION_OPTIONS}
-    for reason in selection_refusals(explicit, options):
+    overrides = config.getoption("override_ini", default=None) or []
+    for reason in selection_refusals(args, configured, options, overrides):
         raise SpeechlabError(f"--promote-to: {reason}")
     if not registry.path or not registry.path.is_file():
         raise SpeechlabError(f"--promote-to: no registry at {registry.path}")
@@ -204,32 +206,78 @@ def check_promotion(config: pytest.Config, settings: Settings, registry: Registr
     )
 
 
-def gate_files(config: pytest.Config, settings: Settings) -> list[Path]:
-    """What judges a promotion: the baselines, the manifest's folder (its audio), pyproject.toml
-    and the registry."""
-    files = [settings.baselines, settings.registry, config.rootpath / "pyproject.toml"]
-    if settings.manifest:
-        manifest = Path(split_spec(str(settings.manifest))[1])
-        files.append(manifest if manifest.is_dir() else manifest.parent)
+def collection_paths(config: pytest.Config) -> tuple[list[str], list[str]]:
+    """What this run collects from (test paths or node ids given, or the folder it ran from) and
+    what the configured ``testpaths`` collect when pytest runs from the project's root folder,
+    both relative to it (pytest reads ``testpaths`` only there)."""
+    root = config.rootpath
+
+    def rel(arg: str, base: Path) -> str:
+        path, sep, node = arg.partition("::")
+        return f"{relative(base / path, root)}{sep}{node}"
+
+    args = [rel(str(arg), config.invocation_params.dir) for arg in config.args]
+    globbed = [
+        p for t in config.getini("testpaths") for p in sorted(glob.glob(t, root_dir=root, recursive=True))
+    ]
+    return args, [rel(p, root) for p in globbed] or ["."]
+
+
+def gate_paths(
+    config: pytest.Config, settings: Settings, runs: list[ModelRun], cases: tuple[Case, ...]
+) -> tuple[list[Path], list[Path], list[Path]]:
+    """What judges a promotion, as (folders, files the run uses, audio): the baselines, the
+    manifest and its folder, the suite (``testpaths``) and the conftests loaded, pyproject.toml
+    and the registry; and the audio and alignments the manifest names."""
+    root = config.rootpath
+    folders = [settings.baselines, *(root / p for p in collection_paths(config)[1])]
+    used = [settings.registry, root / "pyproject.toml", *(r.against.path for r in runs)]
+    used += [Path(m.__file__) for m in config.pluginmanager.get_plugins()
+             if Path(str(getattr(m, "__file__", ""))).name == "conftest.py"]  # fmt: skip
     if config.inipath:
-        files.append(config.inipath)
-    return list(dict.fromkeys(files))
+        used.append(config.inipath)
+    manifest = Path(split_spec(str(settings.manifest))[1]) if settings.manifest else None
+    if manifest and manifest.is_dir():
+        folders.append(manifest)
+    elif manifest and manifest.is_file():
+        folders.append(manifest.parent)
+        used.append(manifest)
+    audio = [c.audio for c in cases] + [c.alignment for c in cases if c.alignment]
+    return folders, used, list(dict.fromkeys(audio))
 
 
-def check_tree(config: pytest.Config, settings: Settings) -> str | None:
-    """Refuse a promotion whose gate files are not committed as they are; outside git, only with
-    --promote-force and a reason, and return what could not be verified (for the history)."""
-    refusals = tree_refusals(git_status(gate_files(config, settings), config.rootpath))
-    if not refusals:
-        return None
-    if git_status([], config.rootpath) is None and settings.promote_force:
-        return refusals[0]
-    fix = (
-        " (outside git: --promote-force with --promote-reason)"
-        if git_status([], config.rootpath) is None
-        else ""
-    )
-    raise SpeechlabError(f"--promote-to: {refusals[0]}{fix}")
+def check_tree(
+    config: pytest.Config, settings: Settings, runs: list[ModelRun], cases: tuple[Case, ...]
+) -> str | None:
+    """Refuse a promotion whose gate files are not committed as they are (audio outside the
+    repository is recorded by digest instead); outside git, only with --promote-force and a
+    reason, and return what could not be verified (for the history)."""
+    top = git_toplevel(config.rootpath)
+    if top is None:
+        refusals = tree_refusals(None)
+        if settings.promote_force:
+            return refusals[0]
+        raise SpeechlabError(
+            f"--promote-to: {refusals[0]} (outside git: --promote-force with --promote-reason)"
+        )
+    top = top.resolve()
+    folders, used, audio = gate_paths(config, settings, runs, cases)
+    inside: dict[Path, str] = {}
+    outside = []
+    for path in [*folders, *used, *audio]:
+        resolved = path.resolve()
+        if resolved.is_relative_to(top):
+            inside[path] = resolved.relative_to(top).as_posix()
+        elif path not in audio:
+            outside.append(str(path))
+    porcelain = git_status(sorted(set(inside.values())), top)
+    if porcelain is None:
+        raise SpeechlabError(f"--promote-to: git status failed in {top}: the gate's files cannot be verified")
+    in_use = {inside[p] for p in [*used, *audio] if p in inside}
+    refusals = tree_refusals(porcelain, used=in_use, outside=list(dict.fromkeys(outside)))
+    if refusals:
+        raise SpeechlabError(f"--promote-to: {'; '.join(refusals)}")
+    return None
 
 
 def cases_digest(cases: tuple[Case, ...]) -> str:
@@ -237,6 +285,15 @@ def cases_digest(cases: tuple[Case, ...]) -> str:
     rows = [
         f"{c.id}\t{c.text}\t{c.audio.name}\t{c.sha256 or ''}\t{c.offset_s}\t{c.duration_s:.3f}" for c in cases
     ]
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def audio_digest(cases: tuple[Case, ...], root: Path) -> str:
+    """What the manifest's audio is, byte for byte: each file's digest (the manifest's pinned one
+    where it gives it), by its path relative to the project; audio outside the repository is
+    verified by this alone."""
+    files = {c.audio: c.sha256 for c in cases}
+    rows = sorted(f"{relative(path, root)}\t{sha or sha256_file(path)}" for path, sha in files.items())
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
@@ -273,7 +330,7 @@ def promotion_record(
     run = next(r for r in speech.runs if not r.skip_reason)
     spec = str(settings.manifest) if settings.manifest else None
     path = Path(split_spec(spec)[1]) if spec else None
-    ran = sorted(set(speech.collected) & speech.reported)
+    ran = sorted(set(speech.collected) & speech.reported)  # node ids, each once
     baselines = {relative(r.against.path, root): sha256_file(r.against.path) for r in speech.runs
                  if not r.skip_reason and r.against.path.is_file()}  # fmt: skip
     return {
@@ -283,11 +340,13 @@ def promotion_record(
         "manifest": relative(path, root) if path else None,
         "manifest_sha256": sha256_file(path) if path and path.is_file() else None,
         "cases_sha256": cases_digest(speech.manifest_cases),
+        "audio_sha256": audio_digest(speech.manifest_cases, root),
         "baselines_sha256": baselines,
         "pyproject_sha256": sha256_file(root / "pyproject.toml")
         if (root / "pyproject.toml").is_file()
         else None,
         "tree": speech.unverified_tree or "committed and unchanged",
+        "tree_verified": speech.unverified_tree is None,
         "settings": {
             "tolerances": asdict(run.settings.tolerances),
             "ceilings": evidence.entry.ceilings(evidence.target),
