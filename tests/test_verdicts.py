@@ -144,11 +144,13 @@ def test_a_baseline_keeps_no_wall_time_timed_under_load_but_records_its_cpu_time
         "run (2 re-timing round(s)); none is stored until it is recorded on a quieter machine"
     ]
     assert update.history["not_recorded"] == update.notes
-    # recorded again under load: the stored quiet wall time stays
+    # recorded again under load: the stored quiet wall time stays, and the machine it was timed on
+    update.baseline.meta["machine"] = {"cpu": "where the wall times were timed"}
     again = toy_run(update.baseline, update=True)
     later = new_baseline(hear(again, RIGHT, {first: loaded}), full_manifest=True)
     assert later.baseline.cases[first]["latency_min_ms"] == 500.0
     assert later.notes[0].endswith("the stored one is kept")
+    assert later.baseline.meta["machine"] == {"cpu": "where the wall times were timed"}
 
 
 def test_a_run_that_hears_what_its_baseline_heard_passes():

@@ -30,6 +30,13 @@ WALL_KEYS = ("latency_ms", "latency_min_ms", "calibration_ms")
 CPU_KEYS = ("cpu_min_ms", "calibration_cpu_ms")
 
 
+def wall_recorded(timing: Timing) -> bool:
+    """Whether a repeated timing's wall time may be recorded: its fastest run was not taken while
+    other processes held more than ``LOADED_SHARE`` of the CPU (unknown load counts as quiet)."""
+    share = timing.fastest_others_cpu
+    return share is None or share <= LOADED_SHARE
+
+
 def _latency_entry(
     timing: Timing, repeated: bool, old: dict[str, Any], notes: list[str], where: str
 ) -> dict[str, Any]:
@@ -44,12 +51,12 @@ def _latency_entry(
         return {k: old[k] for k in (*WALL_KEYS, *CPU_KEYS) if k in old}
     entry: dict[str, Any] = {}
     share = timing.fastest_others_cpu
-    if share is not None and share > LOADED_SHARE:
+    if not wall_recorded(timing):
         kept = {k: old[k] for k in WALL_KEYS if k in old}
         entry.update(kept)
         notes.append(
-            f"{where}: wall-time latency NOT recorded: other processes used {share:.0%} of the CPU during "
-            f"its fastest run ({timing.retimed} re-timing round(s)); "
+            f"{where}: wall-time latency NOT recorded: other processes used {share or 0:.0%} of the CPU "
+            f"during its fastest run ({timing.retimed} re-timing round(s)); "
             + (
                 "the stored one is kept"
                 if kept
@@ -152,9 +159,11 @@ def new_baseline(run: ModelRun, full_manifest: bool) -> Update:
         voice = reference(run).as_entry()
         corpus["tts_quality"] = corpus_figures(voices) | ({"voice": voice} if voice else {})
     identity = asdict(engine.identity)
-    # The machine block is where the stored latencies were timed: an update that timed nothing
-    # keeps the machine the latencies came from.
-    timed = any(r.repeated for r in run.results.values()) or any(s.repeated for s in run.syntheses.values())
+    # The machine block is where the stored latencies were timed: an update that recorded no wall
+    # time (none timed, or every one refused under load) keeps the machine the latencies came from.
+    timings = [r.timing for r in run.results.values() if r.repeated]
+    timings += [s.timing for s in run.syntheses.values() if s.repeated]
+    timed = any(wall_recorded(t) for t in timings)
     meta: dict[str, Any] = {
         "model": run.name,
         "device": run.device.partition(":")[0],
