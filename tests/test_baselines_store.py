@@ -136,3 +136,28 @@ def test_a_non_finite_tolerance_in_pyproject_is_a_usage_error(project: Project):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     key = "[[]tool.speechlab[]].latency_tolerance"
     result.stderr.fnmatch_lines([f"ERROR: {pyproject}: {key} is nan: only finite numbers are allowed"])
+
+
+def test_the_later_writer_of_a_case_says_so_in_its_history_line(tmp_path: Path):
+    path = tmp_path / "m" / "cpu.json"
+    path.parent.mkdir()
+    write_baseline(baseline(path, {"a": 0.1, "b": 0.2}, 0.15), {"update": 0})
+    read_a, read_b = read_baseline(path), read_baseline(path)
+    write_baseline(baseline(path, {"a": 0.1, "b": 0.3}, 0.15), {"update": "first", "who": "Zoë"}, read_a)
+    written = write_baseline(baseline(path, {"a": 0.1, "b": 0.05}, 0.15), {"update": "later"}, read_b)
+    assert written.path == path and written.cases["b"] == {"wer": 0.05}
+    lines = (tmp_path / "history.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[-1]) == {"overwrote_concurrent": ["b"], "update": "later"}
+    assert lines[-2] == '{"update": "first", "who": "Zoë"}'  # sorted keys, text as written
+    with pytest.raises(ValueError):  # a history line never holds a non-finite number
+        write_baseline(baseline(path, {"a": 0.2}), {"value": float("nan")}, read_baseline(path))
+
+
+def test_a_corpus_this_update_did_not_change_is_kept_from_the_file():
+    path = Path("b.json")
+    read = baseline(path, {"a": 0.1}, 0.15)
+    disk = baseline(path, {"a": 0.1}, 0.30)  # another update re-recorded the corpus meanwhile
+    merged, _ = merge(disk, read, baseline(path, {"a": 0.0}, 0.15))
+    assert merged.corpus == {"wer": 0.30} and merged.path == path
+    merged, _ = merge(disk, None, baseline(path, {"a": 0.0}, 0.15))  # nothing read: its own corpus
+    assert merged.corpus == {"wer": 0.15}

@@ -379,3 +379,37 @@ def test_git_status_names_changes_untracked_renamed_and_ignored_files(tmp_path: 
         "R  b/moved.json",
     ]
     assert git_status(["b"], tmp_path / "nowhere") is None
+
+
+def test_what_moved_since_the_last_promotion_is_judged_at_its_tolerance_and_said_plainly():
+    before = {"cpu": {"corpus_wer": 0.07, "latency_subset_cpu_ms": 1000.0, "latency_subset_median_ms": 0.0}}
+    entry = Entry("m", history=[{"to": "candidate", "metrics": before}])  # no "when" recorded
+    tolerances = {"wer": 0.02, "latency": 0.5}
+    at_the_tolerance = {"cpu": {"corpus_wer": 0.09, "latency_subset_cpu_ms": 1500.0}}
+    assert since_last_promotion(entry, at_the_tolerance, tolerances) == []
+    beyond = {"cpu": {"corpus_wer": 0.0901, "latency_subset_median_ms": 5.0, "others_cpu_max": 0.5}}
+    assert since_last_promotion(entry, beyond, tolerances) == [
+        "cpu: corpus WER 0.07 -> 0.0901 (+0.0201) since the promotion of ?, beyond the tolerance 0.02"
+    ]  # no load note beside an accuracy figure, and a figure that was 0 before is not a ratio
+    assert since_last_promotion(entry, {"cpu": {"corpus_cer": 0.5}}, {}) == []  # nothing before
+    unknown = Entry("m", history=[{"to": "candidate", "metrics": {"cpu": {"corpus_cer": 0.1}}}])
+    assert since_last_promotion(unknown, {"cpu": {"corpus_cer": 0.1001}}, {}) == [
+        "cpu: corpus CER 0.1 -> 0.1001 (+0.0001) since the promotion of ?, beyond the tolerance 0"
+    ]  # a tolerance not given is no tolerance
+
+
+def test_the_cost_figures_are_rounded_and_count_only_wall_times_passed_beyond_their_limit():
+    wall = {"metric": "TTS fastest latency ms", "outcome": "pass", "within": True}
+    timed = [
+        {"latency_ms": {"cpu_min": 700.06, "others_cpu": 0.85123}, "outcomes": [wall]},
+        {
+            "latency_ms": {"cpu_min": 300.0, "others_cpu": 0.1},
+            "outcomes": [{**wall, "outcome": "FAIL", "within": False}],
+        },
+    ]
+    assert cost_figures(timed) == {
+        "latency_subset_cpu_ms": 1000.1,
+        "others_cpu_max": 0.851,
+        "retimed": 0,
+        "wall_judged_by_cpu": 0,
+    }
