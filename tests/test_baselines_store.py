@@ -161,3 +161,14 @@ def test_a_corpus_this_update_did_not_change_is_kept_from_the_file():
     assert merged.corpus == {"wer": 0.30} and merged.path == path
     merged, _ = merge(disk, None, baseline(path, {"a": 0.0}, 0.15))  # nothing read: its own corpus
     assert merged.corpus == {"wer": 0.15}
+
+
+def test_a_written_baseline_reads_back_whole_and_drops_the_cases_it_removed(tmp_path: Path):
+    path = tmp_path / "m" / "cpu.json"
+    path.parent.mkdir()
+    write_baseline(baseline(path, {"a": 0.1, "gone": 0.2}, 0.15), {"update": 0})
+    read = read_baseline(path)
+    write_baseline(baseline(path, {"a": 0.0}, 0.1), {"update": 1}, read, removed=["gone"])
+    stored = read_baseline(path)
+    assert stored is not None and stored.cases == {"a": {"wer": 0.0}} and stored.corpus == {"wer": 0.1}
+    assert stored.meta == META
