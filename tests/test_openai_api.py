@@ -154,10 +154,12 @@ def test_a_failing_case_is_one_line(pytester, server, key):
     result, data = run(pytester, *endpoint(server, "faulty_whisper"), "-rE")
     # silence_3s: wer, cer; the corpus, slices and hallucination tests need both cases
     result.assert_outcomes(passed=2, skipped=1, errors=5)
-    line = (
+    # the server gives a request id, not its engine's text (which stays in its log)
+    start = (
         f"openai_api: {server.api} answered 500 to POST /audio/transcriptions (faulty_whisper): "
-        "model 'faulty_whisper' failed on this request (RuntimeError: decoder fault on an all-zero input)"
+        "model 'faulty_whisper' failed on this request (request "
     )
-    assert result.stdout.lines.count(line) >= 1
+    lines = [x for x in result.stdout.lines if x.startswith(start) and x.endswith(")")]
+    assert lines and "RuntimeError" not in lines[0]
     assert not [x for x in result.stdout.lines if "Traceback" in x or x.startswith("E   ")]
-    assert data["errors"]["silence_3s"] == f"SpeechlabError: {line}"
+    assert data["errors"]["silence_3s"].startswith(f"SpeechlabError: {start}")

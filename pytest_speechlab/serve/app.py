@@ -353,7 +353,7 @@ def inference_error(request: Request, name: str, exc: Exception) -> ApiError:
     if isinstance(exc, InferenceTimeout):
         return ApiError(504, str(exc), "timeout")
     rid = getattr(request.state, "request_id", "-")
-    request.state.error = f"{type(exc).__name__}: {exc}"  # in the access log's line, not the answer
+    request.state.engine_error = f"{type(exc).__name__}: {exc}"  # in the access log's line, not the answer
     return ApiError(500, f"model {name!r} failed on this request (request {rid})", "engine_error")
 
 
@@ -431,7 +431,8 @@ def create_app(config: ServeConfig, keys: Keys, on_fatal: Callable[[str], None] 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         server.metrics.rejections.labels(exc.reason).inc()
-        request.state.error = exc.message
+        # an engine's failure is logged in its own words; the client got the request id
+        request.state.error = getattr(request.state, "engine_error", None) or exc.message
         return JSONResponse(error_body(exc.status, exc.message, exc.reason), exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
