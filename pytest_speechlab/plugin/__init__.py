@@ -152,7 +152,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("speech_case", params)
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-xdist's own grouping, and after deselection
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own grouping
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if xdist.is_worker(config) and SESSION in config.stash:
         xdist.group_cases(config, items)
