@@ -18,7 +18,7 @@ import httpx
 
 from pytest_speechlab.store.registry import Entry, Registry, load_registry
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEY = "test-key-1"
 TIGHT_KEY = "tight-key-2"  # limited to 2 requests a minute by the key file
 HAS_ESPEAK = shutil.which("espeak-ng") is not None  # a Debian package; its engine is left out without it

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from ..projects import Project
+
 USAGE = pytest.ExitCode.USAGE_ERROR
 
 
@@ -160,8 +162,8 @@ def test_update_without_model(project):
     result.stderr.fnmatch_lines(["ERROR: --update-baselines: name the model(s) with --speech-model"])
 
 
-def test_interrupted_update_leaves_the_old_baseline(project):
-    assert project.run("--update-baselines").ret == 0
+def test_interrupted_update_leaves_the_old_baseline(project, recorded):
+    recorded(project)
     data = project.read_baseline()
     data["cases"][project.cases[0]["id"]]["wer"] = 0.5
     project.write_baseline(data)
@@ -193,3 +195,20 @@ def test_a_model_that_cannot_load_errors_its_tests_with_one_line(project):
     result.stdout.fnmatch_lines([message] * len(project.cases))
     assert "Traceback" not in result.stdout.str() and "SpeechlabError" not in result.stdout.str()
     assert result.parseoutcomes()["errors"] == len(project.cases)
+
+
+@pytest.mark.parametrize("flag", ["--speech-wer-tolerance=nan", "--speech-latency-tolerance=inf"])
+def test_a_non_finite_tolerance_on_the_command_line_is_a_usage_error(project: Project, flag: str):
+    result = project.run(flag)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    name = flag.split("=")[0]
+    result.stderr.fnmatch_lines([f"ERROR: {name}/*: expected a finite number >= 0, got *"])
+
+
+def test_a_non_finite_tolerance_in_pyproject_is_a_usage_error(project: Project):
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("latency_tolerance = 3.0", "latency_tolerance = nan"))
+    result = project.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    key = "[[]tool.speechlab[]].latency_tolerance"
+    result.stderr.fnmatch_lines([f"ERROR: {pyproject}: {key} is nan: only finite numbers are allowed"])

@@ -7,7 +7,7 @@ import json
 from pytest_speechlab.core.audio import load_audio
 from pytest_speechlab.core.metrics import score
 
-from .conftest import Project, bundled_cases
+from ..projects import Project, bundled_cases
 
 
 def test_transcribe_many_gives_each_case_its_own_transcript():
@@ -23,8 +23,8 @@ def test_transcribe_many_gives_each_case_its_own_transcript():
     assert engine.identity.options["batch_size"] == 4  # batched transcripts get their own baselines
 
 
-def test_a_batched_run_measures_every_case_and_says_it_is_another_model(project: Project):
-    assert project.run("--update-baselines").ret == 0
+def test_a_batched_run_measures_every_case_and_says_it_is_another_model(project: Project, recorded):
+    recorded(project)
     out = project.path / "batched.json"
     result = project.run("--speech-option=faster_whisper.batch_size=2", f"--speech-results={out}")
     data = json.loads(out.read_text())

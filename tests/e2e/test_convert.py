@@ -36,7 +36,7 @@ from pytest_speechlab.engines.whisper_convert import (  # noqa: E402
 )
 
 SAMPLE_RATE = 16_000
-DATA_AUDIO = Path(__file__).resolve().parents[1] / "data" / "audio"
+DATA_AUDIO = Path(__file__).resolve().parents[2] / "data" / "audio"
 SENTENCE = (
     "The quick brown fox jumps over the lazy dog. "
     "The weather today is sunny with a light breeze from the west."

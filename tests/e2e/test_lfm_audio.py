@@ -26,7 +26,7 @@ from transformers import AutoTokenizer  # noqa: E402
 from pytest_speechlab.engines.lfm_audio import LFMAudioEngine  # noqa: E402
 from pytest_speechlab.errors import SpeechlabError  # noqa: E402
 
-from .conftest import error_line_without, use_suite  # noqa: E402
+from ..projects import error_line_without, use_suite  # noqa: E402
 from .tiny_lfm import build_tiny_lfm_checkpoint  # noqa: E402
 
 # liquid-audio 1.3 still passes past_key_values to transformers' Lfm2Model (renamed cache in 5.x).

@@ -16,7 +16,7 @@ from pytest_speechlab.core.audio import case_audio
 from pytest_speechlab.core.manifest import load_manifest, sha256_file
 from pytest_speechlab.errors import SpeechlabError
 
-from .conftest import REPO, short_cases
+from ..projects import REPO, short_cases
 from .test_formats import FORMATS, described, needs, write_corpus
 
 

@@ -13,9 +13,9 @@ import pytest
 from pytest_speechlab.core.metrics import NORMALIZER_RELEASE, normalize, normalizer_id
 from pytest_speechlab.core.normalizers.english import EnglishTextNormalizer
 
-from .conftest import bundled_cases
+from ..projects import bundled_cases
 
-VENDORED = Path(__file__).resolve().parents[1] / "pytest_speechlab" / "core" / "normalizers"
+VENDORED = Path(__file__).resolve().parents[2] / "pytest_speechlab" / "core" / "normalizers"
 
 NUMBERS = [
     "one hundred and five", "twenty-one", "1,234.5", "one oh one", "nineteen sixties", "the 1960s",

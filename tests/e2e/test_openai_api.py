@@ -14,7 +14,7 @@ import yaml
 from pytest_speechlab.engines.openai_api import OpenAIApiEngine, OpenAIApiSpeechEngine
 from pytest_speechlab.errors import SpeechlabError
 
-from .conftest import bundled_cases, use_suite
+from ..projects import bundled_cases, use_suite
 from .serving import KEY, Server, start, write_registry
 
 # Speech read and spontaneous, a stereo 48 kHz file, FLAC, 8 kHz telephone audio, a wrong word,
@@ -39,7 +39,7 @@ new_cases = "pass"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     folder = tmp_path_factory.mktemp("api")
     registry = write_registry(folder / "registry.yaml", {"faulty_whisper": {}})
-    adapter = "--adapter=faulty_whisper=tests.serve_engines:FaultyOnSilence"
+    adapter = "--adapter=faulty_whisper=tests.e2e.serve_engines:FaultyOnSilence"
     served = start(
         registry, folder / "server.log", "--allow=candidate", adapter, env={"SPEECHLAB_API_KEYS": KEY}
     )

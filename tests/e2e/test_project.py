@@ -13,7 +13,7 @@ import pytest
 
 from pytest_speechlab.report.compare import compare
 
-from .conftest import commit_all, short_cases
+from ..projects import commit_all, short_cases
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

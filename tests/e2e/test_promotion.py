@@ -13,7 +13,7 @@ import yaml
 
 from pytest_speechlab.store.registry import load_registry
 
-from .conftest import QUIET, commit_all
+from ..projects import QUIET, commit_all
 
 REGISTRY = """\
 schema: 1
@@ -30,11 +30,12 @@ models:
 
 
 @pytest.fixture
-def registry(project):
-    """The project's registry, with faster_whisper experimental, and baselines to gate on."""
+def registry(project, recorded):
+    """The project's registry, with faster_whisper experimental, and baselines to gate on
+    (recorded once for the whole run), all committed."""
     path = project.path / "registry.yaml"
     path.write_text(REGISTRY)
-    assert project.run("--update-baselines").ret == 0
+    recorded(project)
     commit_all(project.path, "baselines recorded")
     return path
 
@@ -415,10 +416,10 @@ def test_speechlab_promote_runs_the_gate_in_process(project, registry):
     assert yaml.safe_load(registry.read_text())["models"]["faster_whisper"]["status"] == "candidate"
 
 
-def test_outside_git_a_promotion_needs_force_and_a_reason_and_says_so(project):
+def test_outside_git_a_promotion_needs_force_and_a_reason_and_says_so(project, recorded):
     registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
-    assert project.run("--update-baselines").ret == 0
+    recorded(project)
     line = (
         "--promote-to: not a git repository: the baselines, manifest and thresholds cannot be "
         "verified as committed (outside git: --promote-force with --promote-reason)"

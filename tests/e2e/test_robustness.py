@@ -10,7 +10,7 @@ import pytest
 
 from pytest_speechlab.core.perturb import KINDS
 
-from .conftest import use_suite
+from ..projects import use_suite
 
 
 @pytest.fixture

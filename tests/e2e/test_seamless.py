@@ -25,7 +25,7 @@ from pytest_speechlab.engines.seamless import SeamlessM4TEngine  # noqa: E402
 from pytest_speechlab.engines.sources import safetensors_digest  # noqa: E402
 from pytest_speechlab.errors import SpeechlabError  # noqa: E402
 
-from .conftest import error_line_without, use_suite  # noqa: E402
+from ..projects import error_line_without, use_suite  # noqa: E402
 from .tiny_seamless import build_tiny_seamless_checkpoint  # noqa: E402
 
 HUB_ID = "facebook/seamless-m4t-v2-large"

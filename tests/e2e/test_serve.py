@@ -18,13 +18,13 @@ from pytest_speechlab.core.audio import load_audio
 from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
 from pytest_speechlab.engines.piper import PiperEngine
 
-from .conftest import bundled_cases
+from ..projects import bundled_cases
 from .serving import HAS_ESPEAK, KEY, TIGHT_KEY, Server, start, write_keys, write_registry
 
 CASES = {c.id: c for c in bundled_cases()}
 JFK = CASES["jfk"].audio
 LIMITS = ("--max-upload-mb=2", "--max-audio-s=40", "--queue=1")
-ADAPTER = "--adapter=faulty_whisper=tests.serve_engines:FaultyOnSilence"
+ADAPTER = "--adapter=faulty_whisper=tests.e2e.serve_engines:FaultyOnSilence"
 
 
 def wav(samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:

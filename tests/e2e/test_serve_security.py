@@ -60,7 +60,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Server:
         "--workers=2",
         "--rate-limit=3/minute",
         "--adapter=handwritten=pytest_speechlab.engines.faster_whisper:FasterWhisperEngine",
-        "--adapter=long_voice=tests.serve_engines:ToyLongVoice",
+        "--adapter=long_voice=tests.e2e.serve_engines:ToyLongVoice",
         "--timeout=5",
     )
     served = start(registry, folder / "server.log", *args, env={"SPEECHLAB_API_KEYS": KEY})

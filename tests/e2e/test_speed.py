@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import use_suite
+from ..projects import use_suite
 
 
 @pytest.fixture

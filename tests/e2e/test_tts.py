@@ -10,7 +10,7 @@ import pytest
 
 from pytest_speechlab.core.health import health
 
-from .conftest import commit_all, use_suite
+from ..projects import commit_all, use_suite
 
 
 def test_health_measures_what_it_says():
@@ -58,51 +58,37 @@ def test_tts_update_then_pass(tts_project, model):
     assert all(c["judge_wer"] == data["cases"][c["id"]]["tts"]["judge_wer"] for c in result["tts_cases"])
 
 
-def test_tts_duration_gate(tts_project):
-    assert tts_project.run("--update-baselines", model="piper").ret == 0
+def test_tts_duration_and_intelligibility_gates(tts_project, recorded):
+    """Two regressions staged in one baseline: the voice used to be faster, and the judge (real
+    Faster-Whisper tiny.en) used to hear Piper say "queen of hearts" right. Both fail, each with
+    its line (that another judge's figures are not gated is the next test's)."""
+    recorded(tts_project, "piper")
     path = tts_project.path / "baselines" / "piper" / "cpu.json"
     data = json.loads(path.read_text())
     case = tts_project.cases[1]["id"]
-    measured = data["cases"][case]["tts"]["duration_s"]
-    data["cases"][case]["tts"]["duration_s"] = round(measured / 1.5, 4)  # as if it used to be faster
+    duration = data["cases"][case]["tts"]["duration_s"]
+    data["cases"][case]["tts"]["duration_s"] = round(duration / 1.5, 4)  # as if it used to be faster
+    heard = data["cases"][case]["tts"]["judge_wer"]
+    assert heard > 0.1  # tiny.en mishears this one; the test relies on it
+    data["cases"][case]["tts"]["judge_wer"] = 0.0  # as if it used to understand every word
     path.write_text(json.dumps(data))
     result = tts_project.run(model="piper")
     assert result.ret == 1
-    result.stdout.fnmatch_lines([f"{case} [[]piper on cpu[]]: TTS duration s {measured:.4g} exceeds limit *"])
-
-
-def test_tts_intelligibility_gate(tts_project):
-    """The judge (real Faster-Whisper tiny.en) hears Piper say "queen of hearts" otherwise than
-    it used to: the round trip fails with the alignment; another judge's figures are not gated."""
-    assert tts_project.run("--update-baselines", model="piper").ret == 0
-    path = tts_project.path / "baselines" / "piper" / "cpu.json"
-    data = json.loads(path.read_text())
-    case = tts_project.cases[1]["id"]
-    measured = data["cases"][case]["tts"]["judge_wer"]
-    assert measured > 0.1  # tiny.en mishears this one; the test relies on it
-    data["cases"][case]["tts"]["judge_wer"] = 0.0  # as if it used to understand every word
-    path.write_text(json.dumps(data))
-    result = tts_project.run("-k", "intelligibility", model="piper")
-    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"{case} [[]piper on cpu[]]: TTS duration s {duration:.4g} exceeds limit *"])
     result.stdout.fnmatch_lines(
-        [f"*{case} [[]piper on cpu[]]: TTS judge WER {measured:.4g} exceeds limit 0.02*", "*REF:*"]
+        [f"*{case} [[]piper on cpu[]]: TTS judge WER {heard:.4g} exceeds limit 0.02*", "*REF:*"]
     )
-    result.assert_outcomes(passed=1, failed=1)
-
-    # another judge's figures are not compared, and not passed either: a re-record is asked for
-    data["judge"] = "whisper base.en float32 sha256:0"
-    path.write_text(json.dumps(data))
-    other = tts_project.run("-k", "intelligibility", model="piper")
-    assert other.ret == 1
-    other.stdout.fnmatch_lines(
-        ["*the baseline was judged by whisper base.en*not comparable: re-record with --update-baselines"]
-    )
+    failed = {line.split()[1] for line in result.stdout.lines if line.startswith("FAILED ")}
+    assert failed == {
+        f"suites/test_tts.py::test_tts[piper-cpu-{case}]",
+        f"suites/test_tts.py::test_tts_intelligibility[piper-cpu-{case}]",
+    }
 
 
-def test_a_changed_judge_vetoes_a_tts_promotion(tts_project):
+def test_a_changed_judge_vetoes_a_tts_promotion(tts_project, recorded):
     """The judge is staged as changed in the baseline: the intelligibility figures cannot be
     compared, so the voice would go through unheard; the promotion is blocked."""
-    assert tts_project.run("--update-baselines", model="piper").ret == 0
+    recorded(tts_project, "piper")
     path = tts_project.path / "baselines" / "piper" / "cpu.json"
     data = json.loads(path.read_text())
     data["judge"] = "faster_whisper small.en float32 sha256:0"
@@ -123,11 +109,14 @@ def test_a_changed_judge_vetoes_a_tts_promotion(tts_project):
             "*(TTS): the baseline was judged by faster_whisper small.en float32 sha256:0, this run by*",
         ]
     )
+    result.stdout.fnmatch_lines(  # not compared, and not passed either: a re-record is asked for
+        ["*judged by faster_whisper small.en*not comparable: re-record with --update-baselines"]
+    )
     assert registry.read_bytes() == before
 
 
-def test_tts_judge_options(tts_project):
-    assert tts_project.run("--update-baselines", model="piper").ret == 0
+def test_tts_judge_options(tts_project, recorded):
+    recorded(tts_project, "piper")
     none = tts_project.run("--speech-judge=none", "-k", "intelligibility", model="piper")
     assert none.ret == 0
     none.assert_outcomes(skipped=2)

@@ -14,7 +14,7 @@ import pytest
 from pytest_speechlab.core.analysis import case_errors
 from pytest_speechlab.core.metrics import normalize, score
 
-from .conftest import Project, bundled_cases, make_project, use_suite
+from ..projects import Project, bundled_cases, make_project, use_suite
 from .test_gate_e2e import perfect, restate_corpus
 
 NOT_MEASURED = "not measured (install pytest-speechlab[[]tts-quality[]])"  # as an fnmatch pattern

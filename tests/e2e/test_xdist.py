@@ -11,7 +11,7 @@ import pytest
 
 from pytest_speechlab.core.metrics import normalize
 
-from .conftest import Project, bundled_cases, commit_all, make_project, use_suite
+from ..projects import Project, bundled_cases, commit_all, make_project, use_suite
 
 pytest.importorskip("xdist")
 
@@ -96,11 +96,13 @@ def events(project: Project) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (project.path / "timeline.jsonl").read_text().splitlines()]
 
 
-def test_two_workers_give_the_same_run_and_time_latency_in_the_controller_after_them(project: Project):
+def test_two_workers_give_the_same_run_and_time_latency_in_the_controller_after_them(
+    project: Project, recorded
+):
     """--dist loadgroup: every case measured once, on one worker, with one BLAS thread; the
     controller merges, times the latency subset after the workers are done, and prints one
     summary."""
-    assert project.run("--update-baselines").ret == 0
+    recorded(project)
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
     assert project.run(f"--speech-results={serial}").ret == 0
     project.pytester.makeconftest(TIMELINE)
@@ -125,10 +127,10 @@ def test_two_workers_give_the_same_run_and_time_latency_in_the_controller_after_
     assert min(e["start"] for e in timings) > max(e["end"] for e in workers)  # after they finished
 
 
-def test_dist_load_may_measure_a_case_twice_judges_it_once_and_says_so(project: Project):
+def test_dist_load_may_measure_a_case_twice_judges_it_once_and_says_so(project: Project, recorded):
     """--dist load does not keep a case's tests on one worker: a case may be transcribed on
     both, the first result is judged, and the summary counts the repeats."""
-    assert project.run("--update-baselines").ret == 0
+    recorded(project)
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
     assert project.run(f"--speech-results={serial}").ret == 0
     project.pytester.makeconftest(TIMELINE)
@@ -143,8 +145,8 @@ def test_dist_load_may_measure_a_case_twice_judges_it_once_and_says_so(project: 
         assert "more than one worker" not in result.stdout.str()
 
 
-def test_the_same_baseline_update_with_two_workers(project: Project):
-    assert project.run("--update-baselines").ret == 0
+def test_the_same_baseline_update_with_two_workers(project: Project, recorded):
+    recorded(project)
     serial = baseline_figures(project.read_baseline())
     (project.path / "baselines").rename(project.path / "serial-baselines")
     assert project.run("--update-baselines", "-n", "2", "--dist", "loadgroup", subprocess=True).ret == 0
@@ -169,8 +171,8 @@ def test_a_failing_corpus_fails_the_run_and_blocks_the_promotion_once(gate_proje
     assert registry.read_text() == REGISTRY
 
 
-def test_a_passing_promotion_is_recorded_once(project: Project):
-    assert project.run("--update-baselines").ret == 0
+def test_a_passing_promotion_is_recorded_once(project: Project, recorded):
+    recorded(project)
     registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
     commit_all(project.path)

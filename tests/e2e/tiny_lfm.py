@@ -291,7 +291,7 @@ def build_tiny_lfm_checkpoint(folder: Path) -> Path:
     return folder
 
 
-if __name__ == "__main__":  # python tests/tiny_lfm.py FOLDER
+if __name__ == "__main__":  # python tests/e2e/tiny_lfm.py FOLDER
     import sys
 
     print(build_tiny_lfm_checkpoint(Path(sys.argv[1])))

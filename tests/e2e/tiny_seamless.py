@@ -118,7 +118,7 @@ def build_tiny_seamless_checkpoint(folder: Path) -> Path:
     return folder
 
 
-if __name__ == "__main__":  # python tests/tiny_seamless.py FOLDER
+if __name__ == "__main__":  # python tests/e2e/tiny_seamless.py FOLDER
     import sys
 
     print(build_tiny_seamless_checkpoint(Path(sys.argv[1])))

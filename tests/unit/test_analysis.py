@@ -23,9 +23,9 @@ from pytest_speechlab.core.analysis import (
 )
 from pytest_speechlab.core.metrics import normalize, score
 
-from .conftest import BUNDLED, bundled_cases
+from ..projects import BUNDLED, bundled_cases
 
-BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "faster_whisper" / "cpu.json"
+BASELINE = Path(__file__).resolve().parents[2] / "baselines" / "faster_whisper" / "cpu.json"
 
 
 def test_case_counts_and_alignment():

@@ -10,7 +10,7 @@ import pytest
 from pytest_speechlab import cli
 from pytest_speechlab.core.settings import FILE_KEYS
 
-from .conftest import REPO
+from ..projects import REPO
 
 OPTIONS = (REPO / "docs" / "options.md").read_text()
 

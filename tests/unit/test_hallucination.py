@@ -18,9 +18,9 @@ from pytest_speechlab.core.hallucination import (
 )
 from pytest_speechlab.core.metrics import normalize
 
-from .conftest import bundled_cases
+from ..projects import bundled_cases
 
-BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "faster_whisper" / "cpu.json"
+BASELINE = Path(__file__).resolve().parents[2] / "baselines" / "faster_whisper" / "cpu.json"
 
 
 def test_longest_repeat_finds_the_phrase_its_length_and_where_it_starts():

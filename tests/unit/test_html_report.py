@@ -289,20 +289,6 @@ def test_write_report_replaces_the_file_atomically(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
-def test_speech_report_from_a_real_run(project):
-    """``--speech-report`` through the plugin, real Faster-Whisper on the short cases."""
-    report = project.path / "out" / "report.html"
-    result = project.run("--update-baselines", "--speech-report=out/report.html")
-    assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["speechlab: report written to */out/report.html"])
-    page = report.read_text()
-    assert page.count("data:image/png;base64,") >= 2  # per-case WER; latency of the timed case
-    assert all(case["id"] in page for case in project.cases)
-    assert "faster_whisper" in page and "baselines recorded by this run (nothing was compared)" in page
-    again = project.run("--speech-report=out/report.html")
-    assert again.ret == 0 and "no regressions against the baselines" in report.read_text()
-
-
 def test_speechlab_report_renders_a_saved_results_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,7 +34,7 @@ from pytest_speechlab.core.perturb import (
 )
 
 SR = 16000
-CLIP = Path(__file__).resolve().parents[1] / "data" / "audio" / "cards_001.wav"  # "ten of clubs", ~1 s
+CLIP = Path(__file__).resolve().parents[2] / "data" / "audio" / "cards_001.wav"  # "ten of clubs", ~1 s
 ID = re.compile(r"^[A-Za-z0-9._-]+$")
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
 

@@ -23,9 +23,9 @@ from pytest_speechlab.core.slices import (
 )
 from pytest_speechlab.core.stats import bootstrap, paired
 
-from .conftest import bundled_cases
+from ..projects import bundled_cases
 
-BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "faster_whisper" / "cpu.json"
+BASELINE = Path(__file__).resolve().parents[2] / "baselines" / "faster_whisper" / "cpu.json"
 WORDS = "the quick brown fox jumps over a lazy dog while seven tall ships sail past".split()
 
 
