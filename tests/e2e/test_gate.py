@@ -307,10 +307,12 @@ def test_engines_from_the_hook_and_errored_cases(project):
 def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     """The same tiny.en weights in both engines (Whisper's converted from the CTranslate2 files)
     must give nearly the same corpus WER: a check of the conversion and of both adapters. On the
-    bundled cases under ten seconds (the long-form ones would triple the time)."""
+    fifteen bundled cases under 3.2 seconds: Whisper pads every clip to a 30 s window, so its
+    time goes by the number of cases (the converted weights are checked tensor by tensor in
+    test_convert.py)."""
     import shutil
 
-    short = [c for c in bundled_cases() if c.duration_s < 10]
+    short = [c for c in bundled_cases() if c.duration_s < 3.2]
     audio = project.path / "data" / "audio"
     for case in short:
         shutil.copy(case.audio, audio / case.audio.name)
@@ -330,7 +332,7 @@ def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     )
     assert result.ret == 0, result.stdout.str()
     runs = {run["model"]: run["corpus"] for run in json.loads(out.read_text())["runs"]}
-    assert runs["whisper"]["cases"] == runs["faster_whisper"]["cases"] == len(short) >= 30
+    assert runs["whisper"]["cases"] == runs["faster_whisper"]["cases"] == len(short) >= 15
     assert abs(runs["whisper"]["wer"] - runs["faster_whisper"]["wer"]) <= 0.03
     # the side-by-side table of a multi-model run, in the terminal and in the Markdown summary
     wer = {name: f"{corpus['wer']:.4f}" for name, corpus in runs.items()}

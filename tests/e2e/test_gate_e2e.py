@@ -102,33 +102,33 @@ def test_stored_latencies_at_a_tenth_fail_each_case_and_the_corpus(gate_project:
     assert "FAILED suites/test_asr.py::test_corpus" in result.stdout.str()
 
 
-def test_a_third_of_the_latency_passes_only_by_the_calibration_scaling(gate_project: Project, recorded):
+def test_a_third_of_the_latency_passes_only_by_the_calibration_scaling(project: Project, recorded):
     """The baseline's machine ran the calibration round 10x faster and the model in a third of
     the time: only the scaling lets it pass (that the scaling only loosens, and that no stored
     calibration counts as one, is test_checks.py's)."""
-    data = recorded(gate_project)
+    data = recorded(project)
     for entry in data["cases"].values():
         if "calibration_ms" in entry:
             entry["calibration_ms"] = round(entry["calibration_ms"] * 0.1, 3)
             entry["latency_min_ms"] = round(entry["latency_min_ms"] / 3, 1)
-    gate_project.write_baseline(data)
-    result = gate_project.run("-k", "test_latency", "--speech-latency-tolerance=0.5")
+    project.write_baseline(data)
+    result = project.run("-k", "test_latency", "--speech-latency-tolerance=0.5")
     assert result.ret == 0, result.stdout.str()
-    assert result.parseoutcomes()["passed"] == 2
+    assert result.parseoutcomes()["passed"] == 1
 
 
-def test_the_hallucination_ceiling_vetoes_a_promotion(gate_project: Project, recorded):
-    recorded(gate_project)
-    registry = gate_project.path / "registry.yaml"
+def test_the_hallucination_ceiling_vetoes_a_promotion(project: Project, recorded):
+    recorded(project)
+    registry = project.path / "registry.yaml"
     registry.write_text(
         REGISTRY.replace(
             "    history:",
             "    thresholds:\n      ceilings:\n        candidate: {hallucination_rate: 0.1}\n    history:",
         )
     )
-    commit_all(gate_project.path)
+    commit_all(project.path)
     before = registry.read_bytes()
-    result = gate_project.run("--promote-to=candidate")
+    result = project.run("--promote-to=candidate")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
@@ -139,34 +139,34 @@ def test_the_hallucination_ceiling_vetoes_a_promotion(gate_project: Project, rec
     assert registry.read_bytes() == before
 
 
-def test_an_edited_reference_asks_for_a_re_record_everywhere_alike(gate_project: Project, recorded):
-    recorded(gate_project)
-    cases = [dict(c) for c in gate_project.cases]
-    edited = next(c for c in cases if c["id"] == "cards_003")
+def test_an_edited_reference_asks_for_a_re_record_everywhere_alike(project: Project, recorded):
+    recorded(project)
+    cases = [dict(c) for c in project.cases]
+    edited = next(c for c in cases if c["id"] == "cards_002")
     edited["text"] += " of spades"
-    gate_project.write_manifest(cases)
-    out, summary, report = (gate_project.path / n for n in ("r.json", "s.md", "r.html"))
-    result = gate_project.run(
+    project.write_manifest(cases)
+    out, summary, report = (project.path / n for n in ("r.json", "s.md", "r.html"))
+    result = project.run(
         f"--speech-results={out}", f"--speech-summary={summary}", f"--speech-report={report}"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     line = "reference text changed since the baseline: re-record with --update-baselines"
-    result.stdout.fnmatch_lines([f"cards_003 [[]faster_whisper on cpu[]]: {line}"])
-    result.stdout.fnmatch_lines(["*reference text(s) changed since the baseline (cards_003): re-record"])
+    result.stdout.fnmatch_lines([f"cards_002 [[]faster_whisper on cpu[]]: {line}"])
+    result.stdout.fnmatch_lines(["*reference text(s) changed since the baseline (cards_002): re-record"])
     result.stdout.fnmatch_lines(["*overall: re-record"])
     run = json.loads(out.read_text())
     assert run["verdict"]["overall"] == "re-record"
-    assert next(c for c in run["cases"] if c["id"] == "cards_003")["verdict"] == "re-record"
+    assert next(c for c in run["cases"] if c["id"] == "cards_002")["verdict"] == "re-record"
     assert ": re-record" in summary.read_text()
     assert line in summary.read_text() and line in report.read_text()
     assert "no regressions" not in report.read_text()
 
 
-def test_a_baseline_of_another_normaliser_is_refused_in_one_line(gate_project: Project, recorded):
-    data = recorded(gate_project)
+def test_a_baseline_of_another_normaliser_is_refused_in_one_line(project: Project, recorded):
+    data = recorded(project)
     data["normalizer"] = "some.OtherNormalizer (other 1.0)"
-    gate_project.write_baseline(data)
-    result = gate_project.run("-k", "test_wer or test_corpus")
+    project.write_baseline(data)
+    result = project.run("-k", "test_wer or test_corpus")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
@@ -176,18 +176,18 @@ def test_a_baseline_of_another_normaliser_is_refused_in_one_line(gate_project: P
         ]
     )
     assert "Traceback" not in result.stdout.str()
-    assert gate_project.run("--update-baselines").ret == 0  # the fix the line names
-    assert gate_project.run("-k", "test_wer").ret == 0
+    assert project.run("--update-baselines").ret == 0  # the fix the line names
+    assert project.run("-k", "test_wer").ret == 0
 
 
-def test_a_model_unlike_the_baselines_is_said_and_cannot_be_promoted(gate_project: Project, recorded):
-    recorded(gate_project)
-    registry = gate_project.path / "registry.yaml"
+def test_a_model_unlike_the_baselines_is_said_and_cannot_be_promoted(project: Project, recorded):
+    recorded(project)
+    registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
-    commit_all(gate_project.path)
-    summary = gate_project.path / "s.md"
+    commit_all(project.path)
+    summary = project.path / "s.md"
     args = ("--speech-option=faster_whisper.beam_size=1", f"--speech-summary={summary}")
-    result = gate_project.run("--promote-to=candidate", *args)
+    result = project.run("--promote-to=candidate", *args)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     difference = "option beam_size: 5 in the baseline, 1 in this run"
     result.stdout.fnmatch_lines([f"  model differs from the baseline's: {difference}"])
@@ -196,17 +196,17 @@ def test_a_model_unlike_the_baselines_is_said_and_cannot_be_promoted(gate_projec
     assert registry.read_text() == REGISTRY
 
 
-def test_unused_entries_are_reported_and_removed_by_an_update(gate_project: Project, recorded):
-    recorded(gate_project)
-    gate_project.write_manifest([c for c in gate_project.cases if c["id"] != "goforward"])
-    result = gate_project.run("-k", "test_wer")
+def test_unused_entries_are_reported_and_removed_by_an_update(project: Project, recorded):
+    recorded(project)
+    project.write_manifest([c for c in project.cases if c["id"] != "silence_3s"])
+    result = project.run("-k", "test_wer")
     result.stdout.fnmatch_lines(
-        ["*unused baseline entries (not in the manifest; --update-baselines removes them): goforward"]
+        ["*unused baseline entries (not in the manifest; --update-baselines removes them): silence_3s"]
     )
-    update = gate_project.run("--update-baselines")
+    update = project.run("--update-baselines")
     assert update.ret == 0
-    update.stdout.fnmatch_lines(["  removed 1 case(s) no longer in the manifest: goforward"])
-    assert "goforward" not in gate_project.read_baseline()["cases"]
+    update.stdout.fnmatch_lines(["  removed 1 case(s) no longer in the manifest: silence_3s"])
+    assert "silence_3s" not in project.read_baseline()["cases"]
 
 
 LOADED = """
@@ -234,7 +234,9 @@ def test_under_load_the_cpu_time_judges_the_latency_and_without_it_the_wall_time
     gate_project.write_baseline(data)
     gate_project.pytester.makeconftest(LOADED)
     out = gate_project.path / "r.json"
-    gate = ("-k", "test_latency or test_corpus", "--speech-latency-tolerance=0.5", f"--speech-results={out}")
+    # the latency tests alone measure the two timed cases; the corpus (all thirteen) only where
+    # its CPU check is the point
+    gate = ("-k", "test_latency", "--speech-latency-tolerance=0.5", f"--speech-results={out}")
     result = gate_project.run(*gate)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     judged = [c for c in json.loads(out.read_text())["cases"] if c["latency_ms"]["runs"] > 1]
@@ -247,7 +249,7 @@ def test_under_load_the_cpu_time_judges_the_latency_and_without_it_the_wall_time
     for entry in timed:
         entry["cpu_min_ms"] = round(entry["cpu_min_ms"] / 2.5, 1)
     gate_project.write_baseline(data)
-    result = gate_project.run(*gate)
+    result = gate_project.run("-k", "test_latency or test_corpus", *gate[2:])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*fastest CPU ms * exceeds limit *"])
     result.stdout.fnmatch_lines(["*latency-subset CPU s (calibrated) * exceeds limit *: significant*"])

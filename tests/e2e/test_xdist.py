@@ -194,12 +194,12 @@ def test_word_timestamps_cross_from_the_workers(pytester: pytest.Pytester):
     assert [c["timestamps"] for c in two["cases"]] == [c["timestamps"] for c in one["cases"]]
 
 
-def test_synthesised_speech_and_what_the_judge_heard_cross_from_the_workers(project: Project):
+def test_synthesised_speech_and_what_the_judge_heard_cross_from_the_workers(project: Project, recorded):
     """Text to speech (real Piper, judged by real Faster-Whisper): each utterance's figures travel
     from the workers without its audio and are judged as in a run without xdist."""
     pytest.importorskip("piper")
     use_suite(project.path, "test_tts")
-    assert project.run("--update-baselines", model="piper").ret == 0
+    recorded(project, "piper")
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
     assert project.run(f"--speech-results={serial}", model="piper").ret == 0
     args = (f"--speech-results={parallel}", "-n", "2", "--dist", "loadgroup")
