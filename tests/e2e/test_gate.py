@@ -303,6 +303,7 @@ def test_engines_from_the_hook_and_errored_cases(project):
     unknown.stderr.fnmatch_lines([f"*unknown model 'toy_echoes' (known: {known})"])
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 @pytest.mark.full
 def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     """The same tiny.en weights in both engines (Whisper's converted from the CTranslate2 files)

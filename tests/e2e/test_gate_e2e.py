@@ -216,6 +216,7 @@ run.others_share = lambda before, after: 0.6  # staged: other processes took 60%
 """
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_under_load_the_cpu_time_judges_the_latency_and_without_it_the_wall_time_is_retimed(
     gate_project: Project, recorded
 ):

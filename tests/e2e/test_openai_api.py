@@ -17,6 +17,8 @@ from pytest_speechlab.errors import SpeechlabError
 from ..projects import bundled_cases, use_suite
 from .serving import KEY, Server, start, write_registry
 
+pytestmark = pytest.mark.slow  # run first, the module together (one server): see tests/conftest.py
+
 # Speech read and spontaneous, a stereo 48 kHz file, FLAC, 8 kHz telephone audio, a wrong word,
 # and non-speech (digital silence, white noise) where hallucinated words count.
 EQUAL_CASES = (

@@ -25,6 +25,7 @@ def robust_project(project):
     return project
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_robustness_update_then_gate(robust_project):
     out = robust_project.path / "r.json"
     first = robust_project.run("--update-baselines", f"--speech-results={out}")

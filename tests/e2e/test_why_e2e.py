@@ -100,6 +100,7 @@ def test_a_new_phrase_over_silence_fails_the_hallucination_check(project: Projec
     # as recorded, it passes: test_gate.py's test_update_then_pass
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_a_regression_confined_to_one_slice_fails_while_the_corpus_passes(bundled_project: Project, recorded):
     """Staged: the baseline heard one word more right on each synthetic case tiny.en errs on.
     The corpus WER rises by less than its tolerance; the synthetic slice (and those it fills:

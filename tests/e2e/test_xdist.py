@@ -194,6 +194,7 @@ def test_word_timestamps_cross_from_the_workers(pytester: pytest.Pytester):
     assert [c["timestamps"] for c in two["cases"]] == [c["timestamps"] for c in one["cases"]]
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_synthesised_speech_and_what_the_judge_heard_cross_from_the_workers(project: Project, recorded):
     """Text to speech (real Piper, judged by real Faster-Whisper): each utterance's figures travel
     from the workers without its audio and are judged as in a run without xdist."""

@@ -3,7 +3,7 @@
 ``basic.py``, ``english.py`` and ``english.json`` are openai-whisper 20250625's
 ``whisper/normalizers`` files, byte for byte (MIT licence, in ``LICENSE`` beside them). They are
 kept unedited so that they can be compared with the package's own, and
-``tests/test_normalizer.py`` checks they normalise every manifest text and a few thousand varied
+``tests/e2e/test_normalizer.py`` checks they normalise every manifest text and a few thousand varied
 strings exactly as openai-whisper does wherever it is installed. Update them together with
 ``metrics.NORMALIZER_RELEASE``: another release is another normaliser, and baselines recorded
 under one are not compared with figures of the other.
