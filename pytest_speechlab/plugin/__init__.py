@@ -209,11 +209,12 @@ def pytest_speechlab_promotion(
     return builtin_vetoes(results, run.engine_cls.tasks)
 
 
-def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str, Any]]) -> None:
-    """Ask every promotion hook; apply the change only if none objects, else fail the run."""
+def _promote(
+    session: pytest.Session, speech: SpeechSession, data: list[dict[str, Any]], document: str
+) -> None:
+    """Ask every promotion hook; apply the change only if none objects, else fail the run.
+    ``document`` is the results file's text, whose digest the evidence carries."""
     from ..gate.promotion import Evidence, not_run
-    from ..report.results_file import results_document
-    from ..store.atomic import dumps
     from ..store.registry import change_status
     from .session import keep_results, promotion_record
 
@@ -228,7 +229,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
         failed_tests=[t for r in speech.runs for t in speech.failed.get(r.id, [])],
         exitstatus=int(session.exitstatus),
         deselected=speech.deselected,
-        results_sha256=hashlib.sha256(dumps(results_document(data)).encode()).hexdigest(),
+        results_sha256=hashlib.sha256(document.encode()).hexdigest(),
         not_run=not_run(speech.collected, speech.reported),
     )
     reasons: list[str] = []
@@ -239,7 +240,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[dict[str
     change = None
     if not reasons:
         identity: dict[str, Any] = next((r["identity"] for r in data if r["identity"]), {})
-        kept = keep_results(speech, model, dumps(results_document(data)))
+        kept = keep_results(speech, model, document)
         try:
             change = change_status(
                 speech.registry.path,
@@ -286,12 +287,12 @@ def _update(speech: SpeechSession, run: ModelRun) -> list[str]:
         shown_tests = ", ".join(failed[:3]) + (", ..." if len(failed) > 3 else "")
         return [f"speechlab: {path} NOT written: {len(failed)} test(s) of {run.label} failed ({shown_tests})"]
     update = new_baseline(run, speech.full_manifest)
+    lines = update_lines(path, update.changes, update.removed) + [f"  {note}" for note in update.notes]
     if speech.settings.dry_run:
-        lines = update_lines(path, update.changes, update.removed) + [f"  {note}" for note in update.notes]
         return [lines[0].replace("wrote", "would write") + " (dry run: nothing written)", *lines[1:]]
     if update.changes or run.against.baseline is None:
         write_baseline(update.baseline, update.history, run.against.baseline, update.removed)
-    return update_lines(path, update.changes, update.removed) + [f"  {note}" for note in update.notes]
+    return lines
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -322,10 +323,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if not run.skip_reason and (run.results or run.syntheses):
                 speech.updates.append(_update(speech, run))
     data = [run_json(run, speech.verdict(run)) for run in speech.runs]
+    document = dumps(results_document(data))  # the file, and what a promotion's digest is of
     if speech.settings.results:
-        write_atomic(speech.settings.results, dumps(results_document(data)))
+        write_atomic(speech.settings.results, document)
     if speech.settings.promote_to and exitstatus != pytest.ExitCode.INTERRUPTED:
-        _promote(session, speech, data)
+        _promote(session, speech, data, document)
     if speech.settings.summary:
         runs = [(run, speech.verdict(run)) for run in speech.runs]
         write_atomic(speech.settings.summary, markdown(runs, speech.registry, speech.promotion))

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-# The runtimes behind the real engines and judges: importing one means a model is near.
 PROVENANCE = ("git", "uname")
+# The runtimes behind the real engines and judges: importing one means a model is near.
 RUNTIMES = ("ctranslate2", "torch", "onnxruntime", "piper", "transformers", "librosa", "numba")
 
 
