@@ -333,10 +333,11 @@ def promotion_record(
     ran = sorted(set(speech.collected) & speech.reported)  # node ids, each once
     baselines = {relative(r.against.path, root): sha256_file(r.against.path) for r in speech.runs
                  if not r.skip_reason and r.against.path.is_file()}  # fmt: skip
+    metrics, tolerances = evidence.metrics(), asdict(run.settings.tolerances)
     return {
         "results_sha256": evidence.results_sha256,
         "results": relative(kept, root),
-        "metrics": evidence.metrics(),
+        "metrics": metrics,
         "manifest": relative(path, root) if path else None,
         "manifest_sha256": sha256_file(path) if path and path.is_file() else None,
         "cases_sha256": cases_digest(speech.manifest_cases),
@@ -348,7 +349,7 @@ def promotion_record(
         "tree": speech.unverified_tree or "committed and unchanged",
         "tree_verified": speech.unverified_tree is None,
         "settings": {
-            "tolerances": asdict(run.settings.tolerances),
+            "tolerances": tolerances,
             "ceilings": evidence.entry.ceilings(evidence.target),
             "latency_tags": list(settings.latency_tags),
             "robustness_tags": list(settings.robustness_tags),
@@ -357,7 +358,7 @@ def promotion_record(
             "new_cases": settings.new_cases,
             "judge": settings.judge,
         },
-        "tolerances": asdict(run.settings.tolerances),
+        "tolerances": tolerances,
         "tests": {
             "collected": len(speech.collected),
             "ran": len(ran),
@@ -366,9 +367,7 @@ def promotion_record(
         "identity": {
             r["device"]: {k: r["identity"].get(k) for k in IDENTITY_KEYS} for r in data if r.get("identity")
         },
-        "since_last_promotion": since_last_promotion(
-            evidence.entry, evidence.metrics(), asdict(run.settings.tolerances)
-        ),
+        "since_last_promotion": since_last_promotion(evidence.entry, metrics, tolerances),
     }
 
 
