@@ -230,7 +230,8 @@ def test_under_load_the_cpu_time_judges_the_latency_and_without_it_the_wall_time
     assert len(timed) == 2 and all(e["cpu_min_ms"] > 0 and e["calibration_cpu_ms"] > 0 for e in timed)
     recorded_ms = [e["latency_min_ms"] for e in timed]
     for entry in timed:
-        entry["latency_min_ms"] = round(entry["latency_min_ms"] / 2.5, 1)
+        # a tenth: beyond its limit whatever the machine timed it under, here or at the recording
+        entry["latency_min_ms"] = round(entry["latency_min_ms"] / 10, 1)
         del entry["calibration_ms"]  # no scaling: a calibration read on a busy machine would loosen it
     gate_project.write_baseline(data)
     gate_project.pytester.makeconftest(LOADED)
