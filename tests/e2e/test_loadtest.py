@@ -12,7 +12,6 @@ import pytest
 from .serving import REPO, start, write_registry
 
 
-@pytest.mark.slow  # run first: see tests/conftest.py
 @pytest.mark.skipif(find_spec("locust") is None, reason="locust is not installed (the loadtest extra)")
 def test_locust_headless_checks_every_answer(tmp_path):
     # Run, never imported here: locust patches the standard library with gevent when imported.
