@@ -11,8 +11,6 @@ import pytest
 
 from pytest_speechlab.core.metrics import normalize
 
-from ..projects import bundled_cases
-
 
 def test_update_then_pass(project):
     result = project.run("--update-baselines")
@@ -303,24 +301,13 @@ def test_engines_from_the_hook_and_errored_cases(project):
     unknown.stderr.fnmatch_lines([f"*unknown model 'toy_echoes' (known: {known})"])
 
 
-@pytest.mark.slow  # run first: see tests/conftest.py
 @pytest.mark.full
-def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
-    """The same tiny.en weights in both engines (Whisper's converted from the CTranslate2 files)
-    must give nearly the same corpus WER: a check of the conversion and of both adapters. On the
-    fifteen bundled cases under 3.2 seconds: Whisper pads every clip to a 30 s window, so its
-    time goes by the number of cases (the converted weights are checked tensor by tensor in
-    test_convert.py)."""
-    import shutil
-
-    short = [c for c in bundled_cases() if c.duration_s < 3.2]
-    audio = project.path / "data" / "audio"
-    for case in short:
-        shutil.copy(case.audio, audio / case.audio.name)
-    entries = [
-        {"id": c.id, "audio": f"audio/{c.audio.name}", "text": c.text, "tags": list(c.tags)} for c in short
-    ]
-    project.write_manifest(entries)
+def test_whisper_and_faster_whisper_agree_side_by_side_in_one_run(project):
+    """The same tiny.en weights in both engines (Whisper's converted from the CTranslate2 files),
+    both through the plugin in one run: the same corpus figures within a small margin, side by
+    side. On the three short cases: Whisper pads every clip to a 30 s window, so its time goes by
+    the number of cases, and the conversion itself is checked transcript by transcript and tensor
+    by tensor in test_convert.py."""
     out = project.path / "both.json"
     summary = project.path / "both.md"
     result = project.run(
@@ -333,7 +320,7 @@ def test_whisper_and_faster_whisper_agree_on_the_bundled_cases(project):
     )
     assert result.ret == 0, result.stdout.str()
     runs = {run["model"]: run["corpus"] for run in json.loads(out.read_text())["runs"]}
-    assert runs["whisper"]["cases"] == runs["faster_whisper"]["cases"] == len(short) >= 15
+    assert runs["whisper"]["cases"] == runs["faster_whisper"]["cases"] == len(project.cases)
     assert abs(runs["whisper"]["wer"] - runs["faster_whisper"]["wer"]) <= 0.03
     # the side-by-side table of a multi-model run, in the terminal and in the Markdown summary
     wer = {name: f"{corpus['wer']:.4f}" for name, corpus in runs.items()}

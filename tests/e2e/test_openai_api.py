@@ -19,12 +19,10 @@ from .serving import KEY, Server, start, write_registry
 
 pytestmark = pytest.mark.slow  # run first, the module together (one server): see tests/conftest.py
 
-# Speech read and spontaneous, a stereo 48 kHz file, FLAC, 8 kHz telephone audio, a wrong word,
-# and non-speech (digital silence, white noise) where hallucinated words count.
-EQUAL_CASES = (
-    "librivox_0880", "cards_002", "espeak_stereo48k", "librispeech_61_70968_0000", "espeak_phone",
-    "commonvoice_22058266", "piper_05", "spontaneous_cold", "silence_3s", "noise_white",
-)  # fmt: skip
+# A wrong word, a stereo 48 kHz file, FLAC, 8 kHz telephone audio, and digital silence (where
+# hallucinated words count): each format and rate the server decodes, no more, since every case is
+# transcribed twice, here and behind the API.
+EQUAL_CASES = ("cards_002", "espeak_stereo48k", "librispeech_61_70968_0000", "espeak_phone", "silence_3s")
 PYPROJECT = """
 [tool.pytest.ini_options]
 testpaths = ["suites"]

@@ -96,19 +96,22 @@ def events(project: Project) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (project.path / "timeline.jsonl").read_text().splitlines()]
 
 
-def test_two_workers_give_the_same_run_and_time_latency_in_the_controller_after_them(
-    project: Project, recorded
-):
+def test_two_workers_give_the_same_run_time_latency_after_them_and_promote_once(project: Project, recorded):
     """--dist loadgroup: every case measured once, on one worker, with one BLAS thread; the
-    controller merges, times the latency subset after the workers are done, and prints one
-    summary."""
+    controller merges, times the latency subset after the workers are done, prints one summary
+    and records the promotion the run passed once."""
     recorded(project)
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
     assert project.run(f"--speech-results={serial}").ret == 0
     project.pytester.makeconftest(TIMELINE)
-    args = (f"--speech-results={parallel}", "-n", "2", "--dist", "loadgroup", "-rs")
+    registry = project.path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    (project.path / ".gitignore").write_text("timeline.jsonl\nparallel.json\n")
+    commit_all(project.path)
+    args = (f"--speech-results={parallel}", "--promote-to=candidate", "-n", "2", "--dist", "loadgroup", "-rs")
     result = project.run(*args, subprocess=True)
     assert result.ret == 0, result.stdout.str()
+    assert registry.read_text().count("to: candidate") == 1
     assert result.stdout.str().count("speechlab summary") == 1
     result.stdout.fnmatch_lines(
         ["speechlab: the results of 2 xdist worker(s), judged here; *", "*overall: pass"]
@@ -127,16 +130,23 @@ def test_two_workers_give_the_same_run_and_time_latency_in_the_controller_after_
     assert min(e["start"] for e in timings) > max(e["end"] for e in workers)  # after they finished
 
 
-def test_dist_load_may_measure_a_case_twice_judges_it_once_and_says_so(project: Project, recorded):
+def test_dist_load_may_measure_a_case_twice_judges_it_once_and_says_so(pytester: pytest.Pytester):
     """--dist load does not keep a case's tests on one worker: a case may be transcribed on
-    both, the first result is judged, and the summary counts the repeats."""
-    recorded(project)
+    both, the first result is judged, and the summary counts the repeats. The aligned cases'
+    word-timestamp figures and the run's pooled one cross from the workers' offsets."""
+    by_id = {c.id: c for c in bundled_cases()}
+    cases = [by_id[i] for i in ("praatio_mary", "praatio_bobby", "cards_002", "silence_3s")]
+    project = make_project(pytester, cases, {"cards_002"}, alignments=True)
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
-    assert project.run(f"--speech-results={serial}").ret == 0
+    new = "--speech-new-cases=pass"
+    assert project.run(f"--speech-results={serial}", new).ret == 0
     project.pytester.makeconftest(TIMELINE)
-    result = project.run(f"--speech-results={parallel}", "-n", "2", "--dist", "load", subprocess=True)
+    result = project.run(f"--speech-results={parallel}", new, "-n", "2", "--dist", "load", subprocess=True)
     assert result.ret == 0, result.stdout.str()
-    assert comparable(json.loads(parallel.read_text())) == comparable(json.loads(serial.read_text()))
+    one, two = json.loads(serial.read_text()), json.loads(parallel.read_text())
+    assert comparable(two) == comparable(one)
+    assert two["timestamps"] == one["timestamps"] and two["timestamps"]["cases"] == 2
+    assert [c["timestamps"] for c in two["cases"]] == [c["timestamps"] for c in one["cases"]]
     measured = [e["case"] for e in events(project) if e["what"] == "measure"]
     repeats = len(measured) - len(set(measured))
     if repeats:
@@ -155,43 +165,20 @@ def test_the_same_baseline_update_with_two_workers(project: Project, recorded):
     assert len(history) == 1  # one update, by the controller
 
 
-def test_a_failing_corpus_fails_the_run_and_blocks_the_promotion_once(gate_project: Project, recorded):
-    data = recorded(gate_project)  # staged: a baseline that heard every speech case perfectly
-    for case in gate_project.cases:
+def test_a_failing_run_blocks_the_promotion_once(project: Project, recorded):
+    data = recorded(project)  # staged: a baseline that heard every speech case perfectly
+    for case in project.cases:
         if case["text"].strip():
             data["cases"][case["id"]].update(wer=0.0, cer=0.0, hypothesis=normalize(case["text"]))
     data["corpus"].update(wer=0.0, cer=0.0)
-    gate_project.write_baseline(data)
-    registry = gate_project.path / "registry.yaml"
-    registry.write_text(REGISTRY)
-    commit_all(gate_project.path)
-    result = gate_project.run("--promote-to=candidate", "-n", "2", "--dist", "loadgroup", subprocess=True)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert result.stdout.str().count("promotion to candidate BLOCKED") == 1
-    assert registry.read_text() == REGISTRY
-
-
-def test_a_passing_promotion_is_recorded_once(project: Project, recorded):
-    recorded(project)
+    project.write_baseline(data)
     registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
     commit_all(project.path)
     result = project.run("--promote-to=candidate", "-n", "2", "--dist", "loadgroup", subprocess=True)
-    assert result.ret == 0, result.stdout.str()
-    assert registry.read_text().count("to: candidate") == 1
-
-
-def test_word_timestamps_cross_from_the_workers(pytester: pytest.Pytester):
-    """The aligned cases' figures and the run's pooled figure, from the workers' offsets."""
-    by_id = {c.id: c for c in bundled_cases()}
-    project = make_project(pytester, [by_id["praatio_mary"], by_id["praatio_bobby"]], set(), alignments=True)
-    serial, parallel = project.path / "serial.json", project.path / "parallel.json"
-    assert project.run(f"--speech-results={serial}", "--speech-new-cases=pass").ret == 0
-    args = (f"--speech-results={parallel}", "--speech-new-cases=pass", "-n", "2", "--dist", "load")
-    assert project.run(*args, subprocess=True).ret == 0
-    one, two = json.loads(serial.read_text()), json.loads(parallel.read_text())
-    assert two["timestamps"] == one["timestamps"] and two["timestamps"]["cases"] == 2
-    assert [c["timestamps"] for c in two["cases"]] == [c["timestamps"] for c in one["cases"]]
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.stdout.str().count("promotion to candidate BLOCKED") == 1
+    assert registry.read_text() == REGISTRY
 
 
 @pytest.mark.slow  # run first: see tests/conftest.py
