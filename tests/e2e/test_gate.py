@@ -13,9 +13,17 @@ from pytest_speechlab.core.metrics import normalize
 
 
 def test_update_then_pass(project):
-    result = project.run("--update-baselines")
+    """The first path of all: record, then pass against what was recorded; the HTML report of
+    each run (``--speech-report``) says which it was."""
+    report = project.path / "out" / "report.html"
+    result = project.run("--update-baselines", "--speech-report=out/report.html")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*speechlab: wrote *cpu.json (*change(s))", "*.wer: (new) -> *"])
+    result.stdout.fnmatch_lines(["speechlab: report written to */out/report.html"])
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") >= 2  # per-case WER; latency of the timed case
+    assert all(case["id"] in page for case in project.cases)
+    assert "faster_whisper" in page and "baselines recorded by this run (nothing was compared)" in page
     data = project.read_baseline()
     assert set(data["cases"]) == {c["id"] for c in project.cases}
     assert data["identity"]["model_id"] == "tiny.en"
@@ -30,8 +38,9 @@ def test_update_then_pass(project):
     history = (project.path / "baselines" / "history.jsonl").read_text().splitlines()
     assert len(history) == 1
 
-    again = project.run()
+    again = project.run("--speech-report=out/report.html")
     assert again.ret == 0, again.stdout.str()
+    assert "no regressions against the baselines" in report.read_text()
     again.stdout.fnmatch_lines(["*speechlab summary*", "*overall: pass"])
     again.stdout.fnmatch_lines(
         [
