@@ -28,7 +28,7 @@ def test_update_then_pass(project):
     assert set(data["cases"]) == {c["id"] for c in project.cases}
     assert data["identity"]["model_id"] == "tiny.en"
     assert data["identity"]["revision"].startswith("sha256:")
-    assert data["identity"]["compute_type"] == "float32"
+    assert data["identity"]["compute_type"] == "int8"  # as the project asks (projects.py)
     assert data["normalizer"].startswith("whisper.EnglishTextNormalizer (openai-whisper ")
     assert data["machine"]["calibration_ms"] > 0
     assert {"faster-whisper", "ctranslate2", "jiwer"} <= set(data["packages"])

@@ -42,6 +42,7 @@ def restate_corpus(data: dict[str, Any], cases: list[dict[str, Any]]) -> None:
     data["corpus"].update(wer=round(wer, 4), cer=round(cer, 4))
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_a_baseline_better_and_faster_fails_the_cases_the_corpus_and_the_latency_in_one_run(
     gate_project: Project, recorded
 ):

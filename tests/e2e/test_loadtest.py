@@ -13,6 +13,7 @@ from .serving import REPO, start, write_registry
 
 
 @pytest.mark.skipif(find_spec("locust") is None, reason="locust is not installed (the loadtest extra)")
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_locust_headless_checks_every_answer(tmp_path):
     # Run, never imported here: locust patches the standard library with gevent when imported.
     registry = write_registry(tmp_path / "registry.yaml")

@@ -38,6 +38,7 @@ def recordings(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_init_gate_register_promote(tmp_path: Path, recordings: Path):
     init = speechlab("init", "--audio", "recordings", cwd=tmp_path)
     assert init.returncode == 0, init.stderr

@@ -86,8 +86,7 @@ def test_passing_promotion_writes_exactly_one_history_entry(project, registry):
     assert change["settings"]["ceilings"] == {}  # none for candidate in this registry
     # the model gated on each device, as the server checks it before serving
     assert (
-        change["identity"]["cpu"]["compute_type"] == "float32"
-        and change["identity"]["cpu"]["device"] == "cpu"
+        change["identity"]["cpu"]["compute_type"] == "int8" and change["identity"]["cpu"]["device"] == "cpu"
     )
     assert change["identity"]["cpu"]["engine"] == entry.engine
     data = json.loads(out.read_text())

@@ -208,6 +208,7 @@ def test_broken_backend_is_named_in_one_line(checkpoint: Path) -> None:
     )
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_suite_runs_both_tasks_through_the_plugin(project, checkpoint):
     """The bundled suites, ASR and TTS, on the tiny checkpoint: the whole path, end to end."""
     use_suite(project.path, "test_tts")

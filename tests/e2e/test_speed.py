@@ -20,6 +20,7 @@ def speed_project(project, monkeypatch):
     return project
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_speed_into_benchmark_storage_and_results(speed_project):
     out = speed_project.path / "r.json"
     storage = "--benchmark-storage=file://bench"

@@ -45,7 +45,7 @@ def test_tts_update_then_pass(tts_project, model):
     assert set(data["cases"]) == set(speech)  # the silent case has no text to speak
     entry = data["cases"][speech[0]]["tts"]
     assert entry["duration_s"] > 0.3 and entry["latency_min_ms"] > 0
-    assert data["judge"].startswith("faster_whisper tiny.en float32 sha256:")
+    assert data["judge"].startswith("faster_whisper tiny.en int8 sha256:")  # the project's options
     assert all("judge_wer" in data["cases"][c]["tts"] for c in speech)
     second = tts_project.run(f"--speech-results={out}", model=model)
     assert second.ret == 0, second.stdout.str()
@@ -58,6 +58,7 @@ def test_tts_update_then_pass(tts_project, model):
     assert all(c["judge_wer"] == data["cases"][c["id"]]["tts"]["judge_wer"] for c in result["tts_cases"])
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_tts_duration_and_intelligibility_gates(tts_project, recorded):
     """Two regressions staged in one baseline: the voice used to be faster, and the judge (real
     Faster-Whisper tiny.en) used to hear Piper say "queen of hearts" right. Both fail, each with

@@ -93,6 +93,7 @@ def test_a_new_phrase_over_silence_fails_the_hallucination_check(project: Projec
     # as recorded, it passes: test_gate.py's test_update_then_pass
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_a_regression_confined_to_one_slice_fails_while_the_corpus_passes(gate_project: Project, recorded):
     """Staged: the baseline heard one word more right on each of the eight synthetic cases tiny.en
     errs on. With WER and CER tolerances of 0.07, the corpus rises by less than them; the synthetic
@@ -195,6 +196,7 @@ def test_a_drifting_voice_fails_its_speaker_similarity(tts_project: Project):
     assert "Voice (text to speech), now / baseline:" in summary.read_text()
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_voice_figures_not_measured_without_the_extra_are_said_not_failed(tts_project: Project):
     """Without speechmos, Resemblyzer and librosa (blocked here as if not installed), DNSMOS,
     speaker similarity and pitch are left out: against a baseline that has them, the checks say

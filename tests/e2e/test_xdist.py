@@ -96,6 +96,7 @@ def events(project: Project) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (project.path / "timeline.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_two_workers_give_the_same_run_time_latency_after_them_and_promote_once(project: Project, recorded):
     """--dist loadgroup: every case measured once, on one worker, with one BLAS thread; the
     controller merges, times the latency subset after the workers are done, prints one summary
@@ -130,6 +131,7 @@ def test_two_workers_give_the_same_run_time_latency_after_them_and_promote_once(
     assert min(e["start"] for e in timings) > max(e["end"] for e in workers)  # after they finished
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_dist_load_may_measure_a_case_twice_judges_it_once_and_says_so(pytester: pytest.Pytester):
     """--dist load does not keep a case's tests on one worker: a case may be transcribed on
     both, the first result is judged, and the summary counts the repeats. The aligned cases'
@@ -165,6 +167,7 @@ def test_the_same_baseline_update_with_two_workers(project: Project, recorded):
     assert len(history) == 1  # one update, by the controller
 
 
+@pytest.mark.slow  # run first: see tests/conftest.py
 def test_a_failing_run_blocks_the_promotion_once(project: Project, recorded):
     data = recorded(project)  # staged: a baseline that heard every speech case perfectly
     for case in project.cases:
