@@ -27,6 +27,7 @@ from ..measure.results import CaseResult, CorpusResult, PerturbedResult, Synthes
 PASS, FAIL, NEW, ERROR = "pass", "FAIL", "new", "ERROR"
 INCONCLUSIVE = "inconclusive"  # beyond the limit while other processes competed for the CPU
 STALE = "re-record"  # the baseline was recorded under something else: a reference text, a normaliser
+FAILING = frozenset({FAIL, ERROR, STALE})  # what fails a run: the exit status and every view read this
 
 # The slowdown a loaded timing may show and still be called inconclusive: competition for a share
 # s of the CPU leaves (1 - s) of it, and the threads of an engine that wait on each other lose up
@@ -99,6 +100,18 @@ class Check:
     @property
     def passed(self) -> bool:
         return self.outcome == PASS
+
+    @property
+    def outcome_note(self) -> str:
+        """Why a figure beyond its limit does not fail: every view shows it beside the outcome,
+        never a bare "pass" next to a figure over its limit."""
+        if self.within or self.outcome == FAIL:
+            return ""
+        if self.change is not None and not self.change.significant:
+            return "beyond the limit, not significant"
+        if self.cost is not None:
+            return "beyond the limit under load: judged by its CPU time"
+        return "beyond the limit under load, by no more than the load explains"
 
     def describe(self) -> str:
         low = self.measured < self.floor - 1e-9

@@ -110,19 +110,25 @@ class RunVerdict:
 NO_IDENTITY = "the baseline records no model identity: it may have been recorded under any model"
 
 
-def identity_differences(stored: dict[str, Any] | None, current: dict[str, Any] | None) -> list[str]:
-    """One line per field in which this run's model differs from the baseline's."""
+def identity_differences(
+    stored: dict[str, Any] | None,
+    current: dict[str, Any] | None,
+    names: tuple[str, str] = ("the baseline", "this run"),
+) -> list[str]:
+    """One line per field in which this run's model differs from the baseline's (or, with
+    ``names``, one run's from another's)."""
     if not stored or not current:
         return []
+    first, second = names
     lines = [
-        f"{key}: {stored.get(key)!r} in the baseline, {current.get(key)!r} in this run"
+        f"{key}: {stored.get(key)!r} in {first}, {current.get(key)!r} in {second}"
         for key in IDENTITY_FIELDS
         if stored.get(key) != current.get(key)
     ]
     before, after = stored.get("options") or {}, current.get("options") or {}
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):
-            lines.append(f"option {key}: {before.get(key)!r} in the baseline, {after.get(key)!r} in this run")
+            lines.append(f"option {key}: {before.get(key)!r} in {first}, {after.get(key)!r} in {second}")
     return lines
 
 

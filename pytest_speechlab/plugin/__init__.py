@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from ..measure.run import ModelRun
     from .session import SpeechSession
 
-FAILING = ("FAIL", "ERROR", "re-record")  # verdicts that fail a run
-
 __all__ = [
     "speech_case",
     "speech_corpus",
@@ -304,6 +302,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if xdist.is_controller(session.config) and exitstatus != pytest.ExitCode.INTERRUPTED:
         xdist.time_at_the_end(speech)
+    from ..gate.checks import FAILING
     from ..gate.verdicts import judge_run
     from ..report.html import write_report
     from ..report.markdown import markdown

@@ -13,6 +13,7 @@ from typing import Any
 from ..core.metrics import corpus_scores
 from ..core.stats import bootstrap, paired
 from ..errors import SpeechlabError
+from ..gate.verdicts import identity_differences
 
 
 def runs_of(document: Any, name: str) -> list[dict[str, Any]]:
@@ -90,6 +91,16 @@ def table(rows: list[tuple[str, ...]], markdown: bool = False) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """What differs between the models and the scoring of two runs: they are tabled side by side
+    all the same, and this is said first, since a change of figures may be a change of these."""
+    lines = identity_differences(a.get("identity"), b.get("identity"), ("A", "B"))
+    for key in ("normalizer", "scorer"):
+        if a.get(key) != b.get(key):
+            lines.append(f"{key}: {a.get(key)!r} in A, {b.get(key)!r} in B")
+    return lines
+
+
 def compare(a: Any, b: Any, names: tuple[str, str], markdown: bool = False) -> list[str]:
     """The comparison of two results documents, as lines."""
     lines = [f"A: {names[0]}", f"B: {names[1]}"]
@@ -98,5 +109,10 @@ def compare(a: Any, b: Any, names: tuple[str, str], markdown: bool = False) -> l
         if (run_b["model"], run_b["device"]) != (run_a["model"], run_a["device"]):
             title += f" (A) against {run_b['model']} on {run_b['device']} (B)"
         rows, corpus = compare_runs(run_a, run_b)
-        lines += ["", f"{'### ' if markdown else ''}{title}", "", *table(rows, markdown), "", *corpus]
+        lines += ["", f"{'### ' if markdown else ''}{title}", ""]
+        differ = differences(run_a, run_b)
+        if differ:
+            bullet = "- " if markdown else "  "
+            lines += ["A and B differ in what produced them:", *(f"{bullet}{d}" for d in differ), ""]
+        lines += [*table(rows, markdown), "", *corpus]
     return lines

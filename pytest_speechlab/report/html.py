@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.analysis import case_errors
-from ..gate.checks import ERROR, FAIL, INCONCLUSIVE, PASS, STALE
+from ..gate.checks import FAIL, FAILING, INCONCLUSIVE, PASS
 from ..gate.verdicts import PRECEDENCE
 from ..store.atomic import write_atomic
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _FAIL_ROW = ' class="fail"'
-NOT_PASSING = (FAIL, ERROR, STALE, INCONCLUSIVE)
+NOT_PASSING = FAILING | {INCONCLUSIVE}
 DPI = 100
 WER_TOP = 1.5  # WER axis limit: non-speech cases reach 100+ and would flatten every other bar
 PLOT_CASES = 60  # the WER plot's bars: beyond this many cases, the worst ones
@@ -185,6 +185,17 @@ def _header(runs: list[dict[str, Any]], title: str) -> list[str]:
             continue
         base = f"; baseline <code>{_e(run['baseline'])}</code>" if run.get("baseline") else ""
         lines.append(f"<li><b>{_e(_label(run))}</b>: {_identity(run.get('identity'))}{base}</li>")
+        verdict = run.get("verdict") or {}
+        differ = verdict.get("identity_differences") or []
+        if differ:
+            items = "".join(f"<li>{_e(line)}</li>" for line in differ)
+            lines.append(f"<li><b>model differs from the baseline's</b>:<ul>{items}</ul></li>")
+        unused = verdict.get("unused_baseline_entries") or []
+        if unused:
+            lines.append(
+                "<li>unused baseline entries (not in the manifest; <code>--update-baselines</code> "
+                f"removes them): {_e(', '.join(unused))}</li>"
+            )
     normalizers = dict.fromkeys(r["normalizer"] for r in runs if r.get("normalizer"))
     if normalizers:
         lines.append(f"<li>normaliser: <code>{_e(', '.join(normalizers))}</code></li>")
@@ -673,6 +684,20 @@ def _words(items: Iterable[Any]) -> str:
     return ", ".join(out) or "none"
 
 
+def _corpus_checks(run: dict[str, Any]) -> list[str]:
+    """Each corpus check: its outcome, why a figure beyond its limit still passes, and its line."""
+    outcomes = (run.get("corpus") or {}).get("outcomes") or []
+    rows = [
+        f"<tr{_FAIL_ROW if o['outcome'] in FAILING else ''}>"
+        + _cells([_e(o["metric"]), _e(o["outcome"]), _e(o.get("note", "")), _e(o["line"])], last_left=True)
+        + "</tr>"
+        for o in outcomes
+    ]
+    if not rows:
+        return []
+    return [f"<h3>{_e(_label(run))}</h3>", *_table(["check", "outcome", "why", "line"], rows, last_left=True)]
+
+
 def _what_changed(run: dict[str, Any]) -> list[str]:
     """What changed against the baseline: the counts, the words and pairs, the changed cases."""
     change = (run.get("analysis") or {}).get("change")
@@ -988,6 +1013,7 @@ def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
     """The whole page for runs given as ``results.run_json`` produces them."""
     body = [*_header(runs, title), *_banner(runs, failures(runs)), "<h2>Overview</h2>", *_overview(runs)]
     sections = [
+        ("The corpus against the baseline", _corpus_checks),
         ("What changed against the baseline", _what_changed),
     ]
     body += _sections(runs, sections)

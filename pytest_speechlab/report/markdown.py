@@ -42,9 +42,10 @@ def _row(check: Check) -> str:
     else:
         base, measured, bound = (_fmt(v) for v in figures)
         delta = _fmt(check.measured - check.baseline, "+")
+    note = f": {check.outcome_note}" if check.outcome_note else ""
     return (
         f"| {check.metric} | {base} | {measured} | {delta} "
-        f"| {_mark(check.outcome)} (limit {bound}, {check.tolerance}) |"
+        f"| {_mark(check.outcome)}{note} (limit {bound}, {check.tolerance}) |"
     )
 
 

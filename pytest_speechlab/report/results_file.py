@@ -78,6 +78,7 @@ def _check_json(check: Check) -> dict[str, Any]:
         "metric": check.metric,
         "outcome": check.outcome,
         "within": check.within,
+        "note": check.outcome_note,
         "line": check.describe(),
     }
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..core.analysis import describe_errors
 from ..core.metrics import corpus_scores, normalizer_id
 from ..core.perturb import Perturbation
-from ..gate.checks import ERROR, FAIL, PASS, robustness_check
+from ..gate.checks import FAILING, PASS, robustness_check
 from ..gate.slices import SliceReport
 from ..gate.verdicts import PRECEDENCE, Part, RunVerdict
 from ..measure.quality import DNSMOS
@@ -27,7 +27,6 @@ MAX_ROWS = 40  # cases listed in full up to this many; beyond, the worst ones
 WORST = 20  # the cases listed beyond MAX_ROWS
 TOP = 5  # entries of each ranking (confusions, deleted and inserted words)
 RANK = {verdict: i for i, verdict in enumerate(PRECEDENCE)}
-FAILING = (ERROR, FAIL)
 
 
 def _rate(words_per_s: float | None) -> str:
