@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpeechlabError
+
+
+def _tolerance(default: float, unit: str, help: str) -> Any:
+    """One row of the tolerance table: its default, the unit its flag names and its help. The
+    flag (``--speech-NAME-tolerance``), the ``[tool.speechlab]`` and registry key
+    (``NAME_tolerance``), the loaded setting and the promotion's fixed set are all made from it."""
+    return field(default=default, metadata={"unit": unit, "help": help})
 
 
 @dataclass(frozen=True)
@@ -23,15 +30,31 @@ class Tolerances:
     WER and CER are absolute (0.02 = two points); latency is relative (0.5 = 50% slower, after
     scaling by the machine calibration)."""
 
-    wer: float = 0.02
-    cer: float = 0.02
-    latency: float = 0.5
-    duration: float = 0.15  # text-to-speech: relative change of duration and speaking rate, either way
-    silence: float = 0.25  # text-to-speech: seconds of extra leading, trailing or longest internal silence
-    robustness: float = 0.3  # WER under a perturbation over the same case's clean WER, absolute
-    dnsmos: float = 0.3  # text-to-speech: how far a DNSMOS score (1-5) may drop, absolute
-    similarity: float = 0.1  # text-to-speech: how far the speaker similarity may drop, absolute
-    timestamp: float = 50.0  # ms a case's mean word start or end error may rise, absolute
+    wer: float = _tolerance(0.02, "ABS", "allowed absolute WER increase over the baseline")
+    cer: float = _tolerance(0.02, "ABS", "allowed absolute CER increase over the baseline")
+    latency: float = _tolerance(0.5, "REL", "allowed relative latency increase, after calibration")
+    duration: float = _tolerance(
+        0.15, "REL", "text-to-speech: allowed relative change of duration and speaking rate"
+    )
+    silence: float = _tolerance(
+        0.25, "SECONDS", "text-to-speech: allowed extra leading, trailing or longest internal silence"
+    )
+    robustness: float = _tolerance(
+        0.3, "ABS", "allowed absolute WER increase under a perturbation over the clean WER"
+    )
+    dnsmos: float = _tolerance(0.3, "ABS", "text-to-speech: allowed drop of each DNSMOS score, 1 to 5")
+    similarity: float = _tolerance(
+        0.1, "ABS", "text-to-speech: allowed drop of the speaker similarity to the voice"
+    )
+    timestamp: float = _tolerance(50.0, "MS", "allowed rise of a case's mean word start or end error, in ms")
+
+
+def tolerance_key(name: str) -> str:
+    """The ``[tool.speechlab]`` and registry key of a tolerance: ``wer`` -> ``wer_tolerance``."""
+    return f"{name}_tolerance"
+
+
+TOLERANCE_KEYS = tuple(tolerance_key(f.name) for f in fields(Tolerances))
 
 
 @dataclass(frozen=True)
@@ -66,11 +89,9 @@ class Settings:
 
 
 FILE_KEYS = {
-    "models", "device", "manifest", "audio_root", "tags", "baselines", "results", "wer_tolerance",
-    "cer_tolerance", "latency_tolerance", "duration_tolerance", "silence_tolerance", "repeats",
+    "models", "device", "manifest", "audio_root", "tags", "baselines", "results", "repeats",
     "warmup", "latency_tags", "new_cases", "options", "registry", "summary", "judge", "report",
-    "robustness_tolerance", "robustness_tags", "robustness_examples", "dnsmos_tolerance",
-    "similarity_tolerance", "timestamp_tolerance",
+    "robustness_tags", "robustness_examples", *TOLERANCE_KEYS,
 }  # fmt: skip
 
 

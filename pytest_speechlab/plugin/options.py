@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..core.settings import Settings, Tolerances, read_file_settings
+from ..core.settings import Settings, Tolerances, read_file_settings, tolerance_key
 from ..errors import SpeechlabError
 
 
@@ -65,69 +65,14 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="with --update-baselines: print what would change in the baselines, write nothing",
     )
-    add(
-        "--speech-wer-tolerance",
-        type=float,
-        default=None,
-        metavar="ABS",
-        help="allowed absolute WER increase over the baseline (default 0.02)",
-    )
-    add(
-        "--speech-cer-tolerance",
-        type=float,
-        default=None,
-        metavar="ABS",
-        help="allowed absolute CER increase over the baseline (default 0.02)",
-    )
-    add(
-        "--speech-latency-tolerance",
-        type=float,
-        default=None,
-        metavar="REL",
-        help="allowed relative latency increase, after calibration (default 0.5)",
-    )
-    add(
-        "--speech-duration-tolerance",
-        type=float,
-        default=None,
-        metavar="REL",
-        help="text-to-speech: allowed relative change of duration and speaking rate (default 0.15)",
-    )
-    add(
-        "--speech-silence-tolerance",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="text-to-speech: allowed extra leading, trailing or longest internal silence (default 0.25)",
-    )
-    add(
-        "--speech-robustness-tolerance",
-        type=float,
-        default=None,
-        metavar="ABS",
-        help="allowed absolute WER increase under a perturbation over the clean WER (default 0.3)",
-    )
-    add(
-        "--speech-dnsmos-tolerance",
-        type=float,
-        default=None,
-        metavar="ABS",
-        help="text-to-speech: allowed drop of each DNSMOS score, 1 to 5 (default 0.3)",
-    )
-    add(
-        "--speech-similarity-tolerance",
-        type=float,
-        default=None,
-        metavar="ABS",
-        help="text-to-speech: allowed drop of the speaker similarity to the voice (default 0.1)",
-    )
-    add(
-        "--speech-timestamp-tolerance",
-        type=float,
-        default=None,
-        metavar="MS",
-        help="allowed rise of a case's mean word start or end error, in ms (default 50)",
-    )
+    for row in fields(Tolerances):  # one flag per row of the tolerance table
+        add(
+            f"--speech-{row.name}-tolerance",
+            type=float,
+            default=None,
+            metavar=row.metadata["unit"],
+            help=f"{row.metadata['help']} (default {row.default:g})",
+        )
     add(
         "--speech-robustness-examples",
         choices=("ci", "wide"),
@@ -290,8 +235,6 @@ def load_settings(config: pytest.Config) -> Settings:
     new_cases = opt("speech_new_cases") or file.get("new_cases", "fail")
     if new_cases not in ("fail", "pass"):
         raise SpeechlabError(f"{pyproject}: new_cases must be 'fail' or 'pass'")
-    defaults = Tolerances()
-    # every tolerance has its --speech-NAME-tolerance flag
     given = frozenset(f.name for f in fields(Tolerances) if opt(f"speech_{f.name}_tolerance") is not None)
     promote_to = opt("promote_to")
     judge = str(opt("speech_judge") or file.get("judge", "faster_whisper")).strip()
@@ -314,19 +257,16 @@ def load_settings(config: pytest.Config) -> Settings:
         results=path("speech_results", "results", None),
         update=bool(opt("update_baselines")),
         tolerances=Tolerances(
-            wer=float(number("speech_wer_tolerance", "wer_tolerance", defaults.wer)),
-            cer=float(number("speech_cer_tolerance", "cer_tolerance", defaults.cer)),
-            latency=float(number("speech_latency_tolerance", "latency_tolerance", defaults.latency)),
-            duration=float(number("speech_duration_tolerance", "duration_tolerance", defaults.duration)),
-            silence=float(number("speech_silence_tolerance", "silence_tolerance", defaults.silence)),
-            robustness=float(
-                number("speech_robustness_tolerance", "robustness_tolerance", defaults.robustness)
-            ),
-            dnsmos=float(number("speech_dnsmos_tolerance", "dnsmos_tolerance", defaults.dnsmos)),
-            similarity=float(
-                number("speech_similarity_tolerance", "similarity_tolerance", defaults.similarity)
-            ),
-            timestamp=float(number("speech_timestamp_tolerance", "timestamp_tolerance", defaults.timestamp)),
+            **{
+                row.name: float(
+                    number(
+                        f"speech_{row.name}_tolerance",
+                        tolerance_key(row.name),
+                        getattr(Tolerances(), row.name),
+                    )
+                )
+                for row in fields(Tolerances)
+            }
         ),
         repeats=max(1, int(number("speech_repeats", "repeats", 5))),
         warmup=int(number("speech_warmup", "warmup", 1)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from ..core.formats import split_spec
 from ..core.manifest import Case, load_manifest, sha256_file
 from ..core.metrics import normalizer_id, scorer_id
 from ..core.provenance import git_status, git_toplevel, utc_now
-from ..core.settings import Settings
+from ..core.settings import Settings, Tolerances
 from ..engines import engine_class
 from ..errors import SpeechlabError
 from ..gate.promotion import (
@@ -42,15 +42,7 @@ FIXED_FOR_PROMOTION = {
     "speech_audio_root": "--speech-audio-root",
     "speech_baselines": "--speech-baselines",
     "speech_tags": "--speech-tags",
-    "speech_wer_tolerance": "--speech-wer-tolerance",
-    "speech_cer_tolerance": "--speech-cer-tolerance",
-    "speech_latency_tolerance": "--speech-latency-tolerance",
-    "speech_duration_tolerance": "--speech-duration-tolerance",
-    "speech_silence_tolerance": "--speech-silence-tolerance",
-    "speech_robustness_tolerance": "--speech-robustness-tolerance",
-    "speech_dnsmos_tolerance": "--speech-dnsmos-tolerance",
-    "speech_similarity_tolerance": "--speech-similarity-tolerance",
-    "speech_timestamp_tolerance": "--speech-timestamp-tolerance",
+    **{f"speech_{row.name}_tolerance": f"--speech-{row.name}-tolerance" for row in fields(Tolerances)},
     "speech_new_cases": "--speech-new-cases",
     "speech_judge": "--speech-judge",
     "speech_repeats": "--speech-repeats",

@@ -21,14 +21,14 @@ import yaml
 
 from ..core.manifest import parse_yaml
 from ..core.provenance import git_commit, utc_now, who
-from ..core.settings import finite
+from ..core.settings import TOLERANCE_KEYS, finite
 from ..errors import SpeechlabError
 from .atomic import file_lock, write_atomic
 
 SCHEMA = 1
 STATUSES = ("experimental", "candidate", "production", "deprecated")
 PROMOTIONS = ("candidate", "production")  # the statuses a gated run promotes to
-TOLERANCES = ("wer_tolerance", "cer_tolerance", "latency_tolerance")
+TOLERANCES = TOLERANCE_KEYS  # a model's thresholds may set any tolerance of the table
 CEILING_METRICS = ("wer", "cer", "rtf", "hallucination_rate")  # corpus figures of a run
 ENTRY_KEYS = {"engine", "source", "revision", "options", "capabilities", "status", "thresholds", "history"}
 HEADER = """\

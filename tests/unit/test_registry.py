@@ -409,8 +409,9 @@ def test_the_written_file_keeps_the_order_of_models_and_fields_and_writes_text_a
         ),
         (
             "alpha: {status: experimental, thresholds: {wer: 1}}",
-            "3: model 'alpha': unknown threshold 'wer' (known: "
-            "wer_tolerance, cer_tolerance, latency_tolerance, ceilings)",
+            "3: model 'alpha': unknown threshold 'wer' (known: wer_tolerance, cer_tolerance, "
+            "latency_tolerance, duration_tolerance, silence_tolerance, robustness_tolerance, "
+            "dnsmos_tolerance, similarity_tolerance, timestamp_tolerance, ceilings)",
         ),
         (
             "alpha: {status: experimental, thresholds: {ceilings: {candidate: {mos: 4}}}}",
