@@ -19,12 +19,13 @@ from ..measure.quality import corpus_figures
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..store.atomic import shown
 from ..store.baselines import Comparison
-from .analysis import case_change, describe_change_over, run_analysis, what_changed
+from .analysis import describe_change_over, run_analysis
 from .checks import (
     INCONCLUSIVE,
+    NEW,
+    NO_CORPUS_BASELINE,
+    STALE,
     Check,
-    case_checks,
-    corpus_checks,
     judge_check,
     reference_changed,
     robustness_check,
@@ -34,7 +35,7 @@ from .checks import (
 )
 from .hallucination import hallucination, hallucination_checks
 from .slices import slice_checks, slice_report
-from .verdicts import REFERENCE_CHANGED
+from .verdicts import REFERENCE_CHANGED, case_part, corpus_part
 from .voice import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
 
 
@@ -105,12 +106,17 @@ def _compared(result: CaseResult | SynthesisResult) -> dict[str, Any] | None:
 
 
 def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
-    entry = _compared(result)
-    if entry is None:
+    """The test's outcome from the case's part of the verdict, over this test's metrics."""
+    against = result.against
+    if against.update:
         return
-    checks = case_checks(result, entry, result.against.tolerances, metrics)
-    first = what_changed(case_change(result))
-    _conclude(result.case.id, result.against, checks, _aligned(result.score), first=first)
+    part = case_part(result, metrics)
+    if part.verdict == NEW:
+        _missing_baseline(against, result.case.id)
+    elif part.verdict == STALE:
+        pytest.fail(f"{result.case.id} [{against.label}]: {'; '.join(part.why)}", pytrace=False)
+    else:
+        _conclude(result.case.id, against, part.checks, _aligned(result.score), first=part.what_changed)
 
 
 def assert_wer_within_baseline(result: CaseResult) -> None:
@@ -137,17 +143,16 @@ def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
     against = corpus.against
     if against.update:
         return
-    baseline = against.baseline
-    if baseline is None or not baseline.corpus:
+    part = corpus_part(against, corpus, run_analysis(corpus.results))
+    assert part is not None  # a corpus was given
+    if part.verdict == STALE:
+        pytest.fail(f"corpus [{against.label}]: {part.not_gated}", pytrace=False)
+    if part.not_gated == NO_CORPUS_BASELINE:
         _missing_baseline(against, "corpus")
-        return
-    checks, reason = corpus_checks(corpus, baseline.corpus, baseline.cases, against.tolerances)
-    if reason and reason.endswith("re-record"):
-        pytest.fail(f"corpus [{against.label}]: {reason}", pytrace=False)
-    if reason:
-        pytest.skip(f"corpus [{against.label}]: {reason}")
-    missed = [c for c in checks if not c.passed]
-    _conclude("corpus", against, checks, first=run_analysis(corpus.results).what_changed() if missed else [])
+    elif part.not_gated:
+        pytest.skip(f"corpus [{against.label}]: {part.not_gated}")
+    else:
+        _conclude("corpus", against, part.checks, first=part.what_changed)
 
 
 def assert_slices_within_baseline(corpus: CorpusResult) -> None:

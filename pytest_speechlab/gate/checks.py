@@ -27,6 +27,7 @@ from ..measure.results import CaseResult, CorpusResult, PerturbedResult, Synthes
 PASS, FAIL, NEW, ERROR = "pass", "FAIL", "new", "ERROR"
 INCONCLUSIVE = "inconclusive"  # beyond the limit while other processes competed for the CPU
 STALE = "re-record"  # the baseline was recorded under something else: a reference text, a normaliser
+NO_CORPUS_BASELINE = "no corpus baseline"
 FAILING = frozenset({FAIL, ERROR, STALE})  # what fails a run: the exit status and every view read this
 
 # The slowdown a loaded timing may show and still be called inconclusive: competition for a share
@@ -265,7 +266,7 @@ def corpus_not_comparable(
 ) -> str | None:
     """Why the baseline's corpus figures cannot be compared with this corpus, or None."""
     if not stored:
-        return "no corpus baseline"
+        return NO_CORPUS_BASELINE
     if stored.get("case_ids_sha256") != corpus.case_ids_sha256:
         return (
             f"baseline corpus covers {stored.get('cases', '?')} cases, this run "

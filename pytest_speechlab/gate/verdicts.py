@@ -16,6 +16,7 @@ from .checks import (
     FAIL,
     INCONCLUSIVE,
     NEW,
+    NO_CORPUS_BASELINE,
     PASS,
     STALE,
     Check,
@@ -139,14 +140,19 @@ def _no_baseline(against: Comparison) -> list[str]:
     )
 
 
-def case_part(result: CaseResult) -> Part:
+CASE_METRICS = ("wer", "cer", "latency_ms", "timestamps")
+
+
+def case_part(result: CaseResult, metrics: tuple[str, ...] = CASE_METRICS) -> Part:
+    """A transcribed case's verdict: the run's over all its metrics, a test's over its own (the
+    assertions raise from this part, so that no rule is decided twice)."""
     against = result.against
     entry = result.stored
     if entry is None:
         return Part(NEW, _no_baseline(against))
     if reference_changed(result.case.text, entry):
         return Part(STALE, [REFERENCE_CHANGED])
-    checks = case_checks(result, entry, against.tolerances)
+    checks = case_checks(result, entry, against.tolerances, metrics)
     verdict = worst([c.outcome for c in checks])
     changed = what_changed(case_change(result))
     return Part(verdict, [c.describe() for c in checks if not c.passed], checks, what_changed=changed)
@@ -173,18 +179,19 @@ def synthesis_part(result: SynthesisResult) -> Part:
 
 
 def corpus_part(
-    run: ModelRun, corpus: CorpusResult | None, analysis: RunAnalysis | None = None
+    against: Comparison, corpus: CorpusResult | None, analysis: RunAnalysis | None = None
 ) -> Part | None:
+    """The corpus's verdict, the run's and its test's alike."""
     if corpus is None:
         return None
     changed = analysis.what_changed() if analysis else []
-    baseline = run.against.baseline
+    baseline = against.baseline
     stored = baseline.corpus if baseline else {}
-    checks, reason = corpus_checks(corpus, stored, baseline.cases if baseline else {}, run.against.tolerances)
+    checks, reason = corpus_checks(corpus, stored, baseline.cases if baseline else {}, against.tolerances)
     if reason and reason.endswith("re-record"):
         return Part(STALE, [f"not gated: {reason}"], not_gated=reason)
     if reason:  # a failure only where the run needs a baseline for everything it measured
-        unbased = reason == "no corpus baseline" and bool(_no_baseline(run.against))
+        unbased = reason == NO_CORPUS_BASELINE and bool(_no_baseline(against))
         return Part(NEW, [f"not gated: {reason}"] if unbased else [], not_gated=reason, what_changed=changed)
     why = [c.describe() for c in checks if not c.passed]
     return Part(worst([c.outcome for c in checks]), why, checks, what_changed=changed)
@@ -243,7 +250,7 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
     measured = run.measured_corpus()
     done = [run.results[c.id] for c in run.cases if c.id in run.results]  # what changed: in any run
     analysis = run_analysis(done) if done else None
-    corpus = corpus_part(run, measured, analysis)
+    corpus = corpus_part(run.against, measured, analysis)
     slices, report = slices_part(run, measured) if measured else (None, None)
     hallucinating, found = hallucination_part(run, measured) if measured else (None, None)
     voice, figures = voice_part(run)

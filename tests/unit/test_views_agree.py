@@ -3,16 +3,26 @@ limit still passes, how the model differs from the baseline's, and how two compa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.metrics import Timing, score
 from pytest_speechlab.core.stats import Change
+from pytest_speechlab.gate.assertions import assert_wer_within_baseline
 from pytest_speechlab.gate.checks import ERROR, FAIL, FAILING, INCONCLUSIVE, NEW, PASS, STALE, Check, Load
-from pytest_speechlab.gate.verdicts import Part, RunVerdict
+from pytest_speechlab.gate.verdicts import Part, RunVerdict, case_part
+from pytest_speechlab.measure.results import CaseResult, text_digest
 from pytest_speechlab.report.compare import compare
 from pytest_speechlab.report.html import render
 from pytest_speechlab.report.markdown import _row
 from pytest_speechlab.report.results_file import _check_json
 from pytest_speechlab.report.terminal import fails
+from pytest_speechlab.store.baselines import Baseline, Comparison
 
 from .test_html_report import _run
 
@@ -91,3 +101,47 @@ def test_compare_says_first_how_the_two_runs_models_differ():
     markdown = compare(a, b, ("a", "b"), markdown=True)
     assert "- option beam_size: 5 in A, 1 in B" in markdown
     assert "differ in what produced them" not in "\n".join(compare(a, a, ("a", "a")))
+
+
+# --- one decision: a test's outcome is its part of the verdict -----------------------------------
+
+WORDS = "the quick brown fox jumps over a lazy dog".split()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    heard=st.lists(st.sampled_from([*WORDS, "cat", "ships"]), min_size=0, max_size=12),
+    stored_wer=st.one_of(st.none(), st.floats(0, 1.5)),
+    edited=st.booleans(),
+    new_cases=st.sampled_from(["fail", "pass"]),
+)
+def test_a_case_test_fails_skips_or_passes_exactly_as_its_part_of_the_verdict(
+    heard: list[str], stored_wer: float | None, edited: bool, new_cases: str
+):
+    """Staged baselines of every kind (none, stricter, looser, of an edited reference): the WER
+    test raises exactly where the case's part of the run's verdict fails, with its lines."""
+    text = " ".join(WORDS)
+    case = Case(id="c", audio=Path("c.wav"), text=text, duration_s=2.0)
+    entries = {}
+    if stored_wer is not None:
+        entries["c"] = {
+            "wer": stored_wer,
+            "reference_sha256": text_digest(text + (" edited" if edited else "")),
+        }
+    against = Comparison(
+        "toy on cpu", Path("cpu.json"), Baseline(Path("cpu.json"), entries), new_cases=new_cases
+    )
+    hypothesis = " ".join(heard)
+    result = CaseResult(case, hypothesis, score(text, hypothesis), Timing((0.5,)), against)
+    part = case_part(result, ("wer", "timestamps"))
+    try:
+        assert_wer_within_baseline(result)
+        outcome = PASS
+    except pytest.fail.Exception as failed:
+        outcome = FAIL
+        message = str(failed)
+    if part.verdict in FAILING or (part.verdict == NEW and new_cases == "fail"):
+        assert outcome == FAIL
+        assert all(line in message for line in part.why) or part.verdict == NEW
+    else:
+        assert outcome == PASS and part.verdict in (PASS, NEW)
