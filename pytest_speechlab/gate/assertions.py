@@ -33,9 +33,7 @@ from .checks import (
     synthesis_checks,
     worst,
 )
-from .hallucination import hallucination, hallucination_checks
-from .slices import slice_checks, slice_report
-from .verdicts import REFERENCE_CHANGED, case_part, corpus_part
+from .verdicts import REFERENCE_CHANGED, case_part, corpus_part, hallucination_part, slices_part
 from .voice import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
 
 
@@ -162,8 +160,8 @@ def assert_slices_within_baseline(corpus: CorpusResult) -> None:
     against = corpus.against
     if against.update:
         return
-    report = slice_report(corpus.results, against.tolerances)
-    if not report.changes:
+    part, report = slices_part(against, corpus)
+    if part.not_gated:
         _missing_baseline(against, "slices")
         return
     regressed = sorted(c.name for c in report.changes if c.regressed)
@@ -175,9 +173,7 @@ def assert_slices_within_baseline(corpus: CorpusResult) -> None:
         first = [f"what changed in {', '.join(regressed)}:", *("  " + line for line in changed)]
     tested = sum(c.tested for c in report.changes)
     head = f"{len(regressed)} of {tested} tested slices regressed"
-    _conclude(
-        "slices", against, slice_checks(report.changes), first=first, for_words=False, sep="\n  ", head=head
-    )
+    _conclude("slices", against, part.checks, first=first, for_words=False, sep="\n  ", head=head)
 
 
 def assert_no_new_hallucinations(corpus: CorpusResult) -> None:
@@ -187,13 +183,11 @@ def assert_no_new_hallucinations(corpus: CorpusResult) -> None:
     against = corpus.against
     if against.update:
         return
-    baseline = against.baseline
-    found = hallucination(corpus.results, baseline.corpus.get("nonspeech_phrases") if baseline else None)
-    checks = hallucination_checks(found)
-    if not checks:
+    part, found = hallucination_part(against, corpus)
+    if part.not_gated:
         _missing_baseline(against, "hallucination")
         return
-    _conclude("hallucination", against, checks, [found.describe()], for_words=False)
+    _conclude("hallucination", against, part.checks, [found.describe()], for_words=False)
 
 
 def _voice_notes(notes: list[str], what: str, against: Comparison) -> None:

@@ -204,16 +204,19 @@ def _gated(checks: list[Check], reason: str) -> Part:
     return Part(worst([c.outcome for c in checks]), [c.describe() for c in checks if not c.passed], checks)
 
 
-def slices_part(run: ModelRun, corpus: CorpusResult) -> tuple[Part, SliceReport]:
-    """Each slice of the corpus against the baseline's stored hypotheses of its cases."""
-    report = slice_report(corpus.results, run.against.tolerances)
+def slices_part(against: Comparison, corpus: CorpusResult) -> tuple[Part, SliceReport]:
+    """Each slice of the corpus against the baseline's stored hypotheses of its cases: the run's
+    part and its test's alike."""
+    report = slice_report(corpus.results, against.tolerances)
     part = _gated(slice_checks(report.changes), "no stored hypotheses to compare the slices with")
     why = [c.describe() for c in report.changes if c.regressed]  # one short line a slice
     return replace(part, why=why) if part.why else part, report
 
 
-def hallucination_part(run: ModelRun, corpus: CorpusResult) -> tuple[Part, Hallucination]:
-    baseline = run.against.baseline
+def hallucination_part(against: Comparison, corpus: CorpusResult) -> tuple[Part, Hallucination]:
+    """Phrases over non-speech, loops and empty outputs against the baseline's: the run's part
+    and its test's alike."""
+    baseline = against.baseline
     found = hallucination(corpus.results, baseline.corpus.get("nonspeech_phrases") if baseline else None)
     return _gated(hallucination_checks(found), "no stored hypotheses to compare with"), found
 
@@ -251,8 +254,8 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
     done = [run.results[c.id] for c in run.cases if c.id in run.results]  # what changed: in any run
     analysis = run_analysis(done) if done else None
     corpus = corpus_part(run.against, measured, analysis)
-    slices, report = slices_part(run, measured) if measured else (None, None)
-    hallucinating, found = hallucination_part(run, measured) if measured else (None, None)
+    slices, report = slices_part(against, measured) if measured else (None, None)
+    hallucinating, found = hallucination_part(against, measured) if measured else (None, None)
     voice, figures = voice_part(run)
     robustness = []
     for perturbed in run.perturbed.values():
