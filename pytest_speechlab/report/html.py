@@ -689,13 +689,13 @@ def _corpus_checks(run: dict[str, Any]) -> list[str]:
     outcomes = (run.get("corpus") or {}).get("outcomes") or []
     rows = [
         f"<tr{_FAIL_ROW if o['outcome'] in FAILING else ''}>"
-        + _cells([_e(o["metric"]), _e(o["outcome"]), _e(o.get("note", "")), _e(o["line"])], last_left=True)
+        + _cells([_e(o["metric"]), _e(o["outcome"]), _e(o.get("note", "")), _e(o["line"])], left=4)
         + "</tr>"
         for o in outcomes
     ]
     if not rows:
         return []
-    return [f"<h3>{_e(_label(run))}</h3>", *_table(["check", "outcome", "why", "line"], rows, last_left=True)]
+    return [f"<h3>{_e(_label(run))}</h3>", *_table(["check", "outcome", "why", "line"], rows, left=4)]
 
 
 def _what_changed(run: dict[str, Any]) -> list[str]:
