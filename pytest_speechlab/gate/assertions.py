@@ -24,6 +24,7 @@ from .checks import (
     INCONCLUSIVE,
     NEW,
     NO_CORPUS_BASELINE,
+    PASS,
     STALE,
     Check,
     judge_check,
@@ -141,7 +142,7 @@ def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
     against = corpus.against
     if against.update:
         return
-    part = corpus_part(against, corpus, run_analysis(corpus.results))
+    part = corpus_part(against, corpus)
     assert part is not None  # a corpus was given
     if part.verdict == STALE:
         pytest.fail(f"corpus [{against.label}]: {part.not_gated}", pytrace=False)
@@ -149,8 +150,9 @@ def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
         _missing_baseline(against, "corpus")
     elif part.not_gated:
         pytest.skip(f"corpus [{against.label}]: {part.not_gated}")
-    else:
-        _conclude("corpus", against, part.checks, first=part.what_changed)
+    else:  # what changed in the cases: the error analysis, only where a check missed
+        first = run_analysis(corpus.results).what_changed() if part.verdict != PASS else []
+        _conclude("corpus", against, part.checks, first=first)
 
 
 def assert_slices_within_baseline(corpus: CorpusResult) -> None:

@@ -13,6 +13,12 @@ from ..core.settings import Settings, Tolerances, read_file_settings, tolerance_
 from ..errors import SpeechlabError
 
 
+def tolerance_flag(name: str) -> tuple[str, str]:
+    """The command-line flag of a tolerance of the table and where pytest keeps its value:
+    ``wer`` -> ``--speech-wer-tolerance``, ``speech_wer_tolerance``."""
+    return f"--speech-{name}-tolerance", f"speech_{name}_tolerance"
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("speechlab", "speech model benchmarks (pytest-speechlab)")
     add = group.addoption
@@ -67,7 +73,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     for row in fields(Tolerances):  # one flag per row of the tolerance table
         add(
-            f"--speech-{row.name}-tolerance",
+            tolerance_flag(row.name)[0],
             type=float,
             default=None,
             metavar=row.metadata["unit"],
@@ -235,7 +241,8 @@ def load_settings(config: pytest.Config) -> Settings:
     new_cases = opt("speech_new_cases") or file.get("new_cases", "fail")
     if new_cases not in ("fail", "pass"):
         raise SpeechlabError(f"{pyproject}: new_cases must be 'fail' or 'pass'")
-    given = frozenset(f.name for f in fields(Tolerances) if opt(f"speech_{f.name}_tolerance") is not None)
+    defaults = Tolerances()
+    given = frozenset(f.name for f in fields(Tolerances) if opt(tolerance_flag(f.name)[1]) is not None)
     promote_to = opt("promote_to")
     judge = str(opt("speech_judge") or file.get("judge", "faster_whisper")).strip()
     examples = opt("speech_robustness_examples") or file.get("robustness_examples", "ci")
@@ -259,11 +266,7 @@ def load_settings(config: pytest.Config) -> Settings:
         tolerances=Tolerances(
             **{
                 row.name: float(
-                    number(
-                        f"speech_{row.name}_tolerance",
-                        tolerance_key(row.name),
-                        getattr(Tolerances(), row.name),
-                    )
+                    number(tolerance_flag(row.name)[1], tolerance_key(row.name), getattr(defaults, row.name))
                 )
                 for row in fields(Tolerances)
             }

@@ -32,6 +32,7 @@ from ..measure.run import AudioCache, ModelRun
 from ..store.atomic import write_atomic
 from ..store.baselines import Baseline, Comparison, baseline_path, read_baseline
 from ..store.registry import Registry, check_transition, load_registry
+from .options import tolerance_flag
 
 # Flags that would loosen a promotion's gate: it runs under the configured manifest, baselines
 # and thresholds only (``pyproject.toml`` and the registry), so that what passed is what a
@@ -42,7 +43,7 @@ FIXED_FOR_PROMOTION = {
     "speech_audio_root": "--speech-audio-root",
     "speech_baselines": "--speech-baselines",
     "speech_tags": "--speech-tags",
-    **{f"speech_{row.name}_tolerance": f"--speech-{row.name}-tolerance" for row in fields(Tolerances)},
+    **{dest: flag for flag, dest in (tolerance_flag(row.name) for row in fields(Tolerances))},
     "speech_new_cases": "--speech-new-cases",
     "speech_judge": "--speech-judge",
     "speech_repeats": "--speech-repeats",
