@@ -9,13 +9,11 @@ with the reason; a case whose baseline is stale or missing says how to record it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
 from ..core.metrics import Score, alignment
 from ..measure.errors import slice_groups
-from ..measure.quality import corpus_figures
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..store.atomic import shown
 from ..store.baselines import Comparison
@@ -27,15 +25,17 @@ from .checks import (
     PASS,
     STALE,
     Check,
-    judge_check,
-    reference_changed,
-    robustness_check,
-    sweep_check,
-    synthesis_checks,
     worst,
 )
-from .verdicts import REFERENCE_CHANGED, case_part, corpus_part, hallucination_part, slices_part
-from .voice import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
+from .verdicts import (
+    case_part,
+    corpus_part,
+    hallucination_part,
+    perturbed_part,
+    slices_part,
+    synthesis_part,
+    voice_corpus_part,
+)
 
 
 def _missing_baseline(against: Comparison, what: str) -> None:
@@ -83,25 +83,6 @@ def _aligned(s: Score) -> list[str]:
         alignment(s.reference, s.hypothesis),
         f"{s.substitutions} substitution(s), {s.deletions} deletion(s), {s.insertions} insertion(s)",
     ]
-
-
-def _stale(what: str, against: Comparison, case_text: str, entry: dict[str, Any] | None) -> None:
-    if reference_changed(case_text, entry):
-        pytest.fail(f"{what} [{against.label}]: {REFERENCE_CHANGED}", pytrace=False)
-
-
-def _compared(result: CaseResult | SynthesisResult) -> dict[str, Any] | None:
-    """The baseline entry a case's checks compare with, or None where none run: an update run
-    records; a missing entry fails unless the run allows new cases; a stale reference fails."""
-    against = result.against
-    if against.update:
-        return None
-    entry = result.stored
-    if entry is None:
-        _missing_baseline(against, result.case.id)
-        return None
-    _stale(result.case.id, against, result.case.text, against.entry(result.case.id))
-    return entry
 
 
 def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
@@ -192,27 +173,30 @@ def assert_no_new_hallucinations(corpus: CorpusResult) -> None:
     _conclude("hallucination", against, part.checks, [found.describe()], for_words=False)
 
 
-def _voice_notes(notes: list[str], what: str, against: Comparison) -> None:
-    """Skip, saying so, where figures the baseline holds could not be measured."""
-    if notes:
-        pytest.skip(f"{what} [{against.label}]: " + "; ".join(notes))
+def _assert_synthesis(
+    result: SynthesisResult, aspects: tuple[str, ...], what: str, detail: list[str]
+) -> None:
+    """The test's outcome from the synthesis's part of the verdict, over this test's aspects;
+    figures the baseline holds but this run could not measure skip it, saying which."""
+    against = result.against
+    part = synthesis_part(result, aspects)
+    if part.verdict == NEW:
+        _missing_baseline(against, f"{result.case.id}{what}")
+    elif part.verdict == STALE:
+        pytest.fail(f"{result.case.id} [{against.label}]: {'; '.join(part.why)}", pytrace=False)
+    else:
+        _conclude(result.case.id, against, part.checks, detail, for_words="judge" in aspects)
+    if part.notes:
+        pytest.skip(f"{result.case.id} [{against.label}]: " + "; ".join(part.notes))
 
 
 def assert_voice_within_baseline(result: SynthesisResult) -> None:
     """Fail unless the utterance's voice figures (DNSMOS, speaker similarity, longest internal
     silence, speaking rate, pitch jumps) are within tolerance of its baseline's; skip, saying
     which, where figures the baseline holds could not be measured (the tts-quality extra)."""
-    against = result.against
-    if against.update or result.quality is None:
+    if result.against.update or result.quality is None:
         return
-    entry = result.stored
-    checks = voice_checks(result.quality, entry, against.tolerances)
-    notes = not_measured(result.quality, entry or {})
-    if entry is None or not (checks or notes):
-        _missing_baseline(against, f"{result.case.id} (voice figures)")
-        return
-    _conclude(result.case.id, against, checks, [f"text: {result.case.text}"], for_words=False)
-    _voice_notes(notes, result.case.id, against)
+    _assert_synthesis(result, ("voice",), " (voice figures)", [f"text: {result.case.text}"])
 
 
 def assert_voices_within_baseline(results: Sequence[SynthesisResult]) -> None:
@@ -221,24 +205,20 @@ def assert_voices_within_baseline(results: Sequence[SynthesisResult]) -> None:
     if not results or results[0].against.update:
         return
     against = results[0].against
-    stored = (against.baseline.corpus if against.baseline else {}).get("tts_quality") or {}
-    if not stored:
+    part, _ = voice_corpus_part(against, list(results))
+    if part.not_gated:
         _missing_baseline(against, "voice corpus")
         return
-    figures = corpus_figures(results)
-    _conclude(
-        "voice corpus", against, voice_corpus_checks(figures, stored, against.tolerances), for_words=False
-    )
-    _voice_notes(corpus_not_measured(figures, stored), "voice corpus", against)
+    _conclude("voice corpus", against, part.checks, for_words=False)
+    if part.notes:
+        pytest.skip("voice corpus [" + against.label + "]: " + "; ".join(part.notes))
 
 
 def assert_tts_within_baseline(result: SynthesisResult) -> None:
     """Fail unless the synthesised audio's health and (repeated) latency are within tolerance."""
-    entry = _compared(result)
-    if entry is None:
+    if result.against.update:
         return
-    checks = synthesis_checks(result, entry, result.against.tolerances)
-    _conclude(result.case.id, result.against, checks, [f"text: {result.case.text}"], for_words=False)
+    _assert_synthesis(result, ("health",), "", [f"text: {result.case.text}"])
 
 
 def assert_tts_intelligible(result: SynthesisResult) -> None:
@@ -246,41 +226,30 @@ def assert_tts_intelligible(result: SynthesisResult) -> None:
 
     A baseline judged by another judge is not compared: that fails too, asking for a re-record,
     since a changed judge must not let a voice through unheard."""
-    against = result.against
-    if against.update or result.judge_score is None:
+    if result.against.update or result.judge_score is None:
         return
-    stored_judge = against.baseline.meta.get("judge") if against.baseline else None
-    check, reason = judge_check(result, stored_judge, against.tolerances)
-    if reason:
-        pytest.fail(f"{result.case.id} [{against.label}]: {reason}: re-record with --update-baselines",
-                    pytrace=False)  # fmt: skip
-    if check is None:
-        _missing_baseline(against, f"{result.case.id} (judge WER)")
+    score = result.judge_score
+    _assert_synthesis(result, ("judge",), " (judge WER)", [alignment(score.reference, score.hypothesis)])
+
+
+def _assert_perturbed(result: PerturbedResult, sweep: bool) -> None:
+    against = result.against
+    if against.update:
+        return
+    part = perturbed_part(result, sweep)
+    if part.verdict == NEW:
+        _missing_baseline(against, f"{result.case.id} ({result.perturbation.id})")
         return
     _conclude(
-        result.case.id,
-        against,
-        [check],
-        [alignment(result.judge_score.reference, result.judge_score.hypothesis)],
+        result.case.id, against, part.checks, [alignment(result.score.reference, result.score.hypothesis)]
     )
 
 
 def assert_robust(result: PerturbedResult) -> None:
     """Fail unless the perturbation cost at most ``robustness`` WER over the clean audio."""
-    against = result.against
-    if against.update:
-        return
-    check = robustness_check(result, against.tolerances)
-    _conclude(result.case.id, against, [check], [alignment(result.score.reference, result.score.hypothesis)])
+    _assert_perturbed(result, sweep=False)
 
 
 def assert_sweep_within_baseline(result: PerturbedResult) -> None:
     """Fail unless the WER after a fixed perturbation is within tolerance of the baseline's."""
-    against = result.against
-    if against.update:
-        return
-    check = sweep_check(result, against.entry(result.case.id), against.tolerances)
-    if check is None:
-        _missing_baseline(against, f"{result.case.id} ({result.perturbation.id})")
-        return
-    _conclude(result.case.id, against, [check], [alignment(result.score.reference, result.score.hypothesis)])
+    _assert_perturbed(result, sweep=True)

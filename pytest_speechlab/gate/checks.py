@@ -407,15 +407,6 @@ def sweep_check(result: PerturbedResult, entry: dict[str, Any] | None, tol: Tole
     )
 
 
-def perturbed_check(result: PerturbedResult) -> Check | None:
-    """The check that judges ``result``: a recorded sweep point against its baseline (None
-    without one), a drawn perturbation against the clean WER."""
-    tol = result.against.tolerances
-    if result.recorded:
-        return sweep_check(result, result.against.entry(result.case.id), tol)
-    return robustness_check(result, tol)
-
-
 def worst(outcomes: list[str]) -> str:
     """The verdict of several checks: any failure fails; else any inconclusive; else pass."""
     for outcome in (FAIL, INCONCLUSIVE):

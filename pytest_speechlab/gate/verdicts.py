@@ -7,13 +7,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..measure.quality import corpus_figures, measured_voices
-from ..measure.results import CaseResult, CorpusResult, SynthesisResult
+from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..store.baselines import Comparison
 from .analysis import RunAnalysis, case_change, run_analysis, what_changed
 from .checks import (
     ERROR,
     FAIL,
+    FAILING,
     INCONCLUSIVE,
     NEW,
     NO_CORPUS_BASELINE,
@@ -23,8 +24,9 @@ from .checks import (
     case_checks,
     corpus_checks,
     judge_check,
-    perturbed_check,
     reference_changed,
+    robustness_check,
+    sweep_check,
     synthesis_checks,
     worst,
 )
@@ -49,6 +51,12 @@ class Part:
     not_gated: str | None = None  # why it could not be compared at all (the corpus)
     what_changed: list[str] = field(default_factory=list)  # against the baseline: shown first on failure
     notes: list[str] = field(default_factory=list)  # what could not be measured: said, not failed
+
+    @property
+    def fails(self) -> bool:
+        """Whether this part fails the run: a failing outcome, or nothing to compare it with
+        while new cases fail (its ``why`` then says so)."""
+        return self.verdict in FAILING or (self.verdict == NEW and bool(self.why))
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,12 @@ class RunVerdict:
         lines += [f"{case_id} (TTS): {'; '.join(p.why)}" for case_id, p in self.tts.items() if p.why]
         lines += [f"{name}: {line}" for name, p in self.runwide().items() for line in p.why]
         return lines + self.robustness
+
+    @property
+    def fails(self) -> bool:
+        """Whether the run fails the gate: its exit status, every view and the promotion read this."""
+        parts = [*self.cases.values(), *self.tts.values(), *self.runwide().values()]
+        return self.overall in FAILING or bool(self.robustness) or any(p.fails for p in parts)
 
     def what_changed(self) -> list[str]:
         """The run's "what changed" against its baseline; none when no transcript changed."""
@@ -158,24 +172,52 @@ def case_part(result: CaseResult, metrics: tuple[str, ...] = CASE_METRICS) -> Pa
     return Part(verdict, [c.describe() for c in checks if not c.passed], checks, what_changed=changed)
 
 
-def synthesis_part(result: SynthesisResult) -> Part:
+SYNTHESIS_ASPECTS = ("health", "judge", "voice")
+
+
+def synthesis_part(result: SynthesisResult, aspects: tuple[str, ...] = SYNTHESIS_ASPECTS) -> Part:
+    """A synthesised case's verdict: the run's over its health and latency, the judge's WER and
+    the voice figures; a test's over its own aspects. A figure measured here that the baseline
+    lacks (a judge WER, voice figures) makes it NEW, as a case with no baseline entry is."""
     against = result.against
     entry = result.stored
     if entry is None:
         return Part(NEW, _no_baseline(against))
-    if reference_changed(result.case.text, against.entry(result.case.id)):
+    if reference_changed(result.case.text, against.entry(result.case.id)):  # the case's, not its tts entry
         return Part(STALE, [REFERENCE_CHANGED])
-    stored_judge = against.baseline.meta.get("judge") if against.baseline else None
-    judge, not_comparable = judge_check(result, stored_judge, against.tolerances)
-    if not_comparable:
-        return Part(STALE, [f"{not_comparable}: re-record with --update-baselines"])
-    checks = synthesis_checks(result, entry, against.tolerances) + ([judge] if judge else [])
-    notes = []
-    if result.quality is not None:
-        checks += voice_checks(result.quality, entry, against.tolerances)
+    checks = synthesis_checks(result, entry, against.tolerances) if "health" in aspects else []
+    notes, unbased = [], []
+    if "judge" in aspects and result.judge_score is not None:
+        stored_judge = against.baseline.meta.get("judge") if against.baseline else None
+        judge, not_comparable = judge_check(result, stored_judge, against.tolerances)
+        if not_comparable:
+            return Part(STALE, [f"{not_comparable}: re-record with --update-baselines"])
+        checks += [judge] if judge else []
+        unbased += [] if judge else ["judge WER"]
+    if "voice" in aspects and result.quality is not None:
+        voice = voice_checks(result.quality, entry, against.tolerances)
         notes = not_measured(result.quality, entry)
+        checks += voice
+        unbased += [] if voice or notes else ["voice figures"]
     verdict = worst([c.outcome for c in checks])
-    return Part(verdict, [c.describe() for c in checks if not c.passed], checks, notes=notes)
+    why = [c.describe() for c in checks if not c.passed]
+    if verdict == PASS and unbased:
+        verdict = NEW
+        why = [f"{line}: {', '.join(unbased)}" for line in _no_baseline(against)]
+    return Part(verdict, why, checks, notes=notes)
+
+
+def perturbed_part(result: PerturbedResult, sweep: bool | None = None) -> Part:
+    """A perturbed transcription's verdict: a recorded sweep point (``sweep``, by default
+    whether it was recorded) against its baseline, NEW without one; a drawn perturbation
+    against the clean WER."""
+    tol = result.against.tolerances
+    recorded = result.recorded if sweep is None else sweep
+    entry = result.against.entry(result.case.id)
+    check = sweep_check(result, entry, tol) if recorded else robustness_check(result, tol)
+    if check is None:
+        return Part(NEW, _no_baseline(result.against))
+    return Part(check.outcome, [] if check.passed else [check.describe()], [check])
 
 
 def corpus_part(
@@ -221,22 +263,26 @@ def hallucination_part(against: Comparison, corpus: CorpusResult) -> tuple[Part,
     return _gated(hallucination_checks(found), "no stored hypotheses to compare with"), found
 
 
-def voice_part(run: ModelRun) -> tuple[Part | None, dict[str, Any] | None]:
-    """The voice figures over every spoken case against the baseline's ``tts_quality``; None
-    until every one was measured."""
-    voices = measured_voices(run)
-    if voices is None:
-        return None, None
+def voice_corpus_part(against: Comparison, voices: list[SynthesisResult]) -> tuple[Part, dict[str, Any]]:
+    """The voice figures over the spoken cases against the baseline's ``tts_quality``: the
+    run's part and its test's alike."""
     figures = corpus_figures(voices)
-    baseline = run.against.baseline
-    stored = (baseline.corpus if baseline else {}).get("tts_quality") or {}
+    stored = (against.baseline.corpus if against.baseline else {}).get("tts_quality") or {}
     if not stored:
-        why = ["not gated: no voice figures in the baseline"] if _no_baseline(run.against) else []
+        why = ["not gated: no voice figures in the baseline"] if _no_baseline(against) else []
         return Part(NEW, why, not_gated="no voice figures in the baseline"), figures
-    part = _gated(voice_corpus_checks(figures, stored, run.against.tolerances), "")
+    part = _gated(voice_corpus_checks(figures, stored, against.tolerances), "")
     notes = corpus_not_measured(figures, stored)
     verdict = PASS if part.verdict == NEW else part.verdict  # nothing measurable here: said in the notes
     return Part(verdict, part.why, part.checks, notes=notes), figures
+
+
+def voice_part(run: ModelRun) -> tuple[Part | None, dict[str, Any] | None]:
+    """The run's voice corpus part; None until every spoken case was measured."""
+    voices = measured_voices(run)
+    if voices is None:
+        return None, None
+    return voice_corpus_part(run.against, voices)
 
 
 def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict:
@@ -257,11 +303,10 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
     slices, report = slices_part(against, measured) if measured else (None, None)
     hallucinating, found = hallucination_part(against, measured) if measured else (None, None)
     voice, figures = voice_part(run)
-    robustness = []
-    for perturbed in run.perturbed.values():
-        check = perturbed_check(perturbed)
-        if check is not None and not check.passed:
-            robustness.append(f"{perturbed.case.id} (robustness): {check.describe()}")
+    perturbed = {key: perturbed_part(result) for key, result in run.perturbed.items()}
+    robustness = [
+        f"{run.perturbed[key].case.id} (robustness): {line}" for key, p in perturbed.items() for line in p.why
+    ]
     identity = run.identity
     current = asdict(identity) if identity else None
     differences = identity_differences(baseline.meta.get("identity") if baseline else None, current)
@@ -270,7 +315,7 @@ def judge_run(run: ModelRun, manifest_ids: set[str] | None = None) -> RunVerdict
     unused = sorted(set(baseline.cases) - manifest_ids) if baseline and manifest_ids is not None else []
     verdicts = [p.verdict for p in [*cases.values(), *tts.values()]]
     verdicts += [p.verdict for p in (corpus, slices, hallucinating, voice) if p is not None]
-    verdicts += [FAIL] if robustness else []
+    verdicts += [p.verdict for p in perturbed.values()]
     if against.update:
         overall = UPDATED
     else:

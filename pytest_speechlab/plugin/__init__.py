@@ -302,7 +302,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if xdist.is_controller(session.config) and exitstatus != pytest.ExitCode.INTERRUPTED:
         xdist.time_at_the_end(speech)
-    from ..gate.checks import FAILING
     from ..gate.verdicts import judge_run
     from ..report.html import write_report
     from ..report.markdown import markdown
@@ -315,7 +314,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             speech.verdicts[run.id] = judge_run(run, manifest_ids)
     if xdist.is_controller(session.config) and session.exitstatus == pytest.ExitCode.OK:
         # the corpus and latency checks ran here, not as tests: their verdict decides the exit
-        if any(v.overall in FAILING for v in speech.verdicts.values()):
+        if any(v.fails for v in speech.verdicts.values()):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if speech.settings.update and exitstatus != pytest.ExitCode.INTERRUPTED:
         for run in speech.runs:

@@ -13,8 +13,8 @@ from typing import Any
 from ..core.metrics import normalizer_id, scorer_id
 from ..core.provenance import machine
 from ..gate.analysis import case_change
-from ..gate.checks import Check, perturbed_check
-from ..gate.verdicts import Part, RunVerdict
+from ..gate.checks import Check
+from ..gate.verdicts import Part, RunVerdict, perturbed_part
 from ..measure.errors import case_errors
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
@@ -120,7 +120,8 @@ def _synthesis_json(result: SynthesisResult, part: Part | None) -> dict[str, Any
 def _perturbed_json(result: PerturbedResult) -> dict[str, Any]:
     """A perturbed transcription; a recorded sweep point is judged against its baseline, a drawn
     perturbation against the clean WER (``passed`` None: no baseline to judge by)."""
-    check = perturbed_check(result)
+    part = perturbed_part(result)
+    check = part.checks[0] if part.checks else None
     return {
         "case": result.case.id,
         **result.perturbation.as_dict(),

@@ -14,7 +14,7 @@ from typing import Any
 from ..core.analysis import describe_errors
 from ..core.metrics import corpus_scores, normalizer_id
 from ..core.perturb import Perturbation
-from ..gate.checks import FAILING, PASS, robustness_check
+from ..gate.checks import PASS, robustness_check
 from ..gate.slices import SliceReport
 from ..gate.verdicts import PRECEDENCE, Part, RunVerdict
 from ..measure.quality import DNSMOS
@@ -111,9 +111,8 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
 
 
 def fails(verdict: RunVerdict) -> bool:
-    """Whether a case or a run-wide part failed: what changed is then shown first."""
-    parts = [*verdict.cases.values(), *verdict.tts.values(), *verdict.runwide().values()]
-    return any(p.verdict in FAILING for p in parts)
+    """Whether the run fails: what changed is then shown first."""
+    return verdict.fails
 
 
 def worst_first(ids: list[str], parts: dict[str, Part], rate: Callable[[str], float | None]) -> list[str]:

@@ -23,6 +23,7 @@ from pytest_speechlab.gate.checks import (
     FAIL,
     INCONCLUSIVE,
     LOADED_SHARE,
+    NEW,
     PASS,
     RETIME_ROUNDS,
     Check,
@@ -38,13 +39,12 @@ from pytest_speechlab.gate.checks import (
     latency_checks,
     latency_scale,
     needs_retiming,
-    perturbed_check,
     reference_changed,
     synthesis_checks,
     timestamp_checks,
     worst,
 )
-from pytest_speechlab.gate.verdicts import identity_differences
+from pytest_speechlab.gate.verdicts import identity_differences, perturbed_part
 from pytest_speechlab.measure.results import (
     CaseResult,
     CorpusResult,
@@ -680,27 +680,34 @@ def perturbed(heard: str, clean_heard: str, record: bool, stored: dict[str, Any]
     return PerturbedResult(noise, heard, score(text, heard), clean, recorded=record)
 
 
+def _judged(result: PerturbedResult) -> Check | None:
+    """The one check of a perturbed transcription's part of the verdict; None where it is NEW."""
+    part = perturbed_part(result)
+    assert (part.verdict == NEW) == (not part.checks)
+    return part.checks[0] if part.checks else None
+
+
 def test_a_drawn_perturbation_is_judged_against_the_clean_wer():
     drawn = perturbed("the quick brown box", "the quick brown fox jumps", False, None)
-    check = perturbed_check(drawn)
+    check = _judged(drawn)
     assert check is not None and check.against == "clean WER" and check.outcome == FAIL
     assert check.describe() == (
         f"WER with {drawn.perturbation} 0.4 exceeds limit 0.2 (clean WER 0, tolerance +0.2), missed by 0.2"
     )
     within = perturbed("the quick brown fox", "the quick brown fox", False, None)
-    assert (c := perturbed_check(within)) is not None and c.baseline == pytest.approx(0.2)
+    assert (c := _judged(within)) is not None and c.baseline == pytest.approx(0.2)
     assert c.limit == pytest.approx(0.4) and c.outcome == PASS
 
 
 def test_a_recorded_sweep_point_is_judged_against_its_stored_wer():
     point = perturbed("the quick brown fox", "the quick brown fox jumps", True, {"robustness": {}})
-    assert perturbed_check(point) is None  # no stored WER for this point
+    assert _judged(point) is None  # no stored WER for this point
     stored = {"robustness": {"noise-snr10": 0.2}}
     point = perturbed("the quick brown fox", "the quick brown fox jumps", True, stored)
-    check = perturbed_check(point)
+    check = _judged(point)
     assert check is not None and check.against == "baseline" and check.baseline == 0.2
     assert check.metric == f"WER with {point.perturbation}"
     assert check.limit == pytest.approx(0.25) and check.outcome == PASS  # the run's WER tolerance
     worse = perturbed("the quick", "the quick brown fox jumps", True, stored)
-    assert (c := perturbed_check(worse)) is not None and c.outcome == FAIL
-    assert perturbed_check(perturbed("the quick", "", True, None)) is None  # no baseline entry
+    assert (c := _judged(worse)) is not None and c.outcome == FAIL
+    assert _judged(perturbed("the quick", "", True, None)) is None  # no baseline entry

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pytest
 
 from pytest_speechlab.core.manifest import Case
 from pytest_speechlab.core.metrics import Timing, score
 from pytest_speechlab.core.perturb import Perturbation
 from pytest_speechlab.core.settings import Settings, Tolerances
 from pytest_speechlab.engines import ModelIdentity
+from pytest_speechlab.gate.assertions import assert_tts_intelligible, assert_tts_within_baseline
 from pytest_speechlab.gate.checks import ERROR, FAIL, INCONCLUSIVE, NEW, PASS, STALE
 from pytest_speechlab.gate.verdicts import (
     INCOMPLETE,
@@ -353,17 +355,18 @@ def test_robustness_failures_fail_the_run_one_line_each():
     clean = run.results["b"]
     lost = "seven"
     run.perturbed[("b", noise)] = PerturbedResult(noise, lost, score(clean.case.text, lost), clean)
-    # a recorded sweep point with no baseline entry is not judged
+    # a recorded sweep point with no baseline entry is NEW: a failure while new cases fail, as its test
     gain = Perturbation.of("gain", db=-6)
     run.perturbed[("a", gain)] = PerturbedResult(
         gain, "", score(RIGHT["a"], ""), run.results["a"], recorded=True
     )
     verdict = judge_run(run, IDS)
-    assert len(verdict.robustness) == 1
+    assert len(verdict.robustness) == 2 and verdict.robustness[1] == "a (robustness): no baseline in cpu.json"
     assert verdict.robustness[0].startswith("b (robustness): WER with ")
     assert "exceeds limit 0.3 (clean WER 0, tolerance +0.3)" in verdict.robustness[0]
-    assert verdict.overall == FAIL and verdict.failures == verdict.robustness
+    assert verdict.overall == FAIL and verdict.failures == verdict.robustness and verdict.fails
     assert all(p.verdict == PASS for p in verdict.cases.values())
+    del run.perturbed[("a", gain)]
     # within the tolerance: no line
     run.perturbed[("b", noise)] = PerturbedResult(noise, RIGHT["b"], score(RIGHT["b"], RIGHT["b"]), clean)
     assert judge_run(run, IDS).robustness == [] and judge_run(run, IDS).overall == PASS
@@ -472,3 +475,19 @@ def test_a_run_that_never_loaded_its_engine_has_no_identity_to_compare():
     verdict = judge_run(run, IDS)  # a device that was skipped: nothing loaded, nothing measured
     assert run.identity is None and verdict.identity == []
     assert verdict.overall == INCOMPLETE
+
+
+def test_a_synthesis_heard_by_a_judge_its_baseline_never_had_is_new_in_the_verdict_and_its_test():
+    unjudged = voice_baseline()
+    del unjudged.cases["t"]["tts"]["judge_wer"]
+    run = spoken(voice_run(unjudged))
+    verdict = judge_run(run, {"t"})
+    assert verdict.tts["t"].verdict == NEW and verdict.tts["t"].why == ["no baseline in cpu.json: judge WER"]
+    assert verdict.fails and verdict.failures == ["t (TTS): no baseline in cpu.json: judge WER"]
+    with pytest.raises(pytest.fail.Exception, match=r"t \(judge WER\): no baseline for"):
+        assert_tts_intelligible(run.syntheses["t"])
+    assert_tts_within_baseline(run.syntheses["t"])  # its health has a baseline: that test passes
+    explore = spoken(voice_run(unjudged, new_cases="pass"))
+    assert judge_run(explore, {"t"}).tts["t"] == Part(NEW, [], verdict.tts["t"].checks)
+    assert not judge_run(explore, {"t"}).fails
+    assert_tts_intelligible(explore.syntheses["t"])  # new figures pass where new cases do
