@@ -182,16 +182,14 @@ def cmd_touched(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Render the HTML report again from a saved results file (a CI artifact, say)."""
     from .report.html import write_report
+    from .report.results_file import runs_of
 
     source = Path(args.results)
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SpeechlabError(f"{source}: cannot read results ({exc})") from None
-    runs = data.get("runs", [data]) if isinstance(data, dict) else None
-    if not runs or not all(isinstance(r, dict) and "model" in r for r in runs):
-        raise SpeechlabError(f"{source}: not a results file written by --speech-results")
-    write_report(Path(args.out), runs)
+    write_report(Path(args.out), runs_of(data, str(source)))
     print(f"speechlab: report written to {args.out}")
     return 0
 

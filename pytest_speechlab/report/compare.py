@@ -14,14 +14,7 @@ from ..core.metrics import corpus_scores
 from ..core.stats import bootstrap, paired
 from ..errors import SpeechlabError
 from ..gate.verdicts import identity_differences
-
-
-def runs_of(document: Any, name: str) -> list[dict[str, Any]]:
-    """The runs of a results file (one run, or ``{"runs": [...]}``)."""
-    runs = document.get("runs", [document]) if isinstance(document, dict) else None
-    if not runs or not all(isinstance(r, dict) and "model" in r and "cases" in r for r in runs):
-        raise SpeechlabError(f"{name}: not a results file written by --speech-results")
-    return runs
+from .results_file import runs_of
 
 
 def pair_runs(

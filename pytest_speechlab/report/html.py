@@ -689,7 +689,7 @@ def _corpus_checks(run: dict[str, Any]) -> list[str]:
     outcomes = (run.get("corpus") or {}).get("outcomes") or []
     rows = [
         f"<tr{_FAIL_ROW if o['outcome'] in FAILING else ''}>"
-        + _cells([_e(o["metric"]), _e(o["outcome"]), _e(o.get("note", "")), _e(o["line"])], left=4)
+        + _cells([_e(o["metric"]), _e(o["outcome"]), _e(o["note"]), _e(o["line"])], left=4)
         + "</tr>"
         for o in outcomes
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.metrics import normalizer_id, scorer_id
 from ..core.provenance import machine
+from ..errors import SpeechlabError
 from ..gate.analysis import case_change
 from ..gate.checks import Check
 from ..gate.verdicts import Part, RunVerdict, perturbed_part
@@ -220,6 +221,45 @@ def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
     }
 
 
+# The results file's schema. 1: what 0.1.0 and 0.2.0 wrote, with no "schema" key; 2 (0.3.0):
+# the key, and each run's verdict with its identity differences and unused baseline entries.
+RESULTS_SCHEMA = 2
+
+
 def results_document(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The results file of runs given as ``run_json``: one run object, or ``{"runs": [...]}``."""
-    return runs[0] if len(runs) == 1 else {"runs": runs}
+    """The results file of runs given as ``run_json``: one run object, or ``{"runs": [...]}``,
+    with the schema it is written in."""
+    return {"schema": RESULTS_SCHEMA, **(runs[0] if len(runs) == 1 else {"runs": runs})}
+
+
+def _noted(record: Any) -> Any:
+    """``record`` with a note on each of its checks' outcomes where it has none."""
+    if not isinstance(record, dict) or not isinstance(record.get("outcomes"), list):
+        return record
+    return {**record, "outcomes": [{"note": "", **o} for o in record["outcomes"]]}
+
+
+def _from_schema_1(run: dict[str, Any]) -> dict[str, Any]:
+    """A run as 0.2.0 (or 0.1.0) wrote it, in schema 2: a check's note, which schema 1 did not
+    record, is empty; a verdict without identity differences or unused entries has none."""
+    verdict = run.get("verdict")
+    if isinstance(verdict, dict):
+        verdict = {"identity_differences": [], "unused_baseline_entries": [], "notes": [], **verdict}
+    cases = [_noted(c) for c in run["cases"]]
+    tts = [_noted(c) for c in run.get("tts_cases") or []]
+    return {**run, "verdict": verdict, "corpus": _noted(run.get("corpus")), "cases": cases, "tts_cases": tts}
+
+
+def runs_of(document: Any, name: str) -> list[dict[str, Any]]:
+    """The runs of a results file (one run, or ``{"runs": [...]}``), in the current schema: a
+    file of an older schema is migrated, one of an unknown schema refused."""
+    if not isinstance(document, dict):
+        raise SpeechlabError(f"{name}: not a results file written by --speech-results")
+    schema = document.get("schema", 1)
+    if schema not in (1, RESULTS_SCHEMA):
+        raise SpeechlabError(f"{name}: unsupported results schema {schema!r} (expected {RESULTS_SCHEMA})")
+    runs = document.get("runs", [document])
+    if not runs or not all(isinstance(r, dict) and "model" in r and "cases" in r for r in runs):
+        raise SpeechlabError(f"{name}: not a results file written by --speech-results")
+    runs = [{k: v for k, v in r.items() if k != "schema"} for r in runs]
+    return [_from_schema_1(r) for r in runs] if schema == 1 else runs
