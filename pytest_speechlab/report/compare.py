@@ -14,6 +14,7 @@ from ..core.metrics import corpus_scores
 from ..core.stats import bootstrap, paired
 from ..errors import SpeechlabError
 from ..gate.verdicts import identity_differences
+from .numbers import MS, number
 from .results_file import runs_of
 
 
@@ -30,11 +31,7 @@ def pair_runs(
     return pairs
 
 
-def _num(value: Any, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
-
-
-def _latency(case: dict[str, Any] | None) -> Any:
+def _median_ms(case: dict[str, Any] | None) -> Any:
     return ((case or {}).get("latency_ms") or {}).get("median")
 
 
@@ -50,16 +47,18 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[tuple[str, 
     for case_id in [*cases_a, *(i for i in cases_b if i not in cases_a)]:
         ca, cb = cases_a.get(case_id), cases_b.get(case_id)
         wa, wb = (ca or {}).get("wer"), (cb or {}).get("wer")
-        delta = f"{wb - wa:+.3f}" if isinstance(wa, int | float) and isinstance(wb, int | float) else "-"
+        delta = (
+            number(wb - wa, sign="+") if isinstance(wa, int | float) and isinstance(wb, int | float) else "-"
+        )
         if ca is None or cb is None:
             change = "only in A" if cb is None else "only in B"
         elif case_id not in same_reference:
             change = "other reference"
         else:
             change = "changed" if ca.get("hypothesis") != cb.get("hypothesis") else "same"
-        cer = (_num((ca or {}).get("cer")), _num((cb or {}).get("cer")))
-        latency = (_num(_latency(ca), 1), _num(_latency(cb), 1))
-        rows.append((case_id, _num(wa), _num(wb), delta, *cer, *latency, change))
+        cer = (number((ca or {}).get("cer")), number((cb or {}).get("cer")))
+        latency = (number(_median_ms(ca), MS), number(_median_ms(cb), MS))
+        rows.append((case_id, number(wa), number(wb), delta, *cer, *latency, change))
     speech = [i for i in same_reference if cases_a[i].get("reference")]
     refs = [cases_a[i]["reference"] for i in speech]
     hyps_a = [cases_a[i]["hypothesis"] for i in speech]
@@ -71,7 +70,9 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[tuple[str, 
         for metric, unit, before, after in (("WER", "word", wer_a, wer_b), ("CER", "char", cer_a, cer_b)):
             interval = bootstrap(paired(refs, hyps_a, hyps_b, unit), metric=metric)
             verdict = "significant" if interval.significant else "not significant"
-            lines.append(f"  {metric} A {before:.4f}, B {after:.4f}: {interval.describe()}: {verdict}")
+            lines.append(
+                f"  {metric} A {number(before)}, B {number(after)}: {interval.describe()}: {verdict}"
+            )
     return rows, lines
 
 

@@ -21,12 +21,8 @@ from ..gate.verdicts import RunVerdict
 from ..measure.run import ModelRun
 from ..measure.timestamps import pooled
 from ..store.registry import Registry
+from .numbers import figure
 from .terminal import TOP, comparison_rows, fails, stored_voice_figures, voice_spreads
-
-
-def _fmt(value: float, sign: str = "") -> str:
-    """Four decimals for rates (as baselines store them), one for larger figures."""
-    return f"{value:{sign}.4f}" if abs(value) < 10 else f"{value:{sign}.1f}"
 
 
 def _mark(outcome: str) -> str:
@@ -40,8 +36,8 @@ def _row(check: Check) -> str:
         base, measured, bound = (str(round(v)) for v in figures)
         delta = f"{round(check.measured - check.baseline):+d}"
     else:
-        base, measured, bound = (_fmt(v) for v in figures)
-        delta = _fmt(check.measured - check.baseline, "+")
+        base, measured, bound = (figure(v) for v in figures)
+        delta = figure(check.measured - check.baseline, "+")
     note = f": {check.outcome_note}" if check.outcome_note else ""
     return (
         f"| {check.metric} | {base} | {measured} | {delta} "
@@ -66,7 +62,7 @@ def _analysis(verdict: RunVerdict) -> list[str]:
 
 
 def _cell(row: dict[str, Any], key: str, sign: str = "") -> str:
-    return _fmt(row[key], sign) if isinstance(row.get(key), int | float) else ""
+    return figure(row[key], sign) if isinstance(row.get(key), int | float) else ""
 
 
 def _slice_table(report: SliceReport) -> list[str]:
@@ -80,8 +76,8 @@ def _slice_table(report: SliceReport) -> list[str]:
             verdict = _mark(row["verdict"]) + ("" if tested else f" (fewer than {MIN_CASES} cases: untested)")
         p_values = f"{_cell(row, 'p_value')} | {_cell(row, 'p_adjusted')}" if tested else " | "
         lines.append(
-            f"| `{row['name']}` | {row['cases']} | {row['words']} | {_fmt(row['wer'])} "
-            f"| {_cell(row, 'wer_before')} | {_cell(row, 'delta', '+')} | {_fmt(row['cer'])} "
+            f"| `{row['name']}` | {row['cases']} | {row['words']} | {figure(row['wer'])} "
+            f"| {_cell(row, 'wer_before')} | {_cell(row, 'delta', '+')} | {figure(row['cer'])} "
             f"| {p_values} | {verdict} |"
         )
     return lines
@@ -186,9 +182,9 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
         lines.append(f"| real-time factor | | {corpus.rtf:.3f} | | reported |")
     analysis = verdict.analysis
     if analysis is not None:
-        before = _fmt(analysis.baseline.sentence_error_rate) if analysis.baseline else ""
+        before = figure(analysis.baseline.sentence_error_rate) if analysis.baseline else ""
         lines.append(
-            f"| sentence error rate | {before} | {_fmt(analysis.errors.sentence_error_rate)} | | reported |"
+            f"| sentence error rate | {before} | {figure(analysis.errors.sentence_error_rate)} | | reported |"
         )
     if verdict.slices is not None and verdict.slice_report is not None and verdict.slice_report.changes:
         changes = verdict.slice_report.changes

@@ -22,6 +22,7 @@ from ..measure.results import CaseResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..measure.timestamps import pooled
 from ..store.atomic import shown
+from .numbers import DB, MOS, MS, PER_SECOND, RTF, RTFX, SECONDS, SIMILARITY, latency, number, pair
 
 MAX_ROWS = 40  # cases listed in full up to this many; beyond, the worst ones
 WORST = 20  # the cases listed beyond MAX_ROWS
@@ -33,19 +34,11 @@ def _rate(words_per_s: float | None) -> str:
     return "" if words_per_s is None else f" ({words_per_s:.2f}/s)"
 
 
-def _num(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def _latency(result: CaseResult | SynthesisResult, base: dict[str, Any]) -> str:
     t = result.timing
-    if result.repeated:
-        text = f"{t.median * 1000:.1f} [{t.min * 1000:.1f}-{t.max * 1000:.1f}] x{len(t.runs)}"
-    else:
-        text = f"{t.median * 1000:.1f} (1 run)"
-    if "latency_ms" in base:
-        text += f" / {base['latency_ms']:.1f}"
-    return text
+    runs = len(t.runs) if result.repeated else 1
+    text = latency(t.median * 1000, t.min * 1000, t.max * 1000, runs)
+    return text + (f" / {number(base['latency_ms'], MS)}" if "latency_ms" in base else "")
 
 
 def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
@@ -83,10 +76,10 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
         rows.append(
             (
                 case_id,
-                f"{_num(result.score.wer)} / {_num(base.get('wer'))}",
-                f"{_num(result.score.cer)} / {_num(base.get('cer'))}",
+                pair(result.score.wer, base.get("wer")),
+                pair(result.score.cer, base.get("cer")),
                 _latency(result, base),
-                _num(result.rtf),
+                number(result.rtf, RTF),
                 part.verdict if part else "-",
             )
         )
@@ -227,9 +220,9 @@ def robustness_lines(run: ModelRun) -> list[str]:
             sweep.setdefault(r.perturbation, []).append(r)
     # cleanest first, whichever order (or worker) measured them
     ordered = sorted(sweep.items(), key=lambda item: -dict(item[0].params).get("snr_db", 0.0))
+    snr = [p.describe().removeprefix("noise at ").removesuffix(" SNR") for p, _ in ordered]
     points = [
-        f"{p.describe().removeprefix('noise at ').removesuffix(' SNR')} {corpus_scores(*_texts(rs))[0]:.3f}"
-        for p, rs in ordered
+        f"{at} {number(corpus_scores(*_texts(rs))[0])}" for at, (_, rs) in zip(snr, ordered, strict=True)
     ]
     if points:
         lines.append("  noise sweep, corpus WER at SNR: " + ", ".join(points))
@@ -255,11 +248,11 @@ def voice_lines(run: ModelRun, verdict: RunVerdict) -> list[str]:
         rows.append(
             (
                 case_id,
-                f"{_num(now.get('ovrl'), 2)} / {_num(then.get('ovrl'), 2)}",
-                *(_num(now.get(k), 2) for k in ("sig", "bak", "p808")),
-                f"{_num(q.get('similarity'))} / {_num(base.get('similarity'))}",
-                f"{_num(q.get('longest_silence_s'), 2)} / {_num(base.get('longest_silence_s'), 2)}",
-                f"{_num(q.get('words_per_s'), 2)} / {_num(base.get('words_per_s'), 2)}",
+                pair(now.get("ovrl"), then.get("ovrl"), MOS),
+                *(number(now.get(k), MOS) for k in ("sig", "bak", "p808")),
+                pair(q.get("similarity"), base.get("similarity"), SIMILARITY),
+                pair(q.get("longest_silence_s"), base.get("longest_silence_s"), SECONDS),
+                pair(q.get("words_per_s"), base.get("words_per_s"), PER_SECOND),
                 f"{(q.get('pitch') or {}).get('jumps', '-')} / {(base.get('pitch') or {}).get('jumps', '-')}",
             )
         )
@@ -291,8 +284,8 @@ def voice_spreads(figures: dict[str, Any], stored: dict[str, Any]) -> list[str]:
         now, then = figures.get(key) or {}, stored.get(key) or {}
         if now or then:
             out.append(
-                f"{label} mean {_num(now.get('mean'), 3)} / {_num(then.get('mean'), 3)}, "
-                f"p5 {_num(now.get('p5'), 3)} / {_num(then.get('p5'), 3)}"
+                f"{label} mean {pair(now.get('mean'), then.get('mean'), SIMILARITY)}, "
+                f"p5 {pair(now.get('p5'), then.get('p5'), SIMILARITY)}"
             )
     return out
 
@@ -313,8 +306,8 @@ def judge_lines(run: ModelRun) -> list[str]:
     stored = [b for b in before if isinstance(b, str)]
     base = corpus_scores(refs, stored)[0] if len(stored) == len(before) else None
     return [
-        f"  intelligibility: judge WER {wer:.4f} over {len(judged)} utterances "
-        f"(baseline {_num(base)}), judged by {judged[0].judge}"
+        f"  intelligibility: judge WER {number(wer)} over {len(judged)} utterances "
+        f"(baseline {number(base)}), judged by {judged[0].judge}"
     ]
 
 
@@ -342,13 +335,13 @@ def synthesis_rows(run: ModelRun, verdict: RunVerdict) -> list[tuple[str, ...]]:
         rows.append(
             (
                 case_id,
-                f"{h['duration_s']:.2f} / {_num(base.get('duration_s'), 2)}",
-                f"{h['rms_dbfs']:.1f}",
-                f"{h['clipping']:.4f}",
-                f"{h['lead_silence_s']:.2f}/{h['trail_silence_s']:.2f}",
-                f"{_num(judge.wer if judge else None)} / {_num(base.get('judge_wer'))}",
+                pair(h["duration_s"], base.get("duration_s"), SECONDS),
+                number(h["rms_dbfs"], DB),
+                number(h["clipping"]),
+                pair(h["lead_silence_s"], h["trail_silence_s"], SECONDS),
+                pair(judge.wer if judge else None, base.get("judge_wer")),
                 _latency(result, base),
-                _num(result.rtf),
+                number(result.rtf, RTF),
                 part.verdict if part else "-",
             )
         )
@@ -361,9 +354,10 @@ def corpus_lines(run: ModelRun, verdict: RunVerdict) -> list[str]:
         return [f"  corpus: not all {len(run.cases)} selected cases were measured"]
     lines = [
         f"  corpus: {len(corpus.results)} cases, {corpus.audio_s:.1f} s audio; "
-        f"speech WER {corpus.wer:.4f}, CER {corpus.cer:.4f}; words on non-speech {corpus.nonspeech_words}"
+        f"speech WER {number(corpus.wer)}, CER {number(corpus.cer)}; "
+        f"words on non-speech {corpus.nonspeech_words}"
         f"{_rate(corpus.hallucination_rate)}; "
-        f"latency {corpus.latency_s:.2f} s, RTF {corpus.rtf:.3f}"
+        f"latency {corpus.latency_s:.2f} s, RTF {number(corpus.rtf, RTF)}"
     ]
     part = verdict.corpus
     if part is not None:
@@ -408,14 +402,14 @@ def comparison_rows(runs: list[ModelRun]) -> list[tuple[str, ...]]:
             (
                 run.name,
                 run.device,
-                _num(corpus.wer, 4) if corpus else "-",
-                _num(corpus.cer, 4) if corpus else "-",
-                _num(corpus.hallucination_rate, 2) if corpus else "-",
-                _num(corpus.rtf) if corpus else "-",
-                _num(1 / corpus.rtf, 1) if corpus and corpus.rtf else "-",
-                _num(tts_rtf),
-                _num(run.load_s, 2),
-                _num(run.load_mb, 0),
+                number(corpus.wer) if corpus else "-",
+                number(corpus.cer) if corpus else "-",
+                number(corpus.hallucination_rate, PER_SECOND) if corpus else "-",
+                number(corpus.rtf, RTF) if corpus else "-",
+                number(1 / corpus.rtf, RTFX) if corpus and corpus.rtf else "-",
+                number(tts_rtf, RTF),
+                number(run.load_s, SECONDS),
+                number(run.load_mb, 0),
             )
         )
     return rows

@@ -300,7 +300,7 @@ def test_engines_from_the_hook_and_errored_cases(project):
     result = project.run("--speech-new-cases=pass", f"--speech-results={out}", model="toy_echo")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*RuntimeError: toy engine: audio too short*"])
-    result.stdout.fnmatch_lines(["  long *0.000 / -*new", "  short *ERROR", "*overall: ERROR"])
+    result.stdout.fnmatch_lines(["  long *0.0000 / -*new", "  short *ERROR", "*overall: ERROR"])
     data = json.loads(out.read_text())
     assert data["errors"] == {"short": "RuntimeError: toy engine: audio too short"}
     assert [c["id"] for c in data["cases"]] == ["long"]

@@ -106,7 +106,7 @@ def test_compare_tables_cases_and_the_corpus_interval():
     text = "\n".join(lines)
     assert lines[:2] == ["A: a.json", "B: b.json"]
     assert (
-        "c1    0.000  0.143  +0.143  0.000  0.071  100.0         120.0         changed" in text
+        "c1    0.0000  0.1429  +0.1429  0.0000  0.0714  100.0         120.0         changed" in text
     )  # 1 of 7 words
     assert "corpus over the 30 speech cases both measured against the same reference:" in text
     assert (

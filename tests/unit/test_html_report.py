@@ -252,7 +252,7 @@ def test_failing_rows_are_marked_with_their_alignment_open(page: str) -> None:
     assert '<td class="l">jfk</td><td>0.0000</td><td>0.0000</td><td>+0.0000</td>' in page
     assert re.search(r'<td class="l">jfk</td>.*?<span class="note">no errors</span>', page)
     assert '<td class="l">jfk</td><td>0.0000</td><td>0.0000</td><td>+0.0000</td>' in page
-    assert "1000.0 / 950.0 (x5)" in page
+    assert "1000.0 [950.0-1100.0] x5" in page
 
 
 def test_overview_figures(page: str) -> None:
