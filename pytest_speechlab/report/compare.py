@@ -14,7 +14,7 @@ from ..core.metrics import corpus_scores
 from ..core.stats import bootstrap, paired
 from ..errors import SpeechlabError
 from ..gate.verdicts import identity_differences
-from .numbers import MS, number
+from .columns import MS, number
 from .results_file import runs_of
 
 

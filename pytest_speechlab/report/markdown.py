@@ -21,7 +21,7 @@ from ..gate.verdicts import RunVerdict
 from ..measure.run import ModelRun
 from ..measure.timestamps import pooled
 from ..store.registry import Registry
-from .numbers import figure
+from .columns import figure
 from .terminal import TOP, comparison_rows, fails, stored_voice_figures, voice_spreads
 
 

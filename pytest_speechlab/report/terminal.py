@@ -22,7 +22,21 @@ from ..measure.results import CaseResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..measure.timestamps import pooled
 from ..store.atomic import shown
-from .numbers import DB, MOS, MS, PER_SECOND, RTF, RTFX, SECONDS, SIMILARITY, latency, number, pair
+from .columns import (
+    DB,
+    MOS,
+    MS,
+    OVERVIEW,
+    PER_SECOND,
+    RTF,
+    SECONDS,
+    SIMILARITY,
+    cells,
+    latency,
+    number,
+    overview,
+    pair,
+)
 
 MAX_ROWS = 40  # cases listed in full up to this many; beyond, the worst ones
 WORST = 20  # the cases listed beyond MAX_ROWS
@@ -380,38 +394,17 @@ def update_lines(path: str, changes: dict[str, list[Any]], removed: Sequence[str
 def comparison_rows(runs: list[ModelRun]) -> list[tuple[str, ...]]:
     """One row per model and device that ran: the side-by-side view of a multi-model run.
     RTFx is audio seconds per processing second (inverse RTF, as the Open ASR Leaderboard)."""
-    header: tuple[str, ...] = (
-        "model",
-        "device",
-        "WER",
-        "CER",
-        "non-speech words/s",
-        "RTF",
-        "RTFx",
-        "TTS RTF",
-    )
-    header += ("load s", "load MB")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [("model", "device", *(c.header for c in OVERVIEW))]
     for run in runs:
         if run.skip_reason or not (run.results or run.syntheses):
             continue
         corpus = run.measured_corpus()
+        figures: dict[str, Any] | None = None
+        if corpus is not None:
+            figures = {"wer": corpus.wer, "cer": corpus.cer, "rtf": corpus.rtf}
+            figures["hallucination_rate"] = corpus.hallucination_rate
         tts = [r.rtf for r in run.syntheses.values()]
-        tts_rtf = sum(tts) / len(tts) if tts else None
-        rows.append(
-            (
-                run.name,
-                run.device,
-                number(corpus.wer) if corpus else "-",
-                number(corpus.cer) if corpus else "-",
-                number(corpus.hallucination_rate, PER_SECOND) if corpus else "-",
-                number(corpus.rtf, RTF) if corpus else "-",
-                number(1 / corpus.rtf, RTFX) if corpus and corpus.rtf else "-",
-                number(tts_rtf, RTF),
-                number(run.load_s, SECONDS),
-                number(run.load_mb, 0),
-            )
-        )
+        rows.append((run.name, run.device, *cells(overview(figures, tts, run.load_s, run.load_mb))))
     return rows
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...gate.checks import FAILING, INCONCLUSIVE
 from ...gate.verdicts import PRECEDENCE
-from ..numbers import latency, number
+from ..columns import latency, number
 
 _FAIL_ROW = ' class="fail"'
 NOT_PASSING = FAILING | {INCONCLUSIVE}

@@ -9,7 +9,20 @@ from typing import Any
 
 from ...core.analysis import case_errors
 from ...gate.checks import FAIL, FAILING, PASS
-from ..numbers import DB, MOS, MS, PER_SECOND, RTF, RTFX, SECONDS, SIMILARITY, number, pair
+from ..columns import (
+    DB,
+    MOS,
+    MS,
+    OVERVIEW,
+    PER_SECOND,
+    RTF,
+    SECONDS,
+    SIMILARITY,
+    cells,
+    number,
+    overview,
+    pair,
+)
 from .markup import (
     _FAIL_ROW,
     NOT_PASSING,
@@ -111,41 +124,19 @@ def _banner(runs: list[dict[str, Any]], found: list[str]) -> list[str]:
 
 
 def _overview(runs: list[dict[str, Any]]) -> list[str]:
-    head = [
-        "model",
-        "device",
-        "WER",
-        "CER",
-        "non-speech words/s",
-        "RTF",
-        "RTFx",
-        "load s",
-        "load MB",
-        "verdict",
-    ]
+    head = ["model", "device", *(c.header for c in OVERVIEW), "verdict"]
     rows: list[str] = []
     for run in runs:
         name = [_e(run.get("model", "?")), _e(run.get("device", "?"))]
         if run.get("skipped"):
-            reason = f'<td class="l" colspan="8">skipped: {_e(run["skipped"])}</td>'
+            reason = f'<td class="l" colspan="{len(OVERVIEW) + 1}">skipped: {_e(run["skipped"])}</td>'
             rows.append(f'<tr class="skip">{_cells(name, 2)}{reason}</tr>')
             continue
-        corpus = run.get("corpus") or {}
-        rtf = corpus.get("rtf")
-        rtfx = 1 / rtf if isinstance(rtf, int | float) and rtf > 0 else None
+        tts = [c["rtf"] for c in run.get("tts_cases") or [] if isinstance(c.get("rtf"), int | float)]
+        figures = cells(overview(run.get("corpus"), tts, run.get("load_s"), run.get("load_mb")))
         verdict = _overall(run)
-        figures = [
-            number(corpus.get("wer")),
-            number(corpus.get("cer")),
-            number(corpus.get("hallucination_rate"), PER_SECOND),
-            number(rtf, RTF),
-            number(rtfx, RTFX),
-            number(run.get("load_s"), SECONDS),
-            number(run.get("load_mb"), 0),
-            _e(verdict),
-        ]
         css = _FAIL_ROW if verdict not in (PASS, "UPDATED") else ""
-        rows.append(f"<tr{css}>{_cells(name + figures, 2)}</tr>")
+        rows.append(f"<tr{css}>{_cells([*name, *figures, _e(verdict)], 2)}</tr>")
     return _table(head, rows, left=2)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_speechlab.report.numbers import MS, RTF, figure, latency, number, pair
+from pytest_speechlab.report.columns import MS, RTF, figure, latency, number, pair
 
 
 def test_a_figure_has_its_kinds_digits_and_a_dash_where_there_is_none():
