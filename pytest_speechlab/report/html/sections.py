@@ -9,20 +9,8 @@ from typing import Any
 
 from ...core.analysis import case_errors
 from ...gate.checks import FAIL, FAILING, PASS
-from ..columns import (
-    DB,
-    MOS,
-    MS,
-    OVERVIEW,
-    PER_SECOND,
-    RTF,
-    SECONDS,
-    SIMILARITY,
-    cells,
-    number,
-    overview,
-    pair,
-)
+from .. import columns as digits
+from ..columns import OVERVIEW, cells, number, overview, pair
 from .markup import (
     _FAIL_ROW,
     NOT_PASSING,
@@ -177,7 +165,7 @@ def _alignment_cell(case: dict[str, Any], failing: bool) -> str:
 
 
 def _case_table(run: dict[str, Any]) -> list[str]:
-    head = ["case", "WER", "baseline WER", "delta", "CER", "latency ms median / min", "RTF", "verdict"]
+    head = ["case", "WER", "baseline WER", "delta", "CER", "latency ms median / min", "digits.RTF", "verdict"]
     head.append("alignment")
     rows: list[str] = []
     for case in run.get("cases") or []:
@@ -191,7 +179,7 @@ def _case_table(run: dict[str, Any]) -> list[str]:
             _delta(case.get("wer"), base.get("wer")),
             number(case.get("cer")),
             _latency(case),
-            number(case.get("rtf"), RTF),
+            number(case.get("rtf"), digits.RTF),
             _e(verdict),
             _alignment_cell(case, failing),
         ]
@@ -420,7 +408,7 @@ def _tts_table(runs: list[dict[str, Any]]) -> list[str]:
     for run in _active(runs):
         for case in run.get("tts_cases") or []:
             verdict = case.get("verdict", "-")
-            silence = pair(case.get("lead_silence_s"), case.get("trail_silence_s"), SECONDS)
+            silence = pair(case.get("lead_silence_s"), case.get("trail_silence_s"), digits.SECONDS)
             heard = case.get("judge_hypothesis")
             judge = (
                 f"{number(case.get('judge_wer'))} / {number((case.get('baseline') or {}).get('judge_wer'))}"
@@ -432,12 +420,12 @@ def _tts_table(runs: list[dict[str, Any]]) -> list[str]:
             values = [
                 _e(_label(run)),
                 _e(case.get("id")),
-                number(case.get("duration_s"), SECONDS),
-                number(case.get("rms_dbfs"), DB),
+                number(case.get("duration_s"), digits.SECONDS),
+                number(case.get("rms_dbfs"), digits.DB),
                 number(case.get("clipping"), 4),
                 silence,
                 judge,
-                number((case.get("latency_ms") or {}).get("median"), MS),
+                number((case.get("latency_ms") or {}).get("median"), digits.MS),
                 _e(verdict),
             ]
             failing = verdict in NOT_PASSING
@@ -465,10 +453,10 @@ def _voice_table(runs: list[dict[str, Any]]) -> list[str]:
             values = [
                 _e(_label(run)),
                 _e(case.get("id")),
-                *(pair(now.get(k), then.get(k), MOS) for k in ("sig", "bak", "ovrl", "p808")),
-                pair(q.get("similarity"), base.get("similarity"), SIMILARITY),
-                pair(q.get("longest_silence_s"), base.get("longest_silence_s"), SECONDS),
-                pair(q.get("words_per_s"), base.get("words_per_s"), PER_SECOND),
+                *(pair(now.get(k), then.get(k), digits.MOS) for k in ("sig", "bak", "ovrl", "p808")),
+                pair(q.get("similarity"), base.get("similarity"), digits.SIMILARITY),
+                pair(q.get("longest_silence_s"), base.get("longest_silence_s"), digits.SECONDS),
+                pair(q.get("words_per_s"), base.get("words_per_s"), digits.PER_SECOND),
                 f"{(q.get('pitch') or {}).get('jumps', '-')} / {(base.get('pitch') or {}).get('jumps', '-')}",
                 _e(case.get("verdict", "-")),
             ]
@@ -493,8 +481,8 @@ def _voice_table(runs: list[dict[str, Any]]) -> list[str]:
             if now or then:
                 cells = [
                     label,
-                    pair(now.get("mean"), then.get("mean"), SIMILARITY),
-                    pair(now.get("p5"), then.get("p5"), SIMILARITY),
+                    pair(now.get("mean"), then.get("mean"), digits.SIMILARITY),
+                    pair(now.get("p5"), then.get("p5"), digits.SIMILARITY),
                 ]
                 spreads.append(f"<tr>{_cells(cells)}</tr>")
         out += [f"<h3>{_e(_label(run))}: over {corpus.get('utterances', '?')} utterances</h3>"]
