@@ -8,7 +8,8 @@ with the reason; a case whose baseline is stale or missing says how to record it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import pytest
 
@@ -18,16 +19,9 @@ from ..measure.results import CaseResult, CorpusResult, PerturbedResult, Synthes
 from ..store.atomic import shown
 from ..store.baselines import Comparison
 from .analysis import describe_change_over, run_analysis
-from .checks import (
-    INCONCLUSIVE,
-    NEW,
-    NO_CORPUS_BASELINE,
-    PASS,
-    STALE,
-    Check,
-    worst,
-)
+from .checks import INCONCLUSIVE, NEW, NO_CORPUS_BASELINE, PASS, STALE, Check, worst
 from .verdicts import (
+    Part,
     case_part,
     corpus_part,
     hallucination_part,
@@ -36,6 +30,8 @@ from .verdicts import (
     synthesis_part,
     voice_corpus_part,
 )
+
+T = TypeVar("T")
 
 
 def _missing_baseline(against: Comparison, what: str) -> None:
@@ -136,17 +132,29 @@ def assert_corpus_within_baseline(corpus: CorpusResult) -> None:
         _conclude("corpus", against, part.checks, first=first)
 
 
+def _judged_over_the_corpus(
+    corpus: CorpusResult, name: str, judge: Callable[[Comparison, CorpusResult], tuple[Part, T]]
+) -> tuple[Part, T] | None:
+    """The corpus-wide part ``judge`` makes and what it found; None where it is not compared:
+    an update run, or (failing unless new cases pass) no baseline to compare it with."""
+    against = corpus.against
+    if against.update:
+        return None
+    part, found = judge(against, corpus)
+    if part.not_gated:
+        _missing_baseline(against, name)
+        return None
+    return part, found
+
+
 def assert_slices_within_baseline(corpus: CorpusResult) -> None:
     """Fail when a slice of the corpus (a tag, speaker, language, duration or sample rate) got
     worse beyond the WER tolerance by a change its paired bootstrap, corrected for the number of
     slices, calls significant; what changed in its cases comes first."""
-    against = corpus.against
-    if against.update:
+    judged = _judged_over_the_corpus(corpus, "slices", slices_part)
+    if judged is None:
         return
-    part, report = slices_part(against, corpus)
-    if part.not_gated:
-        _missing_baseline(against, "slices")
-        return
+    (part, report), against = judged, corpus.against
     regressed = sorted(c.name for c in report.changes if c.regressed)
     first = []
     if regressed:
@@ -163,13 +171,10 @@ def assert_no_new_hallucinations(corpus: CorpusResult) -> None:
     """Fail on a phrase written over non-speech that the baseline's model never wrote, a
     repetition loop on a long-form or non-speech case that its baseline hypothesis did not have,
     or a speech case whose output is now empty."""
-    against = corpus.against
-    if against.update:
+    judged = _judged_over_the_corpus(corpus, "hallucination", hallucination_part)
+    if judged is None:
         return
-    part, found = hallucination_part(against, corpus)
-    if part.not_gated:
-        _missing_baseline(against, "hallucination")
-        return
+    (part, found), against = judged, corpus.against
     _conclude("hallucination", against, part.checks, [found.describe()], for_words=False)
 
 

@@ -19,10 +19,9 @@ from ..gate.checks import Check
 from ..gate.slices import CORRECTION, SliceReport
 from ..gate.verdicts import RunVerdict
 from ..measure.run import ModelRun
-from ..measure.timestamps import pooled
 from ..store.registry import Registry
 from .columns import figure
-from .terminal import TOP, comparison_rows, fails, stored_voice_figures, voice_spreads
+from .terminal import TOP, comparison_rows, fails, pooled_timestamps, stored_voice_figures, voice_spreads
 
 
 def _mark(outcome: str) -> str:
@@ -135,20 +134,11 @@ def _voice(run: ModelRun, verdict: RunVerdict) -> list[str]:
 
 
 def _timestamps(run: ModelRun) -> list[str]:
-    """The word-timestamp error pooled over the aligned cases' words (each case is gated on its
-    own), or why it was not measured: one row."""
-    if run.timestamps_note:
-        return [f"| word timestamps | | {run.timestamps_note} | | |"]
-    found = pooled(run.results.values())
-    if found is None:
+    """The pooled word-timestamp error, or why it was not measured: one row."""
+    text = pooled_timestamps(run)
+    if text is None:
         return []
-    e, cases = found
-    figures = (
-        f"start mean {e.start_mean_ms:.0f} ms, p95 {e.start_p95_ms:.0f} ms; end mean {e.end_mean_ms:.0f} ms, "
-        f"p95 {e.end_p95_ms:.0f} ms; {e.within_100ms:.0%} within 100 ms ({e.matched} of {e.reference_words} "
-        f"words, {cases} cases)"
-    )
-    return [f"| word timestamps | | {figures} | | reported |"]
+    return [f"| word timestamps | | {text} | | {'' if run.timestamps_note else 'reported'} |"]
 
 
 def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry | None) -> list[str]:

@@ -168,16 +168,21 @@ def analysis_lines(verdict: RunVerdict) -> list[str]:
     return lines
 
 
-def timestamp_lines(run: ModelRun) -> list[str]:
+def pooled_timestamps(run: ModelRun) -> str | None:
     """The word-timestamp error pooled over the words of the aligned cases, or why it was not
-    measured; each aligned case is gated on its own (its WER test)."""
+    measured; None where no case is aligned. Each aligned case is gated on its own (its WER test)."""
     if run.timestamps_note:
-        return [f"  {run.timestamps_note}"]
+        return run.timestamps_note
     found = pooled(run.results.values())
     if found is None:
-        return []
+        return None
     error, cases = found
-    return [f"  {error.describe()} (pooled over {cases} aligned case{'s' if cases > 1 else ''})"]
+    return f"{error.describe()} (pooled over {cases} aligned case{'s' if cases > 1 else ''})"
+
+
+def timestamp_lines(run: ModelRun) -> list[str]:
+    text = pooled_timestamps(run)
+    return [] if text is None else [f"  {text}"]
 
 
 def slice_lines(part: Part, report: SliceReport) -> list[str]:
