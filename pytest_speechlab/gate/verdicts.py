@@ -90,6 +90,29 @@ class RunVerdict:
         lines += [f"{name}: {line}" for name, p in self.runwide().items() for line in p.why]
         return lines + self.robustness
 
+    def beyond_the_limit(self) -> list[str]:
+        """Each figure beyond its limit that does not fail (not significant; under load), with
+        why, one line each: every view shows these, never a bare "pass" beside such a figure."""
+        tts = [(f"{case_id} (TTS)", part) for case_id, part in self.tts.items()]
+        parts = [*self.cases.items(), *tts, *self.runwide().items()]
+        return [
+            f"{where}: {c.metric} {c.outcome}, {c.outcome_note}"
+            for where, part in parts
+            for c in part.checks
+            if c.outcome_note
+        ]
+
+    def not_passing(self) -> list[tuple[str, str, list[str]]]:
+        """Every part that is not a pass, as (where, outcome, why): each view lists these, a
+        part that is new or inconclusive as much as one that fails."""
+        parts = [
+            *self.cases.items(),
+            *((f"{i} (TTS)", p) for i, p in self.tts.items()),
+            *self.runwide().items(),
+        ]
+        found = [(where, p.verdict, p.why) for where, p in parts if p.verdict != PASS]
+        return found + [(line.split(": ", 1)[0], FAIL, [line.split(": ", 1)[1]]) for line in self.robustness]
+
     @property
     def fails(self) -> bool:
         """Whether the run fails the gate: its exit status, every view and the promotion read this."""
@@ -115,6 +138,8 @@ class RunVerdict:
             "failures": self.failures,
             "what_changed": self.what_changed(),
             "notes": [line for part in self.runwide().values() for line in part.notes],
+            "beyond_the_limit": self.beyond_the_limit(),
+            "not_gated": {name: part.not_gated for name, part in self.runwide().items() if part.not_gated},
             "identity_differences": self.identity,
             "unused_baseline_entries": self.unused,
         }

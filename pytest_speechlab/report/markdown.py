@@ -192,12 +192,18 @@ def run_markdown(run: ModelRun, verdict: RunVerdict | None, registry: Registry |
         if check.change is not None:
             significance = "a" if check.change.significant else "no"
             lines += ["", f"{check.change.describe()}: {significance} significant regression."]
-    if verdict.corpus is not None and verdict.corpus.not_gated:
-        lines += ["", f"Corpus not gated: {verdict.corpus.not_gated}."]
+    for name, part in verdict.runwide().items():
+        lines += ["", f"{name.capitalize()} not gated: {part.not_gated}."] if part.not_gated else []
     lines += _analysis(verdict) + _slices(verdict) + _hallucination(verdict) + _voice(run, verdict)
-    failing = [f"- `{line.split(':', 1)[0]}`:{line.split(':', 1)[1]}" for line in verdict.failures]
+    failing = [
+        f"- `{where}` ({outcome})" + (f": {'; '.join(why)}" if why else "")
+        for where, outcome, why in verdict.not_passing()
+    ]
     if failing:
         lines += ["", "Not passing:", "", *failing]
+    beyond = verdict.beyond_the_limit()
+    if beyond:
+        lines += ["", "Beyond the limit without failing:", "", *(f"- {line}" for line in beyond)]
     if verdict.unused:
         lines += ["", f"Unused baseline entries (not in the manifest; `--update-baselines` removes them): "
                   f"{', '.join(f'`{u}`' for u in verdict.unused)}."]  # fmt: skip

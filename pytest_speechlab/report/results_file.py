@@ -222,7 +222,8 @@ def run_json(run: ModelRun, verdict: RunVerdict | None) -> dict[str, Any]:
 
 
 # The results file's schema. 1: what 0.1.0 and 0.2.0 wrote, with no "schema" key; 2 (0.3.0):
-# the key, and each run's verdict with its identity differences and unused baseline entries.
+# the key, each check's note, and in the verdict the parts not gated (``not_gated``: part to
+# reason) and the figures beyond their limit that do not fail (``beyond_the_limit``).
 RESULTS_SCHEMA = 2
 
 
@@ -240,11 +241,19 @@ def _noted(record: Any) -> Any:
 
 
 def _from_schema_1(run: dict[str, Any]) -> dict[str, Any]:
-    """A run as 0.2.0 (or 0.1.0) wrote it, in schema 2: a check's note, which schema 1 did not
-    record, is empty; a verdict without identity differences or unused entries has none."""
+    """A run as 0.2.0 (or 0.1.0) wrote it, in schema 2: what schema 1 did not record (a check's
+    note, the parts not gated, the figures beyond their limit; identity differences and unused
+    entries before 0.2.0) is empty."""
     verdict = run.get("verdict")
     if isinstance(verdict, dict):
-        verdict = {"identity_differences": [], "unused_baseline_entries": [], "notes": [], **verdict}
+        verdict = {
+            "identity_differences": [],
+            "unused_baseline_entries": [],
+            "notes": [],
+            "not_gated": {},
+            "beyond_the_limit": [],
+            **verdict,
+        }
     cases = [_noted(c) for c in run["cases"]]
     tts = [_noted(c) for c in run.get("tts_cases") or []]
     return {**run, "verdict": verdict, "corpus": _noted(run.get("corpus")), "cases": cases, "tts_cases": tts}

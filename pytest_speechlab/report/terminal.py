@@ -113,8 +113,20 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
             f"  unused baseline entries (not in the manifest; --update-baselines removes them): "
             f"{', '.join(verdict.unused)}"
         )
-    lines += robustness_lines(run) + speed_lines(run)
+    lines += robustness_lines(run) + speed_lines(run) + not_passing_lines(verdict)
+    beyond = verdict.beyond_the_limit()
+    lines += ["  beyond the limit without failing:", *(f"    {line}" for line in beyond)] if beyond else []
     return [*lines, f"  overall: {verdict.overall}"]
+
+
+def not_passing_lines(verdict: RunVerdict) -> list[str]:
+    """Each part that is not a pass with its outcome and why, up to ``MAX_ROWS`` of them."""
+    found = verdict.not_passing()
+    lines = [
+        f"    {where} ({outcome})" + (f": {'; '.join(why)}" if why else "") for where, outcome, why in found
+    ]
+    more = [f"    ... and {len(found) - MAX_ROWS} more (every one is in the results file)"]
+    return (["  not passing:", *lines[:MAX_ROWS]] + (more if len(found) > MAX_ROWS else [])) if found else []
 
 
 def fails(verdict: RunVerdict) -> bool:
@@ -165,6 +177,8 @@ def analysis_lines(verdict: RunVerdict) -> list[str]:
     if verdict.hallucination is not None and verdict.hallucination_report is not None:
         lines.append(f"  hallucination: {verdict.hallucination_report.describe()}")
         lines += [f"    {line}" for line in verdict.hallucination.why]
+        not_gated = verdict.hallucination.not_gated
+        lines += [f"    hallucination not gated: {not_gated}"] if not_gated else []
     return lines
 
 

@@ -174,6 +174,8 @@ def test_a_run_that_hears_what_its_baseline_heard_passes():
         "notes": [],
         "identity_differences": [],
         "unused_baseline_entries": [],
+        "beyond_the_limit": [],
+        "not_gated": {},
     }
 
 

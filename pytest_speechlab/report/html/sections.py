@@ -82,6 +82,15 @@ def _header(runs: list[dict[str, Any]], title: str) -> list[str]:
         if differ:
             items = "".join(f"<li>{_e(line)}</li>" for line in differ)
             lines.append(f"<li><b>model differs from the baseline's</b>:<ul>{items}</ul></li>")
+        for name, reason in (verdict.get("not_gated") or {}).items():
+            lines.append(f"<li>{_e(name)} not gated: {_e(reason)}</li>")
+        beyond = verdict.get("beyond_the_limit") or []
+        if beyond:
+            items = "".join(f"<li>{_e(line)}</li>" for line in beyond)
+            lines.append(f"<li><b>beyond the limit without failing</b>:<ul>{items}</ul></li>")
+        notes = verdict.get("notes") or []
+        if notes:
+            lines.append(f"<li>not measured: {_e('; '.join(notes))}</li>")
         unused = verdict.get("unused_baseline_entries") or []
         if unused:
             lines.append(
