@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_speechlab.core.audio import load_audio
-from pytest_speechlab.core.devices import one_blas_thread
-from pytest_speechlab.core.manifest import load_manifest
 from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
+from pytest_speechlab.io.audio import load_audio
+from pytest_speechlab.io.devices import one_blas_thread
+from pytest_speechlab.io.manifest import load_manifest
 from tests.conftest import bundled_cases, use_suite
 
 CASES = int(os.environ.get("SPEECHLAB_BENCH_CASES", "40"))

@@ -24,7 +24,7 @@ from typing import Any
 from locust import HttpUser, events, task
 from locust.env import Environment
 
-from pytest_speechlab.core.manifest import load_manifest
+from pytest_speechlab.io.manifest import load_manifest
 from pytest_speechlab.core.metrics import normalize
 
 REPO = Path(__file__).resolve().parents[1]

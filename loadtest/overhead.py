@@ -28,8 +28,8 @@ from pathlib import Path
 
 import httpx
 
-from pytest_speechlab.core.audio import load_audio
-from pytest_speechlab.core.manifest import load_manifest
+from pytest_speechlab.io.audio import load_audio
+from pytest_speechlab.io.manifest import load_manifest
 from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
 from pytest_speechlab.serve.pool import available_cores
 

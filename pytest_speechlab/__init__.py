@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.3.0"
 
 _PUBLIC = {
-    "Case": "core.manifest",
+    "Case": "core.case",
     "Perturbation": "core.perturb",
     "SpeechlabError": "errors",
     "assert_cer_within_baseline": "gate.assertions",
@@ -28,8 +28,8 @@ _PUBLIC = {
     "assert_voice_within_baseline": "gate.assertions",
     "assert_voices_within_baseline": "gate.assertions",
     "assert_wer_within_baseline": "gate.assertions",
-    "load_audio": "core.audio",
-    "load_manifest": "core.manifest",
+    "load_audio": "io.audio",
+    "load_manifest": "io.manifest",
     "noise_sweep": "core.perturb",
     "normalize": "core.metrics",
     "score": "core.metrics",
@@ -58,8 +58,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .core.audio import load_audio
-    from .core.manifest import Case, load_manifest
+    from .core.case import Case
     from .core.metrics import normalize, score
     from .core.perturb import Perturbation, noise_sweep
     from .errors import SpeechlabError
@@ -77,6 +76,8 @@ if TYPE_CHECKING:
         assert_voices_within_baseline,
         assert_wer_within_baseline,
     )
+    from .io.audio import load_audio
+    from .io.manifest import load_manifest
 
 
 def __getattr__(name: str) -> Any:

@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
-from .core.manifest import Case, read_header
-from .core.settings import read_file_settings
+from .core.case import Case
 from .errors import SpeechlabError
+from .io.manifest import read_header
+from .io.pyproject import read_file_settings
 from .store.atomic import open_atomic, shown, write_atomic
 from .store.registry import PROMOTIONS, Entry, Registry, change_status, load_registry, register
 
@@ -200,8 +201,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         from .serve.app import ServeConfig
-        from .serve.run import serve
         from .serve.security import load_keys
+        from .serve.server import serve
     except ImportError as exc:
         raise SpeechlabError(
             f"serve: {exc.name} is not installed (pip install 'pytest-speechlab[serve]')"
@@ -306,7 +307,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     root = Path(args.folder).resolve()
     manifest, text = root / "speech" / "manifest.yaml", None
     if args.audio:
-        from .core.formats.writer import dump, entry, folder_cases
+        from .io.formats.writer import dump, entry, folder_cases
 
         audio = Path(args.audio).resolve()
         cases, _ = folder_cases(audio, skip_missing=False)
@@ -337,7 +338,7 @@ def _fresh(out: Path, force: bool) -> Path:
 def _extract(case: Case, folder: Path) -> Path:
     """Write the encoded bytes of a case held in a table row to ``folder/<id>.<ext>``, as they
     are (the same samples decode from them)."""
-    from .core.formats.hf import embedded_bytes
+    from .io.formats.hf import embedded_bytes
 
     assert case.embedded is not None
     data = embedded_bytes(case.audio, case.embedded)
@@ -357,7 +358,7 @@ def _audio_root(args: argparse.Namespace) -> Path | None:
 
 def _tell_root(out: Path, entries: list[dict[str, Any]], root: Path | None) -> None:
     """Say how to run a written manifest whose audio leads out of its folder."""
-    from .core.formats.writer import reaches_out
+    from .io.formats.writer import reaches_out
 
     if root is not None and reaches_out(entries):
         print(
@@ -366,8 +367,8 @@ def _tell_root(out: Path, entries: list[dict[str, Any]], root: Path | None) -> N
 
 
 def cmd_manifest_convert(args: argparse.Namespace) -> int:
-    from .core.formats.writer import dump, entry
-    from .core.manifest import load_manifest
+    from .io.formats.writer import dump, entry
+    from .io.manifest import load_manifest
 
     root = _audio_root(args)
     manifest = load_manifest(args.source, root)
@@ -391,7 +392,7 @@ def cmd_manifest_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest_build(args: argparse.Namespace) -> int:
-    from .core.formats.writer import dump, entry, folder_cases
+    from .io.formats.writer import dump, entry, folder_cases
 
     root = _audio_root(args)
     folder = Path(args.folder).resolve()

@@ -21,7 +21,8 @@ import pytest
 import soundfile
 import yaml
 
-from pytest_speechlab.core.manifest import Case, load_manifest
+from pytest_speechlab.core.case import Case
+from pytest_speechlab.io.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "manifest.yaml"

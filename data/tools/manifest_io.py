@@ -14,7 +14,7 @@ from pathlib import Path
 import soundfile
 import yaml
 
-from pytest_speechlab.core.manifest import sha256_file
+from pytest_speechlab.io.manifest import sha256_file
 
 DATA_DIR = Path(__file__).resolve().parent.parent
 AUDIO_DIR = DATA_DIR / "audio"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import audio as _audio
+from . import signal
 
 KINDS = ("noise", "gain", "resample", "speed", "clipping", "padding", "telephone")
 
@@ -39,9 +39,9 @@ def _positive(name: str, value: float) -> None:
 
 def _roundtrip(audio: np.ndarray, sample_rate: float, via_rate: float) -> np.ndarray:
     """Down to ``via_rate`` and back, trimmed or zero-padded to the input's length."""
-    down = _audio.resample(audio, sample_rate, via_rate)
-    back = _audio.resample(down, via_rate, sample_rate)
-    return _audio.fix_length(back, audio.shape[-1])
+    down = signal.resample(audio, sample_rate, via_rate)
+    back = signal.resample(down, via_rate, sample_rate)
+    return signal.fix_length(back, audio.shape[-1])
 
 
 def snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
@@ -95,7 +95,7 @@ def change_speed(audio: np.ndarray, sample_rate: int, factor: float) -> np.ndarr
     _positive("sample_rate", sample_rate)
     _positive("factor", factor)
     clean = np.asarray(audio, dtype=np.float32)
-    out = _audio.resample(clean, sample_rate * factor, sample_rate)
+    out = signal.resample(clean, sample_rate * factor, sample_rate)
     return np.array(out, dtype=np.float32)
 
 

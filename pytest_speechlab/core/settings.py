@@ -8,7 +8,6 @@ The command line wins over ``pyproject.toml``, which wins over the defaults here
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,7 @@ TOLERANCE_KEYS = tuple(tolerance_key(f.name) for f in fields(Tolerances))
 class Settings:
     models: tuple[str, ...] = ()
     device: str = "auto"
-    manifest: str | None = None  # a path, or a spec FORMAT:PATH?OPTIONS (core.formats)
+    manifest: str | None = None  # a path, or a spec FORMAT:PATH?OPTIONS (io.formats)
     audio_root: Path | None = None  # where cases' audio may lie; None: inside the manifest's folder
     tags: tuple[str, ...] = ()
     baselines: Path = Path("baselines")
@@ -107,19 +106,3 @@ def finite(path: Path | str, data: Any, where: str = "") -> None:
     elif isinstance(data, list):
         for i, value in enumerate(data):
             finite(path, value, f"{where}[{i}]")
-
-
-def read_file_settings(path: Path) -> dict[str, Any]:
-    """``[tool.speechlab]`` of a pyproject.toml, checked for unknown keys."""
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpeechlabError(f"{path}: not valid TOML ({exc})") from None
-    section = data.get("tool", {}).get("speechlab", {})
-    finite(path, section, "[tool.speechlab]")
-    unknown = set(section) - FILE_KEYS
-    if unknown:
-        raise SpeechlabError(f"{path}: unknown [tool.speechlab] key(s) {', '.join(sorted(unknown))}")
-    return section

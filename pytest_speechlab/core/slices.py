@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import CaseErrors
-from .manifest import Case
+from .case import Case
 from .stats import CONFIDENCE, Paired, bootstrap
 
 Grouping = Callable[[Case], Iterable[str]]

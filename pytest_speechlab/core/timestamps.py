@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jiwer
@@ -23,21 +22,6 @@ from .metrics import normalize
 Word = tuple[str, float, float]  # word, start and end in seconds
 COLLAR_S = 0.100
 SILENCE_LABELS = {"", "sil", "sp", "<sil>", "spn"}
-
-
-def read_textgrid(path: Path | str, tier: str | None = None) -> list[Word]:
-    """The labelled intervals of a TextGrid's word tier (``tier``, else the first named "word"
-    or "words"), silences left out. Needs praatio."""
-    from praatio import textgrid
-
-    grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
-    name = tier or next((n for n in grid.tierNames if n.lower() in ("word", "words")), None)
-    if name is None:
-        raise ValueError(f"{path}: no word tier among {', '.join(grid.tierNames)}")
-    entries = grid.getTier(name).entries
-    return [
-        (e.label.strip(), e.start, e.end) for e in entries if e.label.strip().lower() not in SILENCE_LABELS
-    ]
 
 
 def _tokens(words: Iterable[Word], norm: Callable[[str], str]) -> list[Word]:

@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import default_compute_type, engine_threads
-from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
+from ..io.devices import default_compute_type, engine_threads
+from ..io.manifest import sha256_file
 from .base import ModelIdentity, Segment, Word
 from .sources import resolve_source
 

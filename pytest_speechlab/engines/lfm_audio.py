@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import set_torch_threads, torch_compute_type, torch_unavailable
 from ..errors import SpeechlabError
+from ..io.devices import set_torch_threads, torch_compute_type, torch_unavailable
 from .base import ModelIdentity
 from .sources import model_folder, resolve_source
 

@@ -25,8 +25,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from ..core.audio import encode_audio
 from ..errors import SpeechlabError
+from ..io.audio import encode_audio
 from .base import ModelIdentity
 
 T = TypeVar("T")

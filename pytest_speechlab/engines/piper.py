@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
+from ..io.manifest import sha256_file
 from .base import ModelIdentity
 
 

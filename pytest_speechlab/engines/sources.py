@@ -16,8 +16,8 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
+from ..io.manifest import sha256_file
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.devices import set_torch_threads, torch_compute_type, torch_unavailable
-from ..core.manifest import sha256_file
 from ..errors import SpeechlabError
+from ..io.devices import set_torch_threads, torch_compute_type, torch_unavailable
+from ..io.manifest import sha256_file
 from .base import ModelIdentity
 from .sources import resolve_source
 

@@ -14,11 +14,10 @@ from typing import TypeVar
 import pytest
 
 from ..core.metrics import Score, alignment
-from ..measure.errors import slice_groups
+from ..measure.error_analysis import slice_groups
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..store.atomic import shown
 from ..store.baselines import Comparison
-from .analysis import describe_change_over, run_analysis
 from .checks import INCONCLUSIVE, NEW, NO_CORPUS_BASELINE, PASS, STALE, Check, worst
 from .verdicts import (
     Part,
@@ -30,6 +29,7 @@ from .verdicts import (
     synthesis_part,
     voice_corpus_part,
 )
+from .what_changed import describe_change_over, run_analysis
 
 T = TypeVar("T")
 

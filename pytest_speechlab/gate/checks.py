@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..core.calibration import LOADED_SHARE
 from ..core.metrics import Timing
 from ..core.settings import Tolerances
 from ..core.stats import bootstrap, paired, slowdown
+from ..io.calibration import LOADED_SHARE
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult, text_digest
 
 PASS, FAIL, NEW, ERROR = "pass", "FAIL", "new", "ERROR"

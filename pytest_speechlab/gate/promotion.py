@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.manifest import Case
+from ..core.case import Case
 from ..store.registry import Entry
 from .checks import INCONCLUSIVE, PASS
 

@@ -10,7 +10,6 @@ from ..measure.quality import corpus_figures, measured_voices
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..store.baselines import Comparison
-from .analysis import RunAnalysis, case_change, run_analysis, what_changed
 from .checks import (
     ERROR,
     FAIL,
@@ -30,9 +29,10 @@ from .checks import (
     synthesis_checks,
     worst,
 )
-from .hallucination import Hallucination, hallucination, hallucination_checks
-from .slices import SliceReport, slice_checks, slice_report
-from .voice import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
+from .hallucination_checks import Hallucination, hallucination, hallucination_checks
+from .slice_checks import SliceReport, slice_checks, slice_report
+from .voice_checks import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
+from .what_changed import RunAnalysis, case_change, run_analysis, what_changed
 
 UPDATED, INCOMPLETE = "UPDATED", "INCOMPLETE"
 IDENTITY_FIELDS = ("engine", "model_id", "source", "revision", "compute_type")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.audio import resample
+from ..core.signal import resample
 from .run import ModelRun
 
 

@@ -1,4 +1,4 @@
-"""The voice figures of a synthesis (``core.voice``): DNSMOS, speaker similarity against the
+"""The voice figures of a synthesis (``measure.voice_models``): DNSMOS, speaker similarity against the
 voice's reference, and the artifacts a listener would notice. Measured once per utterance, kept on
 the result as plain data (``SynthesisResult.quality``), and recorded in the baseline's ``tts``
 entries; their spread over the corpus (mean and 5th percentile) in its corpus entry.
@@ -22,9 +22,9 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 
-from ..core import voice
-from ..core.manifest import Case
+from ..core.case import Case
 from ..errors import SpeechlabError
+from . import voice_models
 from .results import SynthesisResult
 from .run import ModelRun
 
@@ -65,7 +65,7 @@ def _try(work: Callable[[], Any]) -> tuple[Any, str]:
 
 
 def _embedding(samples: np.ndarray, rate: int) -> tuple[np.ndarray | None, str]:
-    return _try(lambda: voice.speaker_embedding(samples, rate))
+    return _try(lambda: voice_models.speaker_embedding(samples, rate))
 
 
 def stored_voice(run: ModelRun) -> dict[str, Any] | None:
@@ -88,7 +88,7 @@ def reference(run: ModelRun) -> Reference:
     else:
         clip = next((c for c in run.cases if REFERENCE_TAG in c.tags), None)
         if clip is not None:
-            embedding, why = _embedding(run.audio.get(clip, voice.RATE), voice.RATE)
+            embedding, why = _embedding(run.audio.get(clip, voice_models.RATE), voice_models.RATE)
             found = Reference(f"{clip.id} (recording)", embedding, why)
         else:
             first = next(c for c in run.cases if c.text.strip())
@@ -105,22 +105,22 @@ def reference(run: ModelRun) -> Reference:
 def figures(text: str, samples: np.ndarray, rate: int, against: Reference) -> dict[str, Any]:
     """The voice figures of one utterance of ``text``, rounded as baselines store them."""
     out: dict[str, Any] = {
-        "longest_silence_s": round(voice.longest_silence(samples, rate), 3),
-        "words_per_s": round(voice.speaking_rate(text, samples, rate), 3),
+        "longest_silence_s": round(voice_models.longest_silence(samples, rate), 3),
+        "words_per_s": round(voice_models.speaking_rate(text, samples, rate), 3),
     }
     missing: dict[str, str] = {}
-    scores, why = _try(lambda: voice.dnsmos(samples, rate))
+    scores, why = _try(lambda: voice_models.dnsmos(samples, rate))
     if scores is not None:
         out["dnsmos"] = scores.as_dict()
     else:
         missing["dnsmos"] = why
     embedding, why = _embedding(samples, rate) if against.embedding is not None else (None, against.reason)
     if embedding is not None and against.embedding is not None:
-        out["similarity"] = round(voice.similarity(embedding, against.embedding), 4)
+        out["similarity"] = round(voice_models.similarity(embedding, against.embedding), 4)
         out["reference"] = against.name
     else:
         missing["similarity"] = why
-    contour, why = _try(lambda: voice.pitch(samples, rate))
+    contour, why = _try(lambda: voice_models.pitch(samples, rate))
     if contour is not None:
         out["pitch"] = contour.as_dict()
     else:
@@ -159,10 +159,10 @@ def corpus_figures(results: Sequence[SynthesisResult]) -> dict[str, Any]:
     for key in DNSMOS:
         values = [r.quality["dnsmos"][key] for r in results if r.quality and "dnsmos" in r.quality]
         if values:
-            out[f"dnsmos_{key}"] = voice.spread(values)
+            out[f"dnsmos_{key}"] = voice_models.spread(values)
     similarity = [r.quality["similarity"] for r in results if r.quality and "similarity" in r.quality]
     if similarity:
-        out["similarity"] = voice.spread(similarity)
+        out["similarity"] = voice_models.spread(similarity)
     return out
 
 

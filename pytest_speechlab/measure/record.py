@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.calibration import LOADED_SHARE
 from ..core.metrics import Timing, normalizer_id, scorer_id
-from ..core.provenance import git_commit, machine, packages, utc_now, who
+from ..io.calibration import LOADED_SHARE
+from ..io.provenance import git_commit, machine, packages, utc_now, who
 from ..store.baselines import Baseline
-from .errors import corpus_entry
+from .error_analysis import corpus_entry
 from .quality import QUALITY_KEYS, corpus_figures, measured_voices, quality_entry, reference
 from .results import text_digest
 from .run import ModelRun

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.manifest import Case
+from ..core.case import Case
 from ..core.metrics import Score, Timing
 from ..core.perturb import Perturbation
 from ..core.timestamps import Offset

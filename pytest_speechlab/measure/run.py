@@ -3,7 +3,7 @@
 A run loads its engine on first use (once per session), warms it up once, and measures each
 case once: the accuracy pass costs one transcription per case, as a plain loop would. Only
 cases in the latency subset are timed again, ``repeats`` times, each timed run preceded by a
-calibration round and watched for other processes' CPU use (``core.calibration``).
+calibration round and watched for other processes' CPU use (``io.calibration``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.audio import case_audio
-from ..core.calibration import calibrate, calibration_times, cpu_sample, others_share
-from ..core.devices import one_blas_thread
+from ..core.case import Case
 from ..core.health import health
-from ..core.manifest import Case
 from ..core.metrics import Timing, corpus_scores, score
 from ..core.perturb import Perturbation
 from ..core.settings import Settings
@@ -30,6 +27,9 @@ from ..core.timestamps import summarize
 from ..engines import Engine, ModelIdentity
 from ..engines.base import TimedEngine
 from ..errors import SpeechlabError
+from ..io.audio import case_audio
+from ..io.calibration import calibrate, calibration_times, cpu_sample, others_share
+from ..io.devices import one_blas_thread
 from ..store.baselines import Comparison
 from .results import (
     CaseResult,
@@ -40,7 +40,7 @@ from .results import (
     dumps_measured,
     loads_measured,
 )
-from .timestamps import why_not_measured, word_offsets
+from .word_timestamps import why_not_measured, word_offsets
 
 if TYPE_CHECKING:
     from .judge import Judge

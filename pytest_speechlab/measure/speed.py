@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.manifest import Case
+from ..core.case import Case
 from .run import ModelRun
 
 GAP_S = 0.5  # silence between cases in the long recording of the batched benchmark

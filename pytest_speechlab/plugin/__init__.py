@@ -73,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's test grouping")
     if not wanted(config):
         return
-    from ..core.devices import passive_waiting
+    from ..io.devices import passive_waiting
     from .session import build
 
     passive_waiting()  # before any engine loads OpenMP: the CPU-time check needs waiting threads idle

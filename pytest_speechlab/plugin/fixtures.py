@@ -10,7 +10,7 @@ from ..errors import SpeechlabError
 from .xdist import AT_THE_END, is_worker
 
 if TYPE_CHECKING:  # imported by the session when a model runs; an inert run needs none of them
-    from ..core.manifest import Case
+    from ..core.case import Case
     from ..measure.results import CaseResult, CorpusResult, SynthesisResult
     from ..measure.run import ModelRun
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from ..core.settings import Settings, Tolerances, read_file_settings, tolerance_key
+from ..core.settings import Settings, Tolerances, tolerance_key
 from ..errors import SpeechlabError
+from ..io.pyproject import read_file_settings
 
 
 def tolerance_flag(name: str) -> tuple[str, str]:
@@ -195,7 +196,7 @@ def wanted(config: pytest.Config) -> bool:
 def load_settings(config: pytest.Config) -> Settings:
     import yaml
 
-    from ..core.formats import resolve_spec
+    from ..io.formats import resolve_spec
 
     pyproject = _pyproject(config)
     file = read_file_settings(pyproject)

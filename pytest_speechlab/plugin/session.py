@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
-from ..core import devices
-from ..core.formats import split_spec
-from ..core.manifest import Case, load_manifest, sha256_file
+from ..core.case import Case
 from ..core.metrics import normalizer_id, scorer_id
-from ..core.provenance import git_status, git_toplevel, utc_now
 from ..core.settings import Settings, Tolerances
 from ..engines import engine_class
 from ..errors import SpeechlabError
@@ -27,6 +24,10 @@ from ..gate.promotion import (
     tree_refusals,
 )
 from ..gate.verdicts import RunVerdict
+from ..io import devices
+from ..io.formats import split_spec
+from ..io.manifest import load_manifest, sha256_file
+from ..io.provenance import git_status, git_toplevel, utc_now
 from ..measure.judge import Judge
 from ..measure.run import AudioCache, ModelRun
 from ..store.atomic import write_atomic

@@ -1,7 +1,7 @@
 """pytest-xdist: cases are measured on the workers in parallel, and judged once, in the controller,
 on every worker's results merged.
 
-Each worker loads each model once, with its share of the cores (``core.devices.engine_threads``),
+Each worker loads each model once, with its share of the cores (``io.devices.engine_threads``),
 and measures the cases it is sent; a case's tests are grouped (``xdist_group``), so with ``--dist
 loadgroup`` each case is transcribed once (``group_cases``). Corpus checks need every case, and
 latency must be timed where no other worker competes: on a worker, the tests that need either are
@@ -38,7 +38,7 @@ def own_gpu(config: pytest.Config, spec: str) -> None:
     the workers' models do not share a GPU while others idle."""
     import os
 
-    from ..core.devices import visible_gpus, worker_gpu
+    from ..io.devices import visible_gpus, worker_gpu
 
     given = config.workerinput  # type: ignore[attr-defined]
     gpu = worker_gpu(spec, visible_gpus(), given["workerid"], int(given["workercount"]))

@@ -16,7 +16,7 @@ from ..core.analysis import describe_errors
 from ..core.metrics import normalizer_id
 from ..core.slices import MIN_CASES
 from ..gate.checks import Check
-from ..gate.slices import CORRECTION, SliceReport
+from ..gate.slice_checks import CORRECTION, SliceReport
 from ..gate.verdicts import RunVerdict
 from ..measure.run import ModelRun
 from ..store.registry import Registry

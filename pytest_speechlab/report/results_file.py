@@ -11,15 +11,15 @@ from dataclasses import asdict
 from typing import Any
 
 from ..core.metrics import normalizer_id, scorer_id
-from ..core.provenance import machine
 from ..errors import SpeechlabError
-from ..gate.analysis import case_change
 from ..gate.checks import Check
 from ..gate.verdicts import Part, RunVerdict, perturbed_part
-from ..measure.errors import case_errors
+from ..gate.what_changed import case_change
+from ..io.provenance import machine
+from ..measure.error_analysis import case_errors
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
-from ..measure.timestamps import pooled
+from ..measure.word_timestamps import pooled
 from ..store.atomic import shown
 
 

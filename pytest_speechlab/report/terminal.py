@@ -15,12 +15,12 @@ from ..core.analysis import describe_errors
 from ..core.metrics import corpus_scores, normalizer_id
 from ..core.perturb import Perturbation
 from ..gate.checks import PASS, robustness_check
-from ..gate.slices import SliceReport
+from ..gate.slice_checks import SliceReport
 from ..gate.verdicts import PRECEDENCE, Part, RunVerdict
 from ..measure.quality import DNSMOS
 from ..measure.results import CaseResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
-from ..measure.timestamps import pooled
+from ..measure.word_timestamps import pooled
 from ..store.atomic import shown
 from .columns import (
     DB,

@@ -34,22 +34,15 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..core.audio import audio_info, decode_audio
 from ..engines import Engine
 from ..engines.base import Segment
 from ..errors import SpeechlabError
+from ..io.audio import audio_info, decode_audio
 from ..store.registry import Entry, load_registry
-from . import formats
-from .guards import (
-    MAX_JSON_BYTES,
-    audio_refusal,
-    evidence_refusal,
-    json_refusal,
-    parse_json,
-    public_source,
-)
-from .metrics import Metrics
+from . import responses
+from .guards import MAX_JSON_BYTES, audio_refusal, evidence_refusal, json_refusal, parse_json, public_source
 from .pool import InferenceTimeout, Pool, QueueFull
+from .prometheus import Metrics
 from .security import Keys, RateLimiter, rate
 
 log = logging.getLogger("speechlab.serve")
@@ -528,10 +521,10 @@ async def _transcribe(server: Server, request: Request, form: FormData) -> Respo
     entry = server.model(request, _field(form, "model"), "asr")
     slot = server.pool.slots[entry.name]
     fmt = _field(form, "response_format", "json")
-    if fmt not in formats.TRANSCRIPT_FORMATS:
+    if fmt not in responses.TRANSCRIPT_FORMATS:
         raise ApiError(
             400,
-            f"response_format: {fmt!r} is not one of {', '.join(formats.TRANSCRIPT_FORMATS)}",
+            f"response_format: {fmt!r} is not one of {', '.join(responses.TRANSCRIPT_FORMATS)}",
             "bad_request",
         )
     language = _field(form, "language") or None
@@ -597,9 +590,9 @@ async def _transcribe(server: Server, request: Request, form: FormData) -> Respo
     if fmt == "text":
         return PlainTextResponse(text + "\n")
     if fmt in ("srt", "vtt"):
-        return PlainTextResponse(formats.subtitles(segments, fmt), media_type=f"text/{fmt}")
+        return PlainTextResponse(responses.subtitles(segments, fmt), media_type=f"text/{fmt}")
     used = language or str(slot.options.get("language") or "")
-    return JSONResponse(formats.verbose(text, segments, used, duration, fixed, words))
+    return JSONResponse(responses.verbose(text, segments, used, duration, fixed, words))
 
 
 async def _speak(server: Server, request: Request, body: dict[str, Any]) -> Response:
@@ -615,9 +608,11 @@ async def _speak(server: Server, request: Request, body: dict[str, Any]) -> Resp
             "too_long",
         )
     fmt = str(body.get("response_format") or "wav")
-    if fmt not in formats.SPEECH_FORMATS:
+    if fmt not in responses.SPEECH_FORMATS:
         raise ApiError(
-            400, f"response_format: {fmt!r} is not one of {', '.join(formats.SPEECH_FORMATS)}", "bad_request"
+            400,
+            f"response_format: {fmt!r} is not one of {', '.join(responses.SPEECH_FORMATS)}",
+            "bad_request",
         )
     if body.get("stream_format", "audio") != "audio":
         raise ApiError(400, "stream_format: only 'audio' (the audio bytes, streamed)", "bad_request")
@@ -641,7 +636,7 @@ async def _speak(server: Server, request: Request, body: dict[str, Any]) -> Resp
         raise inference_error(request, entry.name, exc) from None
     server.metrics.first_audio.labels(entry.name).observe(time.perf_counter() - start)
     engine = slot.engine  # loaded now: it made the first chunk
-    encoder = formats.SpeechEncoder(fmt, int(getattr(engine, "output_sample_rate", 0)))
+    encoder = responses.SpeechEncoder(fmt, int(getattr(engine, "output_sample_rate", 0)))
 
     async def audio() -> AsyncIterator[bytes]:
         produced = len(first)
@@ -661,5 +656,5 @@ async def _speak(server: Server, request: Request, body: dict[str, Any]) -> Resp
     headers = {"X-Sample-Rate": str(encoder.out_rate)}
     if not encoder.streams:
         data = b"".join([part async for part in audio()])
-        return Response(data, media_type=formats.SPEECH_FORMATS[fmt], headers=headers)
-    return StreamingResponse(audio(), media_type=formats.SPEECH_FORMATS[fmt], headers=headers)
+        return Response(data, media_type=responses.SPEECH_FORMATS[fmt], headers=headers)
+    return StreamingResponse(audio(), media_type=responses.SPEECH_FORMATS[fmt], headers=headers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core.audio import AudioInfo
+from ..io.audio import AudioInfo
 from ..store.registry import PROMOTIONS, Entry
 
 MAX_RATE = 192_000  # Hz: above any recording format in use; FLAC's header allows 655,350

@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..core.devices import one_blas_thread, parse, resolve
 from ..engines import Engine, engine_class
 from ..engines.sources import loadable_source
 from ..errors import SpeechlabError
+from ..io.devices import one_blas_thread, parse, resolve
 from ..store.registry import Entry
 from .guards import identity_differences
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from ..core.manifest import parse_yaml
-from ..core.provenance import git_commit, utc_now, who
 from ..core.settings import TOLERANCE_KEYS, finite
 from ..errors import SpeechlabError
+from ..io.manifest import parse_yaml
+from ..io.provenance import git_commit, utc_now, who
 from .atomic import file_lock, write_atomic
 
 SCHEMA = 1

@@ -21,7 +21,7 @@ from ..projects import GATE_CASES, GATE_LATENCY, Project, bundled_cases, make_pr
 # segfault), numpy.fft refuses ("cannot load module more than once per process", through
 # librosa's resampling), soxr aborts. The plugin imports these lazily, so import them here, once, for the
 # whole test session.
-# The plugin makes OpenMP threads wait passively before engines load (core/devices.py); these
+# The plugin makes OpenMP threads wait passively before engines load (io/devices.py); these
 # imports come first here, so the same policy is set before them.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 for _native in (

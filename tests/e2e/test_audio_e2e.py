@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pytest_speechlab.core.audio import resample
+from pytest_speechlab.core.signal import resample
 
 from ..projects import speech_clip
 from ..unit.test_audio import variant

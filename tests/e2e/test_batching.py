@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pytest_speechlab.core.audio import load_audio
 from pytest_speechlab.core.metrics import score
+from pytest_speechlab.io.audio import load_audio
 
 from ..projects import Project, bundled_cases
 

@@ -26,7 +26,6 @@ import torch  # noqa: E402
 from whisper.model import ModelDimensions, Whisper, sinusoids  # noqa: E402
 from whisper.normalizers import EnglishTextNormalizer  # noqa: E402
 
-from pytest_speechlab.core.audio import load_audio  # noqa: E402
 from pytest_speechlab.engines.whisper_convert import (  # noqa: E402
     cached_checkpoint,
     convert,
@@ -34,6 +33,7 @@ from pytest_speechlab.engines.whisper_convert import (  # noqa: E402
     load_whisper_model,
     read_ctranslate2_weights,
 )
+from pytest_speechlab.io.audio import load_audio  # noqa: E402
 
 SAMPLE_RATE = 16_000
 DATA_AUDIO = Path(__file__).resolve().parents[2] / "data" / "audio"

@@ -27,11 +27,12 @@ import pytest
 import soundfile
 import yaml
 
-from pytest_speechlab.core.audio import case_audio
-from pytest_speechlab.core.formats import detect, first_line, resolve_spec, split_spec
-from pytest_speechlab.core.formats.common import case_id, duration_tag, numbered_lines
-from pytest_speechlab.core.manifest import Case, Reach, load_manifest, reach, within
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.io.audio import case_audio
+from pytest_speechlab.io.formats import detect, first_line, resolve_spec, split_spec
+from pytest_speechlab.io.formats.common import case_id, duration_tag, numbered_lines
+from pytest_speechlab.io.manifest import Reach, load_manifest, reach, within
 from pytest_speechlab.measure.run import AudioCache
 
 from ..projects import REPO, bundled_cases

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from pytest_speechlab.cli import main
-from pytest_speechlab.core.audio import case_audio
-from pytest_speechlab.core.manifest import load_manifest, sha256_file
 from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.io.audio import case_audio
+from pytest_speechlab.io.manifest import load_manifest, sha256_file
 
 from ..projects import REPO, short_cases
 from .test_formats import FORMATS, described, needs, write_corpus

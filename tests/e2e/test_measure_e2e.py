@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_speechlab.core import calibration
+from pytest_speechlab.io import calibration
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the load meter reads /proc/stat (Linux)")

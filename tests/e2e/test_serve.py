@@ -14,9 +14,9 @@ import openai
 import pytest
 import soundfile
 
-from pytest_speechlab.core.audio import load_audio
 from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
 from pytest_speechlab.engines.piper import PiperEngine
+from pytest_speechlab.io.audio import load_audio
 
 from ..projects import bundled_cases
 from .serving import HAS_ESPEAK, KEY, TIGHT_KEY, Server, start, write_keys, write_registry

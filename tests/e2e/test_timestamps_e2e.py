@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_speechlab.core.audio import load_audio
-from pytest_speechlab.core.devices import engine_threads
-from pytest_speechlab.core.timestamps import Word, offsets, read_textgrid, summarize, timestamp_error
+from pytest_speechlab.core.timestamps import Word, offsets, summarize, timestamp_error
+from pytest_speechlab.io.audio import load_audio
+from pytest_speechlab.io.devices import engine_threads
+from pytest_speechlab.io.textgrid import read_textgrid
 
 from ..projects import REPO, Project, bundled_cases, make_project
 

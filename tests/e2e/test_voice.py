@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_speechlab.core import voice
 from pytest_speechlab.core.perturb import add_noise
 from pytest_speechlab.engines import engine_class
 from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.measure import voice_models as voice
 
 pytest.importorskip("piper")
 if shutil.which("espeak-ng") is None:
@@ -80,7 +80,8 @@ def test_the_same_voice_is_more_similar_than_another_engine_and_a_drifting_voice
     other = [voice.similarity(voice.speaker_embedding(x, espeak_rate), reference) for x in espeak]
     drifted = [
         voice.similarity(
-            voice.speaker_embedding(librosa.effects.pitch_shift(x, sr=rate, n_steps=4), rate), reference
+            voice.speaker_embedding(librosa.effects.pitch_shift(x, sr=rate, n_steps=4), rate),
+            reference,
         )
         for x in piper[1:]
     ]

@@ -162,8 +162,8 @@ def test_a_drifting_voice_fails_its_speaker_similarity(tts_project: Project):
     corpus are now too far from it; DNSMOS, silences, pace and pitch jumps are unchanged."""
     import librosa
 
-    from pytest_speechlab.core import voice
     from pytest_speechlab.engines import engine_class
+    from pytest_speechlab.measure import voice_models
 
     # the drifted voice first: pytester's in-process runs unload what they imported (numba's lazy
     # parts, which then refuse to load again)
@@ -171,7 +171,7 @@ def test_a_drifting_voice_fails_its_speaker_similarity(tts_project: Project):
     engine = piper.load(None, "cpu", dict(piper.default_options))
     first = engine.synthesize("ten of clubs", "en")
     higher = librosa.effects.pitch_shift(first, sr=engine.output_sample_rate, n_steps=4)
-    embedding = voice.speaker_embedding(higher, engine.output_sample_rate)
+    embedding = voice_models.speaker_embedding(higher, engine.output_sample_rate)
     assert tts_project.run("--update-baselines", "-k", "quality", model="piper").ret == 0
     path, data = piper_baseline(tts_project)
     stored = data["corpus"]["tts_quality"]

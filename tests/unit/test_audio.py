@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from pytest_speechlab.core.audio import load_audio, resample
+from pytest_speechlab.core.signal import resample
 from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.io.audio import load_audio
 from pytest_speechlab.measure import run as runner
 
 from ..projects import short_cases, speech_clip
@@ -73,7 +74,7 @@ def test_audio_is_decoded_once_per_session(monkeypatch):
 def test_uploaded_float_wav_decodes_to_the_very_samples():
     """What the openai_api engine uploads (float32 WAV) reaches the server's engine bit for bit,
     even beyond full scale."""
-    from pytest_speechlab.core.audio import decode_audio, encode_audio
+    from pytest_speechlab.io.audio import decode_audio, encode_audio
 
     samples = (np.random.default_rng(0).standard_normal(16000) * 0.7).astype(np.float32)
     samples[:10] = [1.5, -2.0, 1e-8, 0, 0.25, -0.25, 1, -1, 3.0, 0.5]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_speechlab.core.settings import finite, read_file_settings
+from pytest_speechlab.core.settings import finite
 from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.io.pyproject import read_file_settings
 from pytest_speechlab.store.baselines import Baseline, merge, read_baseline, write_baseline
 
 META = {"model": "m", "device": "cpu"}

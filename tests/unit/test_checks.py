@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.core.health import health
-from pytest_speechlab.core.manifest import Case
 from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, score
 from pytest_speechlab.core.perturb import Perturbation
 from pytest_speechlab.core.settings import Tolerances

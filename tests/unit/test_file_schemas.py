@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.core.metrics import Timing, score
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.gate.checks import PASS

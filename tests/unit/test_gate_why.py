@@ -17,16 +17,21 @@ from pytest_speechlab import (
     assert_slices_within_baseline,
     assert_wer_within_baseline,
 )
-from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, score
 from pytest_speechlab.core.settings import Settings, Tolerances
-from pytest_speechlab.gate.analysis import case_change, run_analysis
 from pytest_speechlab.gate.checks import FAIL, PASS
-from pytest_speechlab.gate.hallucination import hallucination, hallucination_checks
-from pytest_speechlab.gate.slices import slice_checks, slice_report
+from pytest_speechlab.gate.hallucination_checks import hallucination, hallucination_checks
+from pytest_speechlab.gate.slice_checks import slice_checks, slice_report
 from pytest_speechlab.gate.verdicts import judge_run
-from pytest_speechlab.gate.voice import corpus_not_measured, not_measured, voice_checks, voice_corpus_checks
-from pytest_speechlab.measure.errors import corpus_entry
+from pytest_speechlab.gate.voice_checks import (
+    corpus_not_measured,
+    not_measured,
+    voice_checks,
+    voice_corpus_checks,
+)
+from pytest_speechlab.gate.what_changed import case_change, run_analysis
+from pytest_speechlab.measure.error_analysis import corpus_entry
 from pytest_speechlab.measure.quality import NOT_MEASURED
 from pytest_speechlab.measure.record import diff
 from pytest_speechlab.measure.results import CaseResult, case_ids_digest, text_digest

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from pytest_speechlab.core import devices
-from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.core.settings import Settings
 from pytest_speechlab.engines import ModelIdentity
+from pytest_speechlab.io import devices
 from pytest_speechlab.measure import run as measure_run
 from pytest_speechlab.measure.run import AudioCache, ModelRun
 from pytest_speechlab.store.baselines import Comparison

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from pytest_speechlab.core.audio import AudioInfo, audio_info, decode_audio, load_audio
+from pytest_speechlab.io.audio import AudioInfo, audio_info, decode_audio, load_audio
 from pytest_speechlab.serve.guards import (
     MAX_JSON_BYTES,
     SAMPLES_PER_S,

@@ -10,17 +10,9 @@ import pytest
 from scipy.stats import false_discovery_control
 
 from pytest_speechlab.core.analysis import case_errors
-from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.core.metrics import normalize
-from pytest_speechlab.core.slices import (
-    adjust,
-    by_duration,
-    by_speaker,
-    compare,
-    figures,
-    group,
-    holm,
-)
+from pytest_speechlab.core.slices import adjust, by_duration, by_speaker, compare, figures, group, holm
 from pytest_speechlab.core.stats import bootstrap, paired
 
 from ..projects import bundled_cases

@@ -15,25 +15,20 @@ import pytest
 import soundfile
 import yaml
 
-from pytest_speechlab.core.manifest import load_manifest
 from pytest_speechlab.core.metrics import normalize
 from pytest_speechlab.core.settings import Settings
-from pytest_speechlab.core.timestamps import (
-    Word,
-    offsets,
-    read_textgrid,
-    summarize,
-    timestamp_error,
-)
+from pytest_speechlab.core.timestamps import Word, offsets, summarize, timestamp_error
 from pytest_speechlab.engines import ModelIdentity
 from pytest_speechlab.engines.base import Segment
 from pytest_speechlab.engines.base import Word as TimedWord
 from pytest_speechlab.gate.checks import FAIL, PASS
 from pytest_speechlab.gate.verdicts import judge_run
+from pytest_speechlab.io.manifest import load_manifest
+from pytest_speechlab.io.textgrid import read_textgrid
 from pytest_speechlab.measure.record import new_baseline
 from pytest_speechlab.measure.results import Measured, dumps_measured, loads_measured
 from pytest_speechlab.measure.run import AudioCache, ModelRun
-from pytest_speechlab.measure.timestamps import pooled
+from pytest_speechlab.measure.word_timestamps import pooled
 from pytest_speechlab.store.baselines import Baseline, Comparison
 
 from ..projects import bundled_cases

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_speechlab.core import devices
 from pytest_speechlab.core.metrics import Timing, alignment, corpus_scores, normalize, score
 from pytest_speechlab.errors import SpeechlabError
+from pytest_speechlab.io import devices
 from pytest_speechlab.store.atomic import file_lock, write_atomic
 from pytest_speechlab.store.baselines import Baseline, read_baseline, write_baseline
 

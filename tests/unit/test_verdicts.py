@@ -16,21 +16,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.core.metrics import Timing, score
 from pytest_speechlab.core.perturb import Perturbation
 from pytest_speechlab.core.settings import Settings, Tolerances
 from pytest_speechlab.engines import ModelIdentity
 from pytest_speechlab.gate.assertions import assert_tts_intelligible, assert_tts_within_baseline
 from pytest_speechlab.gate.checks import ERROR, FAIL, INCONCLUSIVE, NEW, PASS, STALE
-from pytest_speechlab.gate.verdicts import (
-    INCOMPLETE,
-    REFERENCE_CHANGED,
-    UPDATED,
-    Part,
-    RunVerdict,
-    judge_run,
-)
+from pytest_speechlab.gate.verdicts import INCOMPLETE, REFERENCE_CHANGED, UPDATED, Part, RunVerdict, judge_run
 from pytest_speechlab.measure.record import new_baseline
 from pytest_speechlab.measure.results import CaseResult, PerturbedResult, SynthesisResult, text_digest
 from pytest_speechlab.measure.run import AudioCache, ModelRun

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.gate.promotion import (
     SELECTION_OPTIONS,
     WHOLE,
@@ -354,7 +354,7 @@ def test_git_status_names_changes_untracked_renamed_and_ignored_files(tmp_path: 
     """What tree_refusals reads, from a real repository: paths relative to its top, one a line."""
     import subprocess
 
-    from pytest_speechlab.core.provenance import git_status, git_toplevel
+    from pytest_speechlab.io.provenance import git_status, git_toplevel
 
     assert git_toplevel(tmp_path) is None
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_speechlab.core.manifest import Case
+from pytest_speechlab.core.case import Case
 from pytest_speechlab.core.metrics import Timing, score
 from pytest_speechlab.core.stats import Change
 from pytest_speechlab.gate.assertions import assert_wer_within_baseline

@@ -1,7 +1,7 @@
 """The slice gate: each slice's WER against the baseline's, corrected for the number of slices.
 
 The baseline's figures of a slice are those of its stored hypotheses, scored against this run's
-references (``measure.errors``): the paired bootstrap of ``core.slices.compare`` needs them per
+references (``measure.error_analysis``): the paired bootstrap of ``core.slices.compare`` needs them per
 case. A check per slice: it fails when the WER rose by more than the WER tolerance **and** the
 slice's p-value, corrected for the number of slices tested (Holm), is below 5%.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.settings import Tolerances
 from ..core.slices import ALPHA, MIN_CASES, SliceChange, SliceFigures, compare, figures
-from ..measure.errors import case_errors, slice_groups, stored_errors
+from ..measure.error_analysis import case_errors, slice_groups, stored_errors
 from ..measure.results import CaseResult
 from .checks import Check
 

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from ...core.case import Case, Embedded
 from ...errors import SpeechlabError
-from ..manifest import ID_PATTERN, NONSPEECH_TAG, Case, Embedded, Header, read_header, sha256_file, span
+from ..manifest import ID_PATTERN, NONSPEECH_TAG, Header, read_header, sha256_file, span
 
 BUCKETS = ((5.0, "dur_lt5s"), (15.0, "dur_5_15s"), (30.0, "dur_15_30s"))
 LONGEST = "dur_ge30s"

@@ -13,9 +13,10 @@ from importlib.util import find_spec
 
 import numpy as np
 
-from ..core.manifest import Case
-from ..core.timestamps import Offset, TimestampError, offsets, read_textgrid, summarize
+from ..core.case import Case
+from ..core.timestamps import Offset, TimestampError, offsets, summarize
 from ..engines.base import TimedEngine
+from ..io.textgrid import read_textgrid
 from .results import CaseResult
 
 NOT_MEASURED = "word timestamps not measured"

@@ -18,8 +18,9 @@ from typing import Any
 
 import yaml
 
+from ...core.case import Case
 from ...errors import SpeechlabError
-from ..manifest import Case, Header, reach, read_header, sha256_file, within
+from ..manifest import Header, reach, read_header, sha256_file, within
 from .common import build_case, unique
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...core.case import Case, Embedded
 from ...errors import SpeechlabError
-from ..manifest import Case, Embedded, Manifest, Reach, read_header, within
+from ..manifest import Manifest, Reach, read_header, within
 from .common import Headers, build_case, unique
 
 if TYPE_CHECKING:

@@ -20,8 +20,9 @@ import collections
 from pathlib import Path
 from typing import Any
 
+from ...core.case import Case
 from ...errors import SpeechlabError
-from ..manifest import Case, Manifest, Reach, within
+from ..manifest import Manifest, Reach, within
 from .common import Headers, build_case, numbered_lines, unique
 
 

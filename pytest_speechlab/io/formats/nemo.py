@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ...core.case import Case
 from ...errors import SpeechlabError
-from ..manifest import Case, Manifest, Reach, within
+from ..manifest import Manifest, Reach, within
 from .common import Headers, build_case, case_id, numbered_lines, unique
 
 REQUIRED = ("audio_filepath", "text", "duration")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import soxr
 
-from ..core.audio import encode_audio
 from ..engines.base import Segment
+from ..io.audio import encode_audio
 
 TRANSCRIPT_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 SPEECH_FORMATS = {"wav": "audio/wav", "pcm": "audio/pcm", "flac": "audio/flac"}

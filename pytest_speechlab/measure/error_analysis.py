@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core import analysis, hallucination, slices
 from ..core.analysis import CaseErrors
-from ..core.manifest import Case
+from ..core.case import Case
 from .results import CaseResult, text_digest
 
 LONGFORM_TAG = "longform"

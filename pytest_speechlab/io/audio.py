@@ -18,8 +18,9 @@ from typing import IO
 import numpy as np
 import soundfile
 
+from ..core.case import Case
+from ..core.signal import resample
 from ..errors import SpeechlabError
-from .manifest import Case
 
 
 @dataclass(frozen=True)
@@ -72,26 +73,6 @@ def load_audio(
     if source_rate != sample_rate:
         mono = resample(mono, source_rate, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
-
-
-def fix_length(samples: np.ndarray, size: int) -> np.ndarray:
-    """``samples`` trimmed, or padded with zeros at the end, to exactly ``size``."""
-    if len(samples) >= size:
-        return samples[:size]
-    return np.pad(samples, (0, size - len(samples)))
-
-
-def resample(samples: np.ndarray, orig_sr: float, target_sr: float) -> np.ndarray:
-    """Mono ``samples`` from ``orig_sr`` to ``target_sr``: soxr's high-quality mode, then padded or
-    trimmed to ``ceil(len * ratio)`` samples, in the input's dtype. This is exactly what
-    ``librosa.resample`` does by default (tested), without librosa's numba and scikit-learn."""
-    if orig_sr == target_sr:
-        return samples
-    import soxr
-
-    out = soxr.resample(samples, orig_sr, target_sr, quality="soxr_hq")
-    size = int(np.ceil(samples.shape[-1] * float(target_sr) / orig_sr))
-    return np.asarray(fix_length(out, size), dtype=samples.dtype)
 
 
 def case_audio(case: Case, sample_rate: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Why the WER moved: a run's error analysis and what changed against its baseline.
 
 Pure functions of the measured transcripts and the baseline's stored hypotheses (each scored
-against this run's reference, ``measure.errors``). The per-case change is what a failing case's
+against this run's reference, ``measure.error_analysis``). The per-case change is what a failing case's
 message shows first; the run's change, what a failing corpus shows first.
 """
 
@@ -22,7 +22,7 @@ from ..core.analysis import (
     run_change,
     run_errors,
 )
-from ..measure.errors import case_errors, is_speech, stored_errors
+from ..measure.error_analysis import case_errors, is_speech, stored_errors
 from ..measure.results import CaseResult
 
 ALL = 1 << 30  # "every entry" for the lists of ``as_dict``: the results file keeps everything

@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.health import FRAME_S, SILENCE_DBFS
+from ..core.signal import resample
 from ..errors import SpeechlabError
-from . import provenance
-from .audio import resample
-from .devices import engine_threads
-from .health import FRAME_S, SILENCE_DBFS
+from ..io import provenance
+from ..io.devices import engine_threads
 
 RATE = 16000  # DNSMOS, the speaker encoder and the pitch tracker work at 16 kHz
 HOP_S = 0.001  # silence windows (10 ms, as health's) slide by 1 ms: gaps to within a few ms

@@ -4,7 +4,7 @@ A manifest is a YAML file with a ``cases`` list; audio paths are relative to the
 folder and may not leave it (``within``: the rule of every format), unless the user names
 another folder with ``--speech-audio-root``. Everything is checked when the manifest is loaded, so that a bad
 case stops the run before any model is loaded. Other formats (NeMo, Kaldi, Hugging Face,
-lhotse) are read by ``core.formats`` into the same ``Case`` objects; ``load_manifest`` takes
+lhotse) are read by ``io.formats`` into the same ``Case`` objects; ``load_manifest`` takes
 either a path or a format spec.
 """
 
@@ -20,6 +20,7 @@ from typing import IO, Any
 import soundfile
 import yaml
 
+from ..core.case import Case
 from ..errors import SpeechlabError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
@@ -29,42 +30,6 @@ OPTIONAL = ("language", "speaker", "tags", "sha256", "sample_rate", "offset", "d
 NONSPEECH_TAG = "nonspeech"
 MIN_SAMPLE_RATE = 8000  # below telephone rate there is no speech band left to recognise
 MAX_OVERSHOOT_S = 0.5  # a span may end this far past the file's end (cut there), as Kaldi allows
-
-
-@dataclass(frozen=True)
-class Embedded:
-    """Audio stored as encoded bytes in a table file (a Hugging Face arrow or parquet file):
-    ``Case.audio`` names the file, this the column and row. The bytes are read when the case
-    is measured, so a corpus of thousands of rows is never held in memory."""
-
-    column: str
-    row: int
-
-
-@dataclass(frozen=True)
-class Case:
-    """One utterance: its audio file, reference transcript and what the header says of it."""
-
-    id: str
-    audio: Path
-    text: str
-    language: str | None = None
-    tags: tuple[str, ...] = ()
-    sha256: str | None = None
-    sample_rate: int = 0  # the file's own rate, read from its header
-    channels: int = 1
-    duration_s: float = 0.0  # of the span when there is one, else of the file
-    line: int = 0  # 1-based line of the case in the manifest, for messages
-    speaker: str | None = None
-    offset_s: float | None = None  # None: the whole file; else the case is duration_s from here
-    embedded: Embedded | None = None  # the audio is bytes in a table file, not a file of its own
-    alignment: Path | None = None  # a TextGrid of the words' times in the audio file (word timestamps)
-
-    @property
-    def source(self) -> tuple[str, float | None, float | None, Embedded | None]:
-        """What the case's samples are: file, span and table row (the decoded-audio cache's key)."""
-        span = self.duration_s if self.offset_s is not None else None
-        return (str(self.audio), self.offset_s, span, self.embedded)
 
 
 @dataclass(frozen=True)
@@ -207,7 +172,7 @@ def _case_lines(text: str) -> list[int]:
 
 
 def load_manifest(spec: Path | str, audio_root: Path | None = None) -> Manifest:
-    """Read and validate a manifest: a YAML file, or any format ``core.formats`` reads, from its
+    """Read and validate a manifest: a YAML file, or any format ``io.formats`` reads, from its
     path or a spec like ``kaldi:data/test`` (see ``formats.load``); a problem raises
     SpeechlabError naming the file, line and problem."""
     from .formats import load

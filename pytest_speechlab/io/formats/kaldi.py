@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from ...core.case import Case
 from ...errors import SpeechlabError
-from ..manifest import Case, Manifest, Reach, within
+from ..manifest import Manifest, Reach, within
 from .common import Headers, build_case, numbered_lines, unique
 
 

@@ -20,7 +20,7 @@ from ..core.hallucination import (
     new_phrases,
     repetition_loop,
 )
-from ..measure.errors import (
+from ..measure.error_analysis import (
     is_longform,
     is_speech,
     nonspeech_outputs,
