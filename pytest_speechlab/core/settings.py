@@ -53,9 +53,6 @@ def tolerance_key(name: str) -> str:
     return f"{name}_tolerance"
 
 
-TOLERANCE_KEYS = tuple(tolerance_key(f.name) for f in fields(Tolerances))
-
-
 @dataclass(frozen=True)
 class Settings:
     models: tuple[str, ...] = ()
@@ -87,11 +84,97 @@ class Settings:
     robustness_examples: str = "ci"  # the hypothesis profile of the robustness suite: ci or wide
 
 
-FILE_KEYS = {
-    "models", "device", "manifest", "audio_root", "tags", "baselines", "results", "repeats",
-    "warmup", "latency_tags", "new_cases", "options", "registry", "summary", "judge", "report",
-    "robustness_tags", "robustness_examples", *TOLERANCE_KEYS,
-}  # fmt: skip
+@dataclass(frozen=True)
+class Option:
+    """One row of the settings table: where a setting comes from and how it is read. The pytest
+    options, the ``[tool.speechlab]`` keys, the registry's threshold keys, the loaded settings and
+    the promotion's fixed set are all made from these rows (``plugin.options``); a row's default
+    is its ``Settings`` (or ``Tolerances``) field's, so no default is written twice."""
+
+    name: str  # the Settings field (for a tolerance, the Tolerances field)
+    flag: str | None  # the command-line flag; None: only in pyproject.toml
+    key: str | None  # the [tool.speechlab] key; None: only on the command line
+    kind: str  # text, list, path, spec, count, choice, switch, pairs or tolerance
+    help: str = ""
+    metavar: str | None = None
+    choices: tuple[str, ...] = ()
+    fixed: bool = False  # refused beside --promote-to: a promotion runs the configured gate
+    in_registry: bool = False  # a registry model's thresholds may set it (the tolerances)
+
+    @property
+    def dest(self) -> str:
+        """Where pytest keeps the flag's value: ``--speech-model`` -> ``speech_model``."""
+        return (self.flag or "").lstrip("-").replace("-", "_")
+
+    @property
+    def default(self) -> Any:
+        table = {f.name: f for f in fields(Tolerances if self.kind == "tolerance" else Settings)}
+        row = table[self.name]
+        return row.default_factory() if callable(row.default_factory) else row.default
+
+
+def _tolerance_row(row: Any) -> Option:
+    flag, unit = f"--speech-{row.name}-tolerance", row.metadata["unit"]
+    key, help = tolerance_key(row.name), row.metadata["help"]
+    return Option(row.name, flag, key, "tolerance", help, unit, fixed=True, in_registry=True)
+
+
+OPTIONS = (
+    Option("models", "--speech-model", "models", "list",
+           "model(s) to benchmark, e.g. faster_whisper; the suite is skipped without one", "NAME[,NAME]"),
+    Option("device", "--speech-device", "device", "text",
+           "auto, cpu, cuda, cuda:N, mps, or several comma separated", "DEV[,DEV]"),
+    Option("manifest", "--speech-manifest", "manifest", "spec",
+           "the cases: a YAML manifest, or nemo:, kaldi:, hf:, lhotse: (docs/formats.md)", "PATH|SPEC",
+           fixed=True),
+    Option("audio_root", "--speech-audio-root", "audio_root", "path",
+           "let manifest cases read audio from inside DIR (default: only inside the manifest's folder)",
+           "DIR", fixed=True),
+    Option("tags", "--speech-tags", "tags", "list", "only cases carrying any of these manifest tags",
+           "TAG[,TAG]", fixed=True),
+    Option("results", "--speech-results", "results", "path",
+           "write measured results as JSON (written whether the run passes or not)", "PATH"),
+    Option("baselines", "--speech-baselines", "baselines", "path",
+           "baseline folder (default baselines/ in pytest's rootdir)", "DIR", fixed=True),
+    Option("update", "--update-baselines", None, "switch",
+           "record this run's measurements as the new baselines"),
+    Option("dry_run", "--speech-dry-run", None, "switch",
+           "with --update-baselines: print what would change in the baselines, write nothing"),
+    *(_tolerance_row(row) for row in fields(Tolerances)),
+    Option("robustness_examples", "--speech-robustness-examples", "robustness_examples", "choice",
+           "perturbations tried per robustness case: ci (few, fixed) or wide (many, random)",
+           choices=("ci", "wide")),
+    Option("judge", "--speech-judge", "judge", "text",
+           "speech-to-text model that transcribes synthesised speech (none: no judge)", "NAME", fixed=True),
+    Option("report", "--speech-report", "report", "path",
+           "write a self-contained HTML report with tables and plots", "PATH.html"),
+    Option("repeats", "--speech-repeats", "repeats", "count", "timed runs per latency case", "N", fixed=True),
+    Option("warmup", "--speech-warmup", "warmup", "count", "untimed runs per model before any timing", "N",
+           fixed=True),
+    Option("new_cases", "--speech-new-cases", "new_cases", "choice",
+           "a case with no baseline fails the gate or passes as NEW", choices=("fail", "pass"), fixed=True),
+    Option("sources", "--speech-source", None, "pairs",
+           "where a model's weights come from: hub name, local path or package:NAME", "MODEL=SOURCE"),
+    Option("model_options", "--speech-option", "options", "pairs",
+           "engine option, e.g. faster_whisper.beam_size=1 (value parsed as YAML)", "MODEL.KEY=VALUE"),
+    Option("summary", "--speech-summary", "summary", "path",
+           "write a Markdown summary for a reviewer (e.g. to $GITHUB_STEP_SUMMARY)", "PATH"),
+    Option("registry", "--speech-registry", "registry", "path",
+           "model registry file (default registry.yaml beside pyproject.toml)", "PATH"),
+    Option("promote_to", "--promote-to", None, "choice",
+           "after the run, promote the model in the registry if the gate passes",
+           choices=("candidate", "production")),
+    Option("promote_reason", "--promote-reason", None, "text", "why, recorded in the registry history",
+           "TEXT"),
+    Option("promote_force", "--promote-force", None, "switch",
+           "allow a promotion that skips a stage (needs --promote-reason); the gate still runs"),
+    Option("promote_restore", "--promote-restore", None, "switch",
+           "with --promote-to: bring a deprecated model back, through the gate (speechlab restore)"),
+    Option("latency_tags", None, "latency_tags", "list"),
+    Option("robustness_tags", None, "robustness_tags", "list"),
+)  # fmt: skip
+FILE_KEYS = {row.key for row in OPTIONS if row.key}
+REGISTRY_KEYS = tuple(row.key for row in OPTIONS if row.in_registry and row.key)
 
 
 def finite(path: Path | str, data: Any, where: str = "") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 
 from ..core.case import Case
 from ..core.metrics import normalizer_id, scorer_id
-from ..core.settings import Settings, Tolerances
+from ..core.settings import OPTIONS, Settings
 from ..engines import engine_class
 from ..errors import SpeechlabError
 from ..gate.promotion import (
@@ -33,24 +33,13 @@ from ..measure.run import AudioCache, ModelRun
 from ..store.atomic import write_atomic
 from ..store.baselines import Baseline, Comparison, baseline_path, read_baseline
 from ..store.registry import Registry, check_transition, load_registry
-from .options import tolerance_flag
 
 # Flags that would loosen a promotion's gate: it runs under the configured manifest, baselines
 # and thresholds only (``pyproject.toml`` and the registry), so that what passed is what a
 # reviewer approved. Where results and reports go, the device, the registry file and the
 # engine's source and options stay free: a changed model is caught by the identity check.
-FIXED_FOR_PROMOTION = {
-    "speech_manifest": "--speech-manifest",
-    "speech_audio_root": "--speech-audio-root",
-    "speech_baselines": "--speech-baselines",
-    "speech_tags": "--speech-tags",
-    **{dest: flag for flag, dest in (tolerance_flag(row.name) for row in fields(Tolerances))},
-    "speech_new_cases": "--speech-new-cases",
-    "speech_judge": "--speech-judge",
-    "speech_repeats": "--speech-repeats",
-    "speech_warmup": "--speech-warmup",
-    "inifilename": "-c/--config-file",
-}
+FIXED_FOR_PROMOTION = {row.dest: row.flag for row in OPTIONS if row.fixed and row.flag}
+FIXED_FOR_PROMOTION["inifilename"] = "-c/--config-file"
 
 
 @dataclass

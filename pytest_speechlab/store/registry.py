@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ..core.settings import TOLERANCE_KEYS, finite
+from ..core.settings import REGISTRY_KEYS, finite
 from ..errors import SpeechlabError
 from ..io.manifest import parse_yaml
 from ..io.provenance import git_commit, utc_now, who
@@ -28,7 +28,7 @@ from .atomic import file_lock, write_atomic
 SCHEMA = 1
 STATUSES = ("experimental", "candidate", "production", "deprecated")
 PROMOTIONS = ("candidate", "production")  # the statuses a gated run promotes to
-TOLERANCES = TOLERANCE_KEYS  # a model's thresholds may set any tolerance of the table
+TOLERANCES = REGISTRY_KEYS  # a model's thresholds may set any tolerance of the table
 CEILING_METRICS = ("wer", "cer", "rtf", "hallucination_rate")  # corpus figures of a run
 ENTRY_KEYS = {"engine", "source", "revision", "options", "capabilities", "status", "thresholds", "history"}
 HEADER = """\

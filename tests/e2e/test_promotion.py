@@ -131,7 +131,7 @@ def test_failing_threshold_blocks_and_leaves_the_registry_unchanged(project, reg
         "corpus WER change +0.0000 [+0.0000, +0.0000] (95% one-sided bootstrap over 2 cases, 0 changed)"
         in text
     )
-    assert f"- `{case}`: WER " in text
+    assert f"- `{case}` (FAIL): WER " in text
     assert "### Promotion" in text and "BLOCKED" in text
 
 
