@@ -137,7 +137,7 @@ def test_a_regression_confined_to_one_slice_fails_while_the_corpus_passes(gate_p
     assert rows["tag:human"]["verdict"] == "pass" and rows["tag:human"]["delta"] == 0
     summary = out["s.md"].read_text()
     assert "**What changed against the baseline**" in summary and "Slices: **" in summary
-    assert "| slices regressed | |" in summary and "- `slices`: tag:synthetic: WER " in summary
+    assert "| slices regressed | |" in summary and "- `slices` (FAIL): tag:synthetic: WER " in summary
     page = out["r.html"].read_text()
     assert '<tr class="fail"><td class="l"><code>tag:synthetic</code>' in page
 
