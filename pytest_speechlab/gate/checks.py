@@ -64,6 +64,17 @@ class Significance(Protocol):
 
 
 @dataclass(frozen=True)
+class Judged:
+    """A significance test as a record keeps it: whether the change was significant, and its line."""
+
+    significant: bool
+    line: str
+
+    def describe(self) -> str:
+        return self.line
+
+
+@dataclass(frozen=True)
 class Check:
     """One metric against its baseline: passes when ``floor <= measured <= limit``."""
 
@@ -113,6 +124,48 @@ class Check:
         if self.cost is not None:
             return "beyond the limit under load: judged by its CPU time"
         return "beyond the limit under load, by no more than the load explains"
+
+    def to_json(self) -> dict[str, Any]:
+        """The check as the results file keeps it: its outcome, why a figure beyond its limit does
+        not fail (``note``), its line, and what ``from_json`` needs to make the same check again."""
+        return {
+            "metric": self.metric,
+            "outcome": self.outcome,
+            "within": self.within,
+            "note": self.outcome_note,
+            "line": self.describe(),
+            "measured": self.measured,
+            "baseline": self.baseline,
+            "limit": None if self.limit == float("inf") else self.limit,
+            "floor": None if self.floor == float("-inf") else self.floor,
+            "tolerance": self.tolerance,
+            "against": self.against,
+            "count_note": self.note,
+            "change": {"significant": self.change.significant, "line": self.change.describe()}
+            if self.change is not None
+            else None,
+            "others_cpu": self.load.others_cpu if self.load is not None else None,
+            "cost": self.cost.to_json() if self.cost is not None else None,
+            "retimed": self.retimed,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Check:
+        change, cost, others = data.get("change"), data.get("cost"), data.get("others_cpu")
+        return cls(
+            data["metric"],
+            data["measured"],
+            data["baseline"],
+            float("inf") if data["limit"] is None else data["limit"],
+            data["tolerance"],
+            float("-inf") if data["floor"] is None else data["floor"],
+            Judged(change["significant"], change["line"]) if change else None,
+            data["against"],
+            Load(others) if others is not None else None,
+            data["count_note"],
+            cls.from_json(cost) if cost else None,
+            data["retimed"],
+        )
 
     def describe(self) -> str:
         low = self.measured < self.floor - 1e-9

@@ -52,6 +52,25 @@ class Part:
     what_changed: list[str] = field(default_factory=list)  # against the baseline: shown first on failure
     notes: list[str] = field(default_factory=list)  # what could not be measured: said, not failed
 
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"verdict": self.verdict, "why": self.why}
+        out |= {"outcomes": [c.to_json() for c in self.checks]} if self.checks else {}
+        out |= {"what_changed": self.what_changed} if self.what_changed else {}
+        out |= {"notes": self.notes} if self.notes else {}
+        return out | ({"not_gated": self.not_gated} if self.not_gated else {})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Part:
+        checks = [Check.from_json(c) for c in data.get("outcomes") or []]
+        return cls(
+            data["verdict"],
+            list(data.get("why") or []),
+            checks,
+            data.get("not_gated"),
+            list(data.get("what_changed") or []),
+            list(data.get("notes") or []),
+        )
+
     @property
     def fails(self) -> bool:
         """Whether this part fails the run: a failing outcome, or nothing to compare it with

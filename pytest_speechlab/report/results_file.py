@@ -12,7 +12,6 @@ from typing import Any
 
 from ..core.metrics import normalizer_id, scorer_id
 from ..errors import SpeechlabError
-from ..gate.checks import Check
 from ..gate.verdicts import Part, RunVerdict, perturbed_part
 from ..gate.what_changed import case_change
 from ..io.provenance import machine
@@ -72,27 +71,8 @@ def _case_json(result: CaseResult, verdict: RunVerdict | None) -> dict[str, Any]
     }
 
 
-def _check_json(check: Check) -> dict[str, Any]:
-    """One check's outcome, whether its figure was within the limit (a loaded wall time may pass
-    beyond it, judged by its CPU time), and its line."""
-    return {
-        "metric": check.metric,
-        "outcome": check.outcome,
-        "within": check.within,
-        "note": check.outcome_note,
-        "line": check.describe(),
-    }
-
-
 def _verdict(part: Part | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"verdict": part.verdict if part else None, "why": part.why if part else []}
-    if part is not None and part.checks:
-        out["outcomes"] = [_check_json(c) for c in part.checks]
-    if part is not None and part.what_changed:
-        out["what_changed"] = part.what_changed
-    if part is not None and part.notes:
-        out["notes"] = part.notes
-    return out
+    return part.to_json() if part is not None else {"verdict": None, "why": []}
 
 
 def _stored(entry: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:

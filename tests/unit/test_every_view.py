@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_speechlab.gate.checks import PASS, Check
-from pytest_speechlab.gate.verdicts import RunVerdict, judge_run
+from pytest_speechlab.gate.verdicts import Part, RunVerdict, judge_run
 from pytest_speechlab.measure.run import ModelRun
 from pytest_speechlab.report.html import render
 from pytest_speechlab.report.markdown import run_markdown
@@ -125,3 +125,23 @@ def test_every_view_shows_every_outcome_reason_and_note_of_the_verdict(staged: t
         for check in _checks(verdict):  # each outcome beside its figure, with its note where it has one
             if not check.passed:
                 assert check.describe() in text or check.metric in text, (name, check.metric)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(staged=staged_runs())
+def test_each_part_of_a_verdict_is_a_record_that_reads_back_the_same(staged: tuple[ModelRun, RunVerdict]):
+    """A part as the results file keeps it (``to_json``) reads back (``from_json``) into a part
+    with the same outcome, reasons, notes and the same line, outcome and note for each check."""
+    _, verdict = staged
+    for part in [*verdict.cases.values(), *verdict.runwide().values()]:
+        again = Part.from_json(json.loads(json.dumps(part.to_json())))
+        assert (again.verdict, again.why, again.notes, again.not_gated) == (
+            part.verdict,
+            part.why,
+            part.notes,
+            part.not_gated,
+        )
+        for before, after in zip(part.checks, again.checks, strict=True):
+            assert after.describe() == before.describe()
+            assert (after.outcome, after.outcome_note) == (before.outcome, before.outcome_note)
+            assert after.to_json() == json.loads(json.dumps(before.to_json()))

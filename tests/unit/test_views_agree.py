@@ -20,7 +20,6 @@ from pytest_speechlab.measure.results import CaseResult, text_digest
 from pytest_speechlab.report.compare import compare
 from pytest_speechlab.report.html import render
 from pytest_speechlab.report.markdown import _row
-from pytest_speechlab.report.results_file import _check_json
 from pytest_speechlab.report.terminal import fails
 from pytest_speechlab.store.baselines import Baseline, Comparison
 
@@ -62,12 +61,12 @@ def test_the_markdown_row_and_the_results_file_say_it_beside_the_outcome():
     noise = _corpus_wer(0.14, -0.01)
     row = _row(noise)
     assert "| pass: beyond the limit, not significant (limit 0.1200, +0.02 absolute) |" in row
-    assert _check_json(noise)["note"] == "beyond the limit, not significant"
+    assert noise.to_json()["note"] == "beyond the limit, not significant"
     assert "| **FAIL** (limit" in _row(_corpus_wer(0.14, 0.01))
 
 
 def test_the_html_report_shows_the_identity_differences_and_each_corpus_check():
-    noise = _check_json(_corpus_wer(0.14, -0.01))
+    noise = _corpus_wer(0.14, -0.01).to_json()
     verdict = {
         "overall": "pass",
         "failures": [],
