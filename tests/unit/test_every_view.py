@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +31,9 @@ from pytest_speechlab.report.results_file import results_document, run_json, run
 from pytest_speechlab.report.terminal import run_lines
 
 from .test_verdicts import CASES, IDS, RIGHT, ToyInt8Engine, ToySpeechEngine, hear, recorded, timed, toy_run
+
+# Under mutation testing (mutmut sets MUTANT_UNDER_TEST) fewer examples: each mutant reruns these.
+EXAMPLES = 12 if os.environ.get("MUTANT_UNDER_TEST") else 60
 
 WRONG = {"a": "the quick brown box", "b": "seven tall ships", "c": "a lazy dog barks", "quiet": "you"}
 
@@ -49,11 +54,11 @@ class Views:
 def render_all(run: ModelRun, verdict: RunVerdict) -> Views:
     document = json.loads(json.dumps(results_document([run_json(run, verdict)])))
     (read,) = runs_of(document, "results.json")  # the file as ``speechlab report`` reads it back
+    with pytest.MonkeyPatch.context() as patch:  # the plots say nothing of the verdict, and are slow
+        patch.setattr("pytest_speechlab.report.html._plots", lambda runs: [])
+        page = html.unescape(render([read]))
     return Views(
-        "\n".join(run_lines(run, verdict)),
-        "\n".join(run_markdown(run, verdict, None)),
-        html.unescape(render([read])),
-        document,
+        "\n".join(run_lines(run, verdict)), "\n".join(run_markdown(run, verdict, None)), page, document
     )
 
 
@@ -98,7 +103,7 @@ def staged_runs(draw: st.DrawFn) -> tuple[ModelRun, RunVerdict]:
     return run, judge_run(run, manifest)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(staged=staged_runs())
 def test_every_view_shows_every_outcome_reason_and_note_of_the_verdict(staged: tuple[ModelRun, RunVerdict]):
     run, verdict = staged
@@ -127,7 +132,7 @@ def test_every_view_shows_every_outcome_reason_and_note_of_the_verdict(staged: t
                 assert check.describe() in text or check.metric in text, (name, check.metric)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(staged=staged_runs())
 def test_each_part_of_a_verdict_is_a_record_that_reads_back_the_same(staged: tuple[ModelRun, RunVerdict]):
     """A part as the results file keeps it (``to_json``) reads back (``from_json``) into a part
