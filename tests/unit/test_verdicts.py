@@ -486,3 +486,127 @@ def test_a_synthesis_heard_by_a_judge_its_baseline_never_had_is_new_in_the_verdi
     assert judge_run(explore, {"t"}).tts["t"] == Part(NEW, [], verdict.tts["t"].checks)
     assert not judge_run(explore, {"t"}).fails
     assert_tts_intelligible(explore.syntheses["t"])  # new figures pass where new cases do
+
+
+# --- voice figures: per utterance and over the corpus ------------------------------------------
+
+QUALITY = {
+    "dnsmos": {"sig": 3.5, "bak": 4.0, "ovrl": 3.2, "p808": 3.6},
+    "similarity": 0.9,
+    "longest_silence_s": 0.2,
+    "words_per_s": 2.5,
+    "pitch": {"jumps": 0},
+}
+
+
+def voiced(baseline: Baseline | None, quality: dict[str, Any], **comparison: Any) -> ModelRun:
+    """A text-to-speech run whose one utterance was synthesised, judged and measured for its voice."""
+    run = spoken(voice_run(baseline, **comparison))
+    run.syntheses["t"].quality = quality
+    return run
+
+
+def voice_entry(quality: dict[str, Any], corpus: dict[str, Any] | None = None) -> Baseline:
+    baseline = voice_baseline()
+    baseline.cases["t"]["tts"].update(quality)
+    if corpus is not None:
+        baseline.corpus["tts_quality"] = corpus
+    return baseline
+
+
+CORPUS = {
+    **{f"dnsmos_{k}": {"mean": v, "p5": v} for k, v in QUALITY["dnsmos"].items()},
+    "similarity": {"mean": 0.9, "p5": 0.9},
+}
+
+
+def test_a_voice_like_its_baseline_passes_every_figure_per_utterance_and_over_the_corpus():
+    verdict = judge_run(voiced(voice_entry(QUALITY, CORPUS), QUALITY), {"t"})
+    t = verdict.tts["t"]
+    assert t.verdict == PASS and t.notes == [] and verdict.overall == PASS
+    metrics = [c.metric for c in t.checks]
+    assert metrics[-8:] == [
+        "TTS DNSMOS SIG", "TTS DNSMOS BAK", "TTS DNSMOS OVRL", "TTS DNSMOS P808", "TTS speaker similarity",
+        "TTS longest internal silence s", "TTS speaking rate words/s", "TTS pitch jumps",
+    ]  # fmt: skip
+    assert verdict.voice is not None and verdict.voice.verdict == PASS
+    assert [c.metric for c in verdict.voice.checks][:2] == [
+        "TTS corpus DNSMOS SIG mean",
+        "TTS corpus DNSMOS SIG p5",
+    ]
+    assert len(verdict.voice.checks) == 10 and verdict.voice_figures is not None
+    assert verdict.runwide()["voice (TTS corpus)"] is verdict.voice
+
+
+def test_a_voice_that_drifts_fails_its_utterance_and_the_corpus_with_the_figures_that_say_why():
+    worse = {
+        **QUALITY,
+        "similarity": 0.7,
+        "pitch": {"jumps": 2},
+        "dnsmos": {**QUALITY["dnsmos"], "ovrl": 2.5},
+    }
+    verdict = judge_run(voiced(voice_entry(QUALITY, CORPUS), worse), {"t"})
+    t = verdict.tts["t"]
+    assert t.verdict == FAIL and verdict.overall == FAIL
+    assert [line.split(" ", 3)[:3] for line in t.why] == [
+        ["TTS", "DNSMOS", "OVRL"],
+        ["TTS", "speaker", "similarity"],
+        ["TTS", "pitch", "jumps"],
+    ]
+    assert (
+        t.why[0]
+        == "TTS DNSMOS OVRL 2.5 below limit 2.9 (baseline 3.2, tolerance -0.3 absolute), missed by 0.4"
+    )
+    assert verdict.voice is not None and verdict.voice.verdict == FAIL
+    ovrl = "DNSMOS OVRL {}2.5 below limit 2.9 (baseline 3.2, tolerance -0.3 absolute), missed by 0.4"
+    similar = (
+        "speaker similarity {}0.7 below limit 0.8 (baseline 0.9, tolerance -0.1 absolute), missed by 0.1"
+    )
+    assert verdict.voice.why == [
+        "TTS corpus " + ovrl.format("mean "),
+        "TTS corpus " + ovrl.format("p5 "),
+        "TTS corpus " + similar.format("mean "),
+        "TTS corpus " + similar.format("p5 "),
+    ]
+    assert [f for f in verdict.failures if f.startswith("voice")] == [
+        f"voice (TTS corpus): {w}" for w in verdict.voice.why
+    ]
+
+
+def test_figures_this_run_could_not_measure_are_said_not_failed():
+    unmeasured = {
+        "longest_silence_s": 0.2,
+        "words_per_s": 2.5,
+        "not_measured": {"dnsmos": "no speechmos", "similarity": "no resemblyzer"},
+    }
+    verdict = judge_run(voiced(voice_entry(QUALITY, CORPUS), unmeasured), {"t"})
+    t = verdict.tts["t"]
+    assert t.verdict == PASS and t.notes == [
+        "DNSMOS not measured (install pytest-speechlab[tts-quality])",
+        "speaker similarity not measured (install pytest-speechlab[tts-quality])",
+    ]
+    assert verdict.voice is not None and verdict.voice.verdict == PASS and verdict.voice.checks == []
+    assert verdict.voice.notes == t.notes  # over the corpus, said the same way
+    assert verdict.as_json()["notes"] == t.notes and verdict.overall == PASS
+
+
+def test_voice_figures_with_nothing_to_compare_are_new_failing_only_while_new_cases_fail():
+    health_only = voice_baseline()  # a baseline recorded before voice figures were
+    verdict = judge_run(voiced(health_only, QUALITY), {"t"})
+    assert verdict.tts["t"].verdict == NEW and verdict.tts["t"].why == [
+        "no baseline in cpu.json: voice figures"
+    ]
+    assert verdict.voice == Part(
+        NEW, ["not gated: no voice figures in the baseline"], not_gated="no voice figures in the baseline"
+    )
+    assert verdict.fails and verdict.overall == NEW
+    explore = judge_run(voiced(health_only, QUALITY, new_cases="pass"), {"t"})
+    assert explore.tts["t"].verdict == NEW and explore.tts["t"].why == [] and not explore.fails
+    assert explore.voice == Part(NEW, [], not_gated="no voice figures in the baseline")
+
+
+def test_no_voice_part_until_every_spoken_case_was_measured():
+    run = spoken(voice_run(voice_entry(QUALITY, CORPUS)))  # synthesised and judged, no voice figures
+    verdict = judge_run(run, {"t"})
+    assert verdict.voice is None and verdict.voice_figures is None
+    assert "voice (TTS corpus)" not in verdict.runwide()
