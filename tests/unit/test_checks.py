@@ -7,6 +7,7 @@ the test red. The end-to-end wiring of the same rules through pytest is in test_
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -711,3 +712,43 @@ def test_a_recorded_sweep_point_is_judged_against_its_stored_wer():
     worse = perturbed("the quick", "the quick brown fox jumps", True, stored)
     assert (c := _judged(worse)) is not None and c.outcome == FAIL
     assert _judged(perturbed("the quick", "", True, None)) is None  # no baseline entry
+
+
+def test_a_check_with_every_field_reads_back_from_its_record_the_same():
+    """A loaded wall-time check judged by its CPU time, with a floor, a count note, a re-timing and
+    a bootstrap: every field survives ``to_json`` and ``from_json``, and so do its outcome, its
+    note and its line."""
+    from pytest_speechlab.core.stats import Change
+    from pytest_speechlab.gate.checks import Judged
+
+    cpu = Check("fastest CPU ms", 90.0, 100.0, 150.0, "+50%")
+    wall = Check(
+        "fastest latency ms", 300.0, 100.0, 150.0, "+50%", floor=20.0,
+        change=Change(0.1, 0.3, 0.05, 0.4, 9, 3), against="calibrated baseline", load=Load(0.6),
+        note="2 phrases", cost=cpu, retimed=2,
+    )  # fmt: skip
+    record = json.loads(json.dumps(wall.to_json()))
+    again = Check.from_json(record)
+    assert (again.metric, again.measured, again.baseline, again.limit, again.floor) == (
+        "fastest latency ms", 300.0, 100.0, 150.0, 20.0,
+    )  # fmt: skip
+    assert (again.tolerance, again.against, again.note, again.retimed) == (
+        "+50%",
+        "calibrated baseline",
+        "2 phrases",
+        2,
+    )
+    assert again.load == Load(0.6) and again.cost == cpu
+    assert again.change == Judged(wall.change.significant, wall.change.describe())  # type: ignore[union-attr]
+    assert (again.outcome, again.outcome_note, again.describe()) == (
+        wall.outcome,
+        wall.outcome_note,
+        wall.describe(),
+    )
+    assert (
+        again.to_json() == record and record["note"] == "beyond the limit under load: judged by its CPU time"
+    )
+    plain = Check("WER", 0.1, 0.1, 0.12, "+0.02 absolute")  # no floor, no change, no load: None in the record
+    assert plain.to_json()["floor"] is None and plain.to_json()["change"] is None
+    assert Check.from_json(plain.to_json()) == plain
+    assert Check.from_json(Check("sim", 0.9, 0.9, float("inf"), "-0.1").to_json()).limit == float("inf")
