@@ -610,3 +610,33 @@ def test_no_voice_part_until_every_spoken_case_was_measured():
     verdict = judge_run(run, {"t"})
     assert verdict.voice is None and verdict.voice_figures is None
     assert "voice (TTS corpus)" not in verdict.runwide()
+
+
+def test_the_hallucination_and_slice_records_keep_every_field_the_results_file_shows():
+    """A loop and a new phrase over non-speech, a case that lost a word: the records the results
+    file and the HTML report read, field by field."""
+    loop = " ".join(["thank you for watching"] * 5)
+    run = hear(toy_run(recorded({**RIGHT, "quiet": "you"})), {**RIGHT, "a": "the quick brown", "quiet": loop})
+    verdict = judge_run(run, IDS)
+    assert verdict.hallucination_report is not None and verdict.slice_report is not None
+    assert verdict.hallucination_report.as_dict() == {
+        "phrases": {"thank you for watching": ["quiet"]},
+        "baseline_phrases": ["you"],
+        "new_phrases": {"thank you for watching": ["quiet"]},
+        "gone_phrases": ["you"],
+        "loops": {"quiet": {"phrase": "thank you for watching", "n": 4, "repeats": 5, "start": 0}},
+        "new_loops": ["quiet"],
+        "empty_outputs": {"cases": 3, "empty": [], "rate": 0.0},
+        "baseline_empty_outputs": {"cases": 3, "empty": [], "rate": 0.0},
+        "newly_empty": [],
+    }
+    (row,) = verdict.slice_report.rows()
+    assert row == {
+        "name": "duration:0-5s", "cases": 3, "words": 12, "wer": 0.083333, "cer": 0.078431,
+        "verdict": "pass", "wer_before": 0.0, "cer_before": 0.0, "delta": 0.083333, "low": 0.0,
+        "high": 0.181818, "p_value": 0.296352, "p_adjusted": 1.0, "tested": False, "regressed": False,
+        "compared_cases": 3,
+    }  # fmt: skip
+    assert verdict.hallucination is not None and verdict.hallucination.verdict == FAIL
+    unseen = judge_run(hear(toy_run(None), RIGHT), IDS).slice_report
+    assert unseen is not None and all(r["verdict"] is None and "delta" not in r for r in unseen.rows())
