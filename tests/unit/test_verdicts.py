@@ -22,7 +22,7 @@ from pytest_speechlab.core.perturb import Perturbation
 from pytest_speechlab.core.settings import Settings, Tolerances
 from pytest_speechlab.engines import ModelIdentity
 from pytest_speechlab.gate.assertions import assert_tts_intelligible, assert_tts_within_baseline
-from pytest_speechlab.gate.checks import ERROR, FAIL, INCONCLUSIVE, NEW, PASS, STALE
+from pytest_speechlab.gate.checks import ERROR, FAIL, INCONCLUSIVE, NEW, PASS, STALE, Check
 from pytest_speechlab.gate.verdicts import INCOMPLETE, REFERENCE_CHANGED, UPDATED, Part, RunVerdict, judge_run
 from pytest_speechlab.measure.record import new_baseline
 from pytest_speechlab.measure.results import CaseResult, PerturbedResult, SynthesisResult, text_digest
@@ -640,3 +640,27 @@ def test_the_hallucination_and_slice_records_keep_every_field_the_results_file_s
     assert verdict.hallucination is not None and verdict.hallucination.verdict == FAIL
     unseen = judge_run(hear(toy_run(None), RIGHT), IDS).slice_report
     assert unseen is not None and all(r["verdict"] is None and "delta" not in r for r in unseen.rows())
+
+
+def test_a_part_writes_each_field_only_where_it_has_one_and_reads_back_the_same():
+    check = Check("WER", 0.2, 0.1, 0.12, "+0.02 absolute")
+    full = Part(FAIL, ["why"], [check], "not gated", ["changed"], ["a note"])
+    record = full.to_json()
+    assert list(record) == ["verdict", "why", "outcomes", "what_changed", "notes", "not_gated"]
+    assert record["what_changed"] == ["changed"] and record["notes"] == ["a note"]
+    assert Part.from_json(record) == full
+    assert Part(PASS).to_json() == {"verdict": PASS, "why": []}
+    assert Part.from_json({"verdict": NEW}) == Part(NEW)
+
+
+def test_every_part_not_passing_is_listed_with_its_outcome_robustness_lines_split_at_their_first_colon():
+    verdict = RunVerdict(
+        FAIL, {"a": Part(PASS), "b": Part(NEW)}, {"t": Part(STALE, ["re-record"])},
+        Part(FAIL, ["corpus WER: up"]), ["b (robustness): WER with noise: 0.8 exceeds limit 0.3"], [], [],
+    )  # fmt: skip
+    assert verdict.not_passing() == [
+        ("b", NEW, []),
+        ("t (TTS)", STALE, ["re-record"]),
+        ("corpus", FAIL, ["corpus WER: up"]),
+        ("b (robustness)", FAIL, ["WER with noise: 0.8 exceeds limit 0.3"]),
+    ]
