@@ -24,8 +24,8 @@ from typing import Any
 from locust import HttpUser, events, task
 from locust.env import Environment
 
-from pytest_speechlab.io.manifest import load_manifest
 from pytest_speechlab.core.metrics import normalize
+from pytest_speechlab.io.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = os.environ.get("SPEECHLAB_MODEL", "faster_whisper")

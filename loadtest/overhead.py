@@ -28,9 +28,9 @@ from pathlib import Path
 
 import httpx
 
+from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
 from pytest_speechlab.io.audio import load_audio
 from pytest_speechlab.io.manifest import load_manifest
-from pytest_speechlab.engines.faster_whisper import FasterWhisperEngine
 from pytest_speechlab.serve.pool import available_cores
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,28 +13,32 @@ from ..errors import SpeechlabError
 from ..io.pyproject import read_file_settings
 
 
+def _help(row: Option) -> str:
+    """The row's help, with its default where one is worth saying."""
+    default = row.default
+    if row.kind not in ("text", "count", "choice", "tolerance") or default in (None, ""):
+        return row.help
+    return (
+        f"{row.help} (default {default:g})" if row.kind == "tolerance" else f"{row.help} (default {default})"
+    )
+
+
 def add_options(parser: pytest.Parser) -> None:
-    """One pytest option per row of the settings table that has a flag."""
+    """One pytest option per row of the settings table that has a flag; an option left unset is
+    None (a switch False, a list of pairs empty), so the file or the default decides."""
     add = parser.getgroup("speechlab", "speech model benchmarks (pytest-speechlab)").addoption
     for row in OPTIONS:
         if row.flag is None:
             continue
-        default = row.default
-        shown = default not in (None, False, (), "") and row.kind in ("text", "count", "choice", "tolerance")
-        help = row.help + (f" (default {default:g})" if row.kind == "tolerance" else f" (default {default})")
-        kwargs: dict[str, Any] = {"help": help if shown else row.help, "default": None}
         if row.kind == "switch":
-            kwargs.update(action="store_true", default=False)
+            add(row.flag, action="store_true", default=False, help=_help(row))
         elif row.kind == "pairs":
-            kwargs.update(action="append", default=[], metavar=row.metavar)
+            add(row.flag, action="append", default=[], metavar=row.metavar, help=_help(row))
+        elif row.choices:
+            add(row.flag, choices=row.choices, default=None, help=_help(row))
         else:
-            kwargs.update(metavar=row.metavar, choices=row.choices or None)
-            kwargs["type"] = {"count": int, "tolerance": float}.get(row.kind)
-            if row.choices:
-                kwargs.pop("metavar")
-        if row.kind == "text" and row.name == "promote_reason":
-            kwargs["default"] = ""
-        add(row.flag, **{k: v for k, v in kwargs.items() if v is not None or k == "default"})
+            kind = {"count": int, "tolerance": float}.get(row.kind, str)
+            add(row.flag, type=kind, default=None, metavar=row.metavar, help=_help(row))
 
 
 def _split(value: Any) -> tuple[str, ...]:
