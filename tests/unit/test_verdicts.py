@@ -637,7 +637,28 @@ def test_the_hallucination_and_slice_records_keep_every_field_the_results_file_s
         "high": 0.181818, "p_value": 0.296352, "p_adjusted": 1.0, "tested": False, "regressed": False,
         "compared_cases": 3,
     }  # fmt: skip
+    assert verdict.hallucination_report.describe() == (
+        'phrases on non-speech: "thank you for watching" (quiet); 1 new; '
+        'repetition loops: quiet "thank you for watching" x5; empty outputs on speech: 0 of 3'
+    )
+    assert verdict.analysis is not None and verdict.analysis.as_dict()["change"] == {
+        "changed_cases": 1, "worse": 1, "better": 0, "errors_before": 0, "errors_after": 1,
+        "newly_wrong": [["fox", 1]], "fixed": [], "confusions_appeared": [], "confusions_gone": [],
+    }  # fmt: skip
+    analysed = verdict.analysis.as_dict()
+    assert [analysed[k]["wer"] for k in ("errors", "baseline_errors")] == [0.083333, 0.0]
+    assert analysed["errors"]["deletions"] == [["fox", 1]] and analysed["baseline_errors"]["deletions"] == []
     assert verdict.hallucination is not None and verdict.hallucination.verdict == FAIL
+    # the phrases the baseline's corpus stored win over those its stored hypotheses imply
+    known = recorded({**RIGHT, "quiet": "you"})
+    known.corpus["nonspeech_phrases"] = {"thank you for watching": ["elsewhere"], "you": ["quiet"]}
+    again = judge_run(hear(toy_run(known), {**RIGHT, "quiet": "thank you for watching"}), IDS)
+    assert again.hallucination_report is not None and again.hallucination_report.new == {}
+    assert again.hallucination_report.baseline_phrases == ("thank you for watching", "you")
+    dropped = judge_run(hear(toy_run(None), {**RIGHT, "b": ""}), IDS).hallucination_report
+    assert dropped is not None and dropped.describe() == (
+        "phrases on non-speech: none; repetition loops: none; empty outputs on speech: 1 of 3"
+    )  # no baseline: no count of new phrases
     unseen = judge_run(hear(toy_run(None), RIGHT), IDS).slice_report
     assert unseen is not None and all(r["verdict"] is None and "delta" not in r for r in unseen.rows())
 
