@@ -81,18 +81,32 @@ def _aligned(s: Score) -> list[str]:
     ]
 
 
+def _raise_part(
+    case_id: str,
+    against: Comparison,
+    part: Part,
+    detail: Sequence[str],
+    first: Sequence[str] = (),
+    missing: str = "",
+    for_words: bool = True,
+) -> None:
+    """A case's test outcome from its part: no baseline (``missing`` says for what) fails unless
+    new cases pass; a stale baseline fails asking for a re-record; else its checks conclude."""
+    if part.verdict == NEW:
+        _missing_baseline(against, f"{case_id}{missing}")
+    elif part.verdict == STALE:
+        pytest.fail(f"{case_id} [{against.label}]: {'; '.join(part.why)}", pytrace=False)
+    else:
+        _conclude(case_id, against, part.checks, detail, for_words=for_words, first=first)
+
+
 def _assert_case(result: CaseResult, metrics: tuple[str, ...]) -> None:
     """The test's outcome from the case's part of the verdict, over this test's metrics."""
     against = result.against
     if against.update:
         return
     part = case_part(result, metrics)
-    if part.verdict == NEW:
-        _missing_baseline(against, result.case.id)
-    elif part.verdict == STALE:
-        pytest.fail(f"{result.case.id} [{against.label}]: {'; '.join(part.why)}", pytrace=False)
-    else:
-        _conclude(result.case.id, against, part.checks, _aligned(result.score), first=part.what_changed)
+    _raise_part(result.case.id, against, part, _aligned(result.score), first=part.what_changed)
 
 
 def assert_wer_within_baseline(result: CaseResult) -> None:
@@ -185,12 +199,7 @@ def _assert_synthesis(
     figures the baseline holds but this run could not measure skip it, saying which."""
     against = result.against
     part = synthesis_part(result, aspects)
-    if part.verdict == NEW:
-        _missing_baseline(against, f"{result.case.id}{what}")
-    elif part.verdict == STALE:
-        pytest.fail(f"{result.case.id} [{against.label}]: {'; '.join(part.why)}", pytrace=False)
-    else:
-        _conclude(result.case.id, against, part.checks, detail, for_words="judge" in aspects)
+    _raise_part(result.case.id, against, part, detail, missing=what, for_words="judge" in aspects)
     if part.notes:
         pytest.skip(f"{result.case.id} [{against.label}]: " + "; ".join(part.notes))
 

@@ -109,14 +109,18 @@ class RunVerdict:
         lines += [f"{name}: {line}" for name, p in self.runwide().items() for line in p.why]
         return lines + self.robustness
 
+    def named_parts(self) -> list[tuple[str, Part]]:
+        """Every judged part with where it is: a case by its id, a synthesis as "ID (TTS)", a
+        run-wide part by its name."""
+        tts = [(f"{case_id} (TTS)", part) for case_id, part in self.tts.items()]
+        return [*self.cases.items(), *tts, *self.runwide().items()]
+
     def beyond_the_limit(self) -> list[str]:
         """Each figure beyond its limit that does not fail (not significant; under load), with
         why, one line each: every view shows these, never a bare "pass" beside such a figure."""
-        tts = [(f"{case_id} (TTS)", part) for case_id, part in self.tts.items()]
-        parts = [*self.cases.items(), *tts, *self.runwide().items()]
         return [
             f"{where}: {c.metric} {c.outcome}, {c.outcome_note}"
-            for where, part in parts
+            for where, part in self.named_parts()
             for c in part.checks
             if c.outcome_note
         ]
@@ -124,18 +128,13 @@ class RunVerdict:
     def not_passing(self) -> list[tuple[str, str, list[str]]]:
         """Every part that is not a pass, as (where, outcome, why): each view lists these, a
         part that is new or inconclusive as much as one that fails."""
-        parts = [
-            *self.cases.items(),
-            *((f"{i} (TTS)", p) for i, p in self.tts.items()),
-            *self.runwide().items(),
-        ]
-        found = [(where, p.verdict, p.why) for where, p in parts if p.verdict != PASS]
+        found = [(where, p.verdict, p.why) for where, p in self.named_parts() if p.verdict != PASS]
         return found + [(line.split(": ", 1)[0], FAIL, [line.split(": ", 1)[1]]) for line in self.robustness]
 
     @property
     def fails(self) -> bool:
         """Whether the run fails the gate: its exit status, every view and the promotion read this."""
-        parts = [*self.cases.values(), *self.tts.values(), *self.runwide().values()]
+        parts = [part for _, part in self.named_parts()]
         return self.overall in FAILING or bool(self.robustness) or any(p.fails for p in parts)
 
     def what_changed(self) -> list[str]:

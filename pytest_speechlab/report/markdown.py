@@ -21,7 +21,7 @@ from ..gate.verdicts import RunVerdict
 from ..measure.run import ModelRun
 from ..store.registry import Registry
 from .columns import figure
-from .terminal import TOP, comparison_rows, fails, pooled_timestamps, stored_voice_figures, voice_spreads
+from .terminal import TOP, comparison_rows, pooled_timestamps, stored_voice_figures, voice_spreads
 
 
 def _mark(outcome: str) -> str:
@@ -47,7 +47,7 @@ def _row(check: Check) -> str:
 def _what_changed(verdict: RunVerdict) -> list[str]:
     """The run's "what changed", first when something fails."""
     changed = verdict.what_changed()
-    if not changed or not fails(verdict):
+    if not changed or not verdict.fails:
         return []
     return ["**What changed against the baseline**", "", "```text", *changed, "```", ""]
 

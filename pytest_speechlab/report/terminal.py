@@ -72,7 +72,7 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
         lines.append(f"  not compared: {run.against.refused}")
     lines += [f"  model differs from the baseline's: {line}" for line in verdict.identity]
     changed = verdict.what_changed()
-    if changed and fails(verdict):
+    if changed and verdict.fails:
         lines += ["  what changed against the baseline:", *(f"    {line}" for line in changed)]
     rows: list[tuple[str, ...]] = [
         ("case", "WER / base", "CER / base", "latency ms / base", "RTF", "verdict")
@@ -102,7 +102,7 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
         lines += counts_lines(verdict.cases)
         lines.extend(corpus_lines(run, verdict))
         lines += analysis_lines(verdict) + timestamp_lines(run)
-        if changed and not fails(verdict):
+        if changed and not verdict.fails:
             lines.append(f"  what changed against the baseline: {changed[0]}")
     if run.syntheses:
         lines += _table(synthesis_rows(run, verdict))
@@ -127,11 +127,6 @@ def not_passing_lines(verdict: RunVerdict) -> list[str]:
     ]
     more = [f"    ... and {len(found) - MAX_ROWS} more (every one is in the results file)"]
     return (["  not passing:", *lines[:MAX_ROWS]] + (more if len(found) > MAX_ROWS else [])) if found else []
-
-
-def fails(verdict: RunVerdict) -> bool:
-    """Whether the run fails: what changed is then shown first."""
-    return verdict.fails
 
 
 def worst_first(ids: list[str], parts: dict[str, Part], rate: Callable[[str], float | None]) -> list[str]:
@@ -253,10 +248,10 @@ def robustness_lines(run: ModelRun) -> list[str]:
             sweep.setdefault(r.perturbation, []).append(r)
     # cleanest first, whichever order (or worker) measured them
     ordered = sorted(sweep.items(), key=lambda item: -dict(item[0].params).get("snr_db", 0.0))
-    snr = [p.describe().removeprefix("noise at ").removesuffix(" SNR") for p, _ in ordered]
-    points = [
-        f"{at} {number(corpus_scores(*_texts(rs))[0])}" for at, (_, rs) in zip(snr, ordered, strict=True)
-    ]
+    points = []
+    for perturbation, results in ordered:
+        snr = perturbation.describe().removeprefix("noise at ").removesuffix(" SNR")
+        points.append(f"{snr} {number(corpus_scores(*_texts(results))[0])}")
     if points:
         lines.append("  noise sweep, corpus WER at SNR: " + ", ".join(points))
     return lines

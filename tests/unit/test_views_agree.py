@@ -20,7 +20,6 @@ from pytest_speechlab.measure.results import CaseResult, text_digest
 from pytest_speechlab.report.compare import compare
 from pytest_speechlab.report.html import render
 from pytest_speechlab.report.markdown import _row
-from pytest_speechlab.report.terminal import fails
 from pytest_speechlab.store.baselines import Baseline, Comparison
 
 from .test_html_report import _run
@@ -41,8 +40,8 @@ def test_a_part_to_re_record_counts_as_failing_in_the_terminal_as_in_the_exit_st
     def verdict(outcome: str) -> RunVerdict:
         return RunVerdict(outcome, {"c1": Part(outcome, ["why"])}, {}, None, [], [], [])
 
-    assert fails(verdict(STALE)) and fails(verdict(FAIL)) and fails(verdict(ERROR))
-    assert not fails(verdict(PASS)) and not fails(verdict(INCONCLUSIVE))
+    assert verdict(STALE).fails and verdict(FAIL).fails and verdict(ERROR).fails
+    assert not verdict(PASS).fails and not verdict(INCONCLUSIVE).fails
 
 
 def test_a_figure_beyond_its_limit_says_why_it_still_passes():
