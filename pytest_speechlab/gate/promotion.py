@@ -17,6 +17,7 @@ from typing import Any
 from ..core.case import Case
 from ..store.registry import Entry
 from .checks import INCONCLUSIVE, PASS
+from .records import CaseRecord, RunRecord, VerdictRecord
 
 # Options that choose which tests run, or stop the run early: a promotion runs the configured
 # suite whole, so each is refused beside --promote-to (pytest's option destination: the flag).
@@ -113,7 +114,7 @@ class Evidence:
     model: str
     target: str
     entry: Entry  # the registry entry before the change
-    runs: list[dict[str, Any]]  # the results JSON of each device's run (see results.run_json)
+    runs: list[RunRecord]  # each device's run, as the results file records it
     manifest_cases: tuple[Case, ...]  # the whole manifest, not the selection
     failed_tests: list[str] = field(default_factory=list)  # node ids that failed or errored
     exitstatus: int = 0
@@ -126,39 +127,41 @@ class Evidence:
         figures: dict[str, Any] = {}
         for run in self.runs:
             row: dict[str, Any] = {}
-            corpus = run.get("corpus") or {}
-            for key in ("wer", "cer", "rtf"):
-                if key in corpus:
-                    row[f"corpus_{key}"] = round(corpus[key], 4)
-            timed = [c for c in run["cases"] if c["latency_ms"].get("runs", 1) > 1]
+            if run.corpus is not None:
+                corpus = run.corpus
+                row |= {"corpus_wer": round(corpus.wer, 4), "corpus_cer": round(corpus.cer, 4)}
+                row["corpus_rtf"] = round(corpus.rtf, 4)
+            timed = [c for c in run.cases if c.latency_ms.get("runs", 1) > 1]
             if timed:
-                row["latency_subset_median_ms"] = round(sum(c["latency_ms"]["median"] for c in timed), 1)
+                row["latency_subset_median_ms"] = round(sum(c.latency_ms["median"] for c in timed), 1)
                 row.update(cost_figures(timed))
-            if run["tts_cases"]:
-                row["tts_cases"] = len(run["tts_cases"])
-                row["tts_rtf"] = round(sum(t["rtf"] for t in run["tts_cases"]) / len(run["tts_cases"]), 4)
-            row["cases"] = len(run["cases"])
-            figures[run["device"]] = row
+            rtfs = [t.rtf for t in run.tts_cases if t.rtf is not None]
+            if run.tts_cases:
+                row["tts_cases"] = len(run.tts_cases)
+            if rtfs:
+                row["tts_rtf"] = round(sum(rtfs) / len(rtfs), 4)
+            row["cases"] = len(run.cases)
+            figures[run.device] = row
         return figures
 
 
-def cost_figures(timed: list[dict[str, Any]]) -> dict[str, Any]:
+def cost_figures(timed: list[CaseRecord]) -> dict[str, Any]:
     """The latency subset's load-independent cost and the conditions its wall times were taken
     in: total least CPU time, the heaviest share of the CPU others took, re-timing rounds, and
     the wall-time checks that load left to the CPU time."""
     figures: dict[str, Any] = {}
-    cpu = [c["latency_ms"]["cpu_min"] for c in timed if "cpu_min" in c["latency_ms"]]
+    cpu = [c.latency_ms["cpu_min"] for c in timed if "cpu_min" in c.latency_ms]
     if len(cpu) == len(timed):
         figures["latency_subset_cpu_ms"] = round(sum(cpu), 1)
-    shares = [c["latency_ms"]["others_cpu"] for c in timed if "others_cpu" in c["latency_ms"]]
+    shares = [c.latency_ms["others_cpu"] for c in timed if "others_cpu" in c.latency_ms]
     if shares:
         figures["others_cpu_max"] = round(max(shares), 3)
-    figures["retimed"] = sum(c["latency_ms"].get("retimed", 0) for c in timed)
+    figures["retimed"] = sum(c.latency_ms.get("retimed", 0) for c in timed)
     figures["wall_judged_by_cpu"] = sum(
         1
         for c in timed
-        for o in c.get("outcomes", [])
-        if o["metric"].endswith("latency ms") and o["outcome"] == PASS and not o["within"]
+        for o in (c.part.checks if c.part else [])
+        if o.metric.endswith("latency ms") and o.outcome == PASS and not o.within
     )
     return figures
 
@@ -198,10 +201,10 @@ def since_last_promotion(entry: Entry, metrics: dict[str, Any], tolerances: dict
     return lines
 
 
-def _coverage(evidence: Evidence, run: dict[str, Any], capabilities: set[str]) -> list[str]:
+def _coverage(evidence: Evidence, run: RunRecord, capabilities: set[str]) -> list[str]:
     reasons = []
     if "asr" in capabilities:
-        measured = {c["id"] for c in run["cases"]}
+        measured = {c.id for c in run.cases}
         missing = [c.id for c in evidence.manifest_cases if c.id not in measured]
         if missing:
             reasons.append(
@@ -210,7 +213,7 @@ def _coverage(evidence: Evidence, run: dict[str, Any], capabilities: set[str]) -
             )
     if "tts" in capabilities:
         spoken = [c.id for c in evidence.manifest_cases if c.text.strip()]
-        measured = {c["id"] for c in run["tts_cases"]}
+        measured = {c.id for c in run.tts_cases}
         missing = [c for c in spoken if c not in measured]
         if missing:
             reasons.append(
@@ -237,12 +240,12 @@ def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
         reasons.append("no run of the model")
     ceilings = evidence.entry.ceilings(evidence.target)
     for run in evidence.runs:
-        where = f"{run['model']} on {run['device']}"
-        if run["skipped"]:
-            reasons.append(f"{where} was skipped: {run['skipped']}")
+        where = run.label
+        if run.skipped:
+            reasons.append(f"{where} was skipped: {run.skipped}")
             continue
-        verdict = run.get("verdict") or {}
-        overall = verdict.get("overall")
+        verdict = run.verdict or VerdictRecord("none")
+        overall = verdict.overall
         if overall != PASS:
             why = (
                 "the baseline has no CPU times to judge a loaded wall time by: re-record it "
@@ -251,15 +254,14 @@ def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
                 else ""
             )
             reasons.append(f"{where}: the gate's verdict is {overall}" + (f" ({why})" if why else ""))
-            reasons += [f"{where}: {line}" for line in (verdict.get("failures") or [])[:10]]
+            reasons += [f"{where}: {line}" for line in verdict.failures[:10]]
         reasons += [
             f"{where}: the baselines were recorded under another model: {line}"
-            for line in verdict.get("identity_differences") or []
+            for line in verdict.identity_differences
         ]
         reasons += [f"{where}: {r}" for r in _coverage(evidence, run, set(tasks))]
-        corpus = run.get("corpus")
         for metric, limit in ceilings.items():
-            value = (corpus or {}).get(metric)
+            value = getattr(run.corpus, metric, None) if run.corpus else None
             if value is None:
                 reasons.append(f"{where}: no corpus {metric} measured for the {evidence.target} ceiling")
             elif value > limit:

@@ -4,7 +4,7 @@ file, HTML report) and the promotion gate render this one object, so they cannot
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from ..measure.quality import corpus_figures, measured_voices
 from ..measure.results import CaseResult, CorpusResult, PerturbedResult, SynthesisResult
@@ -41,6 +41,42 @@ PRECEDENCE = (ERROR, FAIL, STALE, INCONCLUSIVE, NEW)
 REFERENCE_CHANGED = "reference text changed since the baseline: re-record with --update-baselines"
 
 
+class Judgement(Protocol):
+    """What a part of the verdict says, whatever its checks are (``Part``, or a saved record)."""
+
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def why(self) -> list[str]: ...
+    @property
+    def not_gated(self) -> str | None: ...
+    @property
+    def what_changed(self) -> list[str]: ...
+    @property
+    def notes(self) -> list[str]: ...
+
+
+def part_json(part: Judgement, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A part as the results file keeps it, beside the figures it judges: empty lists left out."""
+    out: dict[str, Any] = {"verdict": part.verdict, "why": part.why}
+    out |= {"outcomes": outcomes} if outcomes else {}
+    out |= {"what_changed": part.what_changed} if part.what_changed else {}
+    out |= {"notes": part.notes} if part.notes else {}
+    return out | ({"not_gated": part.not_gated} if part.not_gated else {})
+
+
+def part_fields(data: dict[str, Any]) -> tuple[str, list[str], list[Any], str | None, list[str], list[str]]:
+    """``part_json``'s fields read back: verdict, why, outcomes, not gated, what changed, notes."""
+    return (
+        data["verdict"],
+        list(data.get("why") or []),
+        list(data.get("outcomes") or []),
+        data.get("not_gated"),
+        list(data.get("what_changed") or []),
+        list(data.get("notes") or []),
+    )
+
+
 @dataclass(frozen=True)
 class Part:
     """One judged thing (a case, a synthesis, the corpus): its verdict and the lines that say why."""
@@ -53,23 +89,12 @@ class Part:
     notes: list[str] = field(default_factory=list)  # what could not be measured: said, not failed
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"verdict": self.verdict, "why": self.why}
-        out |= {"outcomes": [c.to_json() for c in self.checks]} if self.checks else {}
-        out |= {"what_changed": self.what_changed} if self.what_changed else {}
-        out |= {"notes": self.notes} if self.notes else {}
-        return out | ({"not_gated": self.not_gated} if self.not_gated else {})
+        return part_json(self, [c.to_json() for c in self.checks])
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Part:
-        checks = [Check.from_json(c) for c in data.get("outcomes") or []]
-        return cls(
-            data["verdict"],
-            list(data.get("why") or []),
-            checks,
-            data.get("not_gated"),
-            list(data.get("what_changed") or []),
-            list(data.get("notes") or []),
-        )
+        verdict, why, outcomes, not_gated, what_changed, notes = part_fields(data)
+        return cls(verdict, why, [Check.from_json(c) for c in outcomes], not_gated, what_changed, notes)
 
     @property
     def fails(self) -> bool:
@@ -129,7 +154,8 @@ class RunVerdict:
         """Every part that is not a pass, as (where, outcome, why): each view lists these, a
         part that is new or inconclusive as much as one that fails."""
         found = [(where, p.verdict, p.why) for where, p in self.named_parts() if p.verdict != PASS]
-        return found + [(line.split(": ", 1)[0], FAIL, [line.split(": ", 1)[1]]) for line in self.robustness]
+        robust = [line.partition(": ") for line in self.robustness]
+        return found + [(where, FAIL, [why]) for where, _, why in robust]
 
     @property
     def fails(self) -> bool:
@@ -223,16 +249,15 @@ def synthesis_part(result: SynthesisResult, aspects: tuple[str, ...] = SYNTHESIS
     the voice figures; a test's over its own aspects. A figure measured here that the baseline
     lacks (a judge WER, voice figures) makes it NEW, as a case with no baseline entry is."""
     against = result.against
-    entry = result.stored
-    if entry is None:
+    baseline, entry = against.baseline, result.stored
+    if baseline is None or entry is None:  # an entry is the baseline's: never one without the other
         return Part(NEW, _no_baseline(against))
     if reference_changed(result.case.text, against.entry(result.case.id)):  # the case's, not its tts entry
         return Part(STALE, [REFERENCE_CHANGED])
     checks = synthesis_checks(result, entry, against.tolerances) if "health" in aspects else []
     notes, unbased = [], []
     if "judge" in aspects and result.judge_score is not None:
-        stored_judge = against.baseline.meta.get("judge") if against.baseline else None
-        judge, not_comparable = judge_check(result, stored_judge, against.tolerances)
+        judge, not_comparable = judge_check(result, baseline.meta.get("judge"), against.tolerances)
         if not_comparable:
             return Part(STALE, [f"{not_comparable}: re-record with --update-baselines"])
         checks += [judge] if judge else []
@@ -285,7 +310,7 @@ def corpus_part(
 def _gated(checks: list[Check], reason: str) -> Part:
     """A run-wide part from its checks; without any, not gated for ``reason``."""
     if not checks:
-        return Part(NEW, [], not_gated=reason)
+        return Part(NEW, not_gated=reason)
     return Part(worst([c.outcome for c in checks]), [c.describe() for c in checks if not c.passed], checks)
 
 
@@ -314,10 +339,10 @@ def voice_corpus_part(against: Comparison, voices: list[SynthesisResult]) -> tup
     if not stored:
         why = ["not gated: no voice figures in the baseline"] if _no_baseline(against) else []
         return Part(NEW, why, not_gated="no voice figures in the baseline"), figures
-    part = _gated(voice_corpus_checks(figures, stored, against.tolerances), "")
-    notes = corpus_not_measured(figures, stored)
-    verdict = PASS if part.verdict == NEW else part.verdict  # nothing measurable here: said in the notes
-    return Part(verdict, part.why, part.checks, notes=notes), figures
+    checks = voice_corpus_checks(figures, stored, against.tolerances)
+    why = [c.describe() for c in checks if not c.passed]
+    notes = corpus_not_measured(figures, stored)  # with nothing measurable here, a pass said in the notes
+    return Part(worst([c.outcome for c in checks]), why, checks, notes=notes), figures
 
 
 def voice_part(run: ModelRun) -> tuple[Part | None, dict[str, Any] | None]:

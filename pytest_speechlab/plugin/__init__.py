@@ -31,6 +31,7 @@ from .stash import SESSION
 
 if TYPE_CHECKING:
     from ..gate.promotion import Evidence
+    from ..gate.records import RunRecord
     from ..measure.run import ModelRun
     from .session import SpeechSession
 
@@ -207,9 +208,7 @@ def pytest_speechlab_promotion(
     return builtin_vetoes(results, run.engine_cls.tasks)
 
 
-def _promote(
-    session: pytest.Session, speech: SpeechSession, data: list[dict[str, Any]], document: str
-) -> None:
+def _promote(session: pytest.Session, speech: SpeechSession, data: list[RunRecord], document: str) -> None:
     """Ask every promotion hook; apply the change only if none objects, else fail the run.
     ``document`` is the results file's text, whose digest the evidence carries."""
     from ..gate.promotion import Evidence, not_run
@@ -237,7 +236,7 @@ def _promote(
         reasons += [answer] if isinstance(answer, str) else list(answer or [])
     change = None
     if not reasons:
-        identity: dict[str, Any] = next((r["identity"] for r in data if r["identity"]), {})
+        identity: dict[str, Any] = next((r.identity for r in data if r.identity), {})
         kept = keep_results(speech, model, document)
         try:
             change = change_status(
@@ -250,7 +249,7 @@ def _promote(
                 evidence=promotion_record(session.config, speech, evidence, data, kept),
                 fields={
                     **{k: str(identity.get(k, "")) for k in ("engine", "source", "revision")},
-                    "options": next((r["options"] for r in data if r["identity"]), {}),
+                    "options": next((r.options for r in data if r.identity), {}),
                 },
             )
         except SpeechlabError as exc:
@@ -302,10 +301,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if xdist.is_controller(session.config) and exitstatus != pytest.ExitCode.INTERRUPTED:
         xdist.time_at_the_end(speech)
+    from ..gate.records import run_record
     from ..gate.verdicts import judge_run
     from ..report.html import write_report
     from ..report.markdown import markdown
-    from ..report.results_file import results_document, run_json
+    from ..report.results_file import results_document
     from ..store.atomic import dumps, write_atomic
 
     manifest_ids = {c.id for c in speech.manifest_cases}
@@ -320,7 +320,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for run in speech.runs:
             if not run.skip_reason and (run.results or run.syntheses):
                 speech.updates.append(_update(speech, run))
-    data = [run_json(run, speech.verdict(run)) for run in speech.runs]
+    data = [run_record(run, speech.verdict(run)) for run in speech.runs]
     document = dumps(results_document(data))  # the file, and what a promotion's digest is of
     if speech.settings.results:
         write_atomic(speech.settings.results, document)

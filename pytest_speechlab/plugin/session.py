@@ -23,6 +23,7 @@ from ..gate.promotion import (
     since_last_promotion,
     tree_refusals,
 )
+from ..gate.records import RunRecord
 from ..gate.verdicts import RunVerdict
 from ..io import devices
 from ..io.formats import split_spec
@@ -302,7 +303,7 @@ def relative(path: Path | str | None, root: Path) -> str | None:
 
 
 def promotion_record(
-    config: pytest.Config, speech: SpeechSession, evidence: Evidence, data: list[dict[str, Any]], kept: Path
+    config: pytest.Config, speech: SpeechSession, evidence: Evidence, data: list[RunRecord], kept: Path
 ) -> dict[str, Any]:
     """What a promotion's history entry records of the run that earned it: the results (a copy
     and its digest) and figures, what judged it (the manifest, the baselines, pyproject and the
@@ -347,9 +348,7 @@ def promotion_record(
             "ran": len(ran),
             "node_ids_sha256": hashlib.sha256("\n".join(ran).encode()).hexdigest(),
         },
-        "identity": {
-            r["device"]: {k: r["identity"].get(k) for k in IDENTITY_KEYS} for r in data if r.get("identity")
-        },
+        "identity": {r.device: {k: r.identity.get(k) for k in IDENTITY_KEYS} for r in data if r.identity},
         "since_last_promotion": since_last_promotion(evidence.entry, metrics, tolerances),
     }
 

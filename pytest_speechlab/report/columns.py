@@ -5,7 +5,7 @@ print the same figure alike and put the same columns side by side."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 RATE = 4  # WER, CER, judge WER: as baselines store them
 MS = 1  # latencies in milliseconds
@@ -65,16 +65,28 @@ OVERVIEW = (
 )
 
 
+class CorpusFigures(Protocol):
+    """The corpus figures the overview shows: a run's measured corpus, or its saved record."""
+
+    @property
+    def wer(self) -> float: ...
+    @property
+    def cer(self) -> float: ...
+    @property
+    def rtf(self) -> float: ...
+    @property
+    def hallucination_rate(self) -> float | None: ...
+
+
 def overview(
-    corpus: dict[str, Any] | None, tts_rtfs: list[float], load_s: Any, load_mb: Any
+    corpus: CorpusFigures | None, tts_rtfs: list[float], load_s: Any, load_mb: Any
 ) -> dict[str, Any]:
     """A run's overview record from its corpus figures, its syntheses' RTFs and its load."""
-    corpus = corpus or {}
-    rtf = corpus.get("rtf")
+    rtf = corpus.rtf if corpus else None
     return {
-        "wer": corpus.get("wer"),
-        "cer": corpus.get("cer"),
-        "hallucination_rate": corpus.get("hallucination_rate"),
+        "wer": corpus.wer if corpus else None,
+        "cer": corpus.cer if corpus else None,
+        "hallucination_rate": corpus.hallucination_rate if corpus else None,
         "rtf": rtf,
         "rtfx": 1 / rtf if isinstance(rtf, int | float) and rtf > 0 else None,
         "tts_rtf": sum(tts_rtfs) / len(tts_rtfs) if tts_rtfs else None,

@@ -412,13 +412,9 @@ def comparison_rows(runs: list[ModelRun]) -> list[tuple[str, ...]]:
     for run in runs:
         if run.skip_reason or not (run.results or run.syntheses):
             continue
-        corpus = run.measured_corpus()
-        figures: dict[str, Any] | None = None
-        if corpus is not None:
-            figures = {"wer": corpus.wer, "cer": corpus.cer, "rtf": corpus.rtf}
-            figures["hallucination_rate"] = corpus.hallucination_rate
         tts = [r.rtf for r in run.syntheses.values()]
-        rows.append((run.name, run.device, *cells(overview(figures, tts, run.load_s, run.load_mb))))
+        figures = overview(run.measured_corpus(), tts, run.load_s, run.load_mb)
+        rows.append((run.name, run.device, *cells(figures)))
     return rows
 
 

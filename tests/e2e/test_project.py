@@ -116,8 +116,8 @@ def test_compare_tables_cases_and_the_corpus_interval():
     assert "0 changed): not significant" in same
     markdown = compare(before, _results(worse, 120.0), ("a", "b"), markdown=True)
     assert (
-        "| case | WER A | WER B | delta | CER A | CER B | latency ms A | latency ms B | transcript |"
-        in markdown
+        "| case | WER A | WER B | delta | CER A | CER B | latency ms A | latency ms B | transcript "
+        "| verdict A / B |" in markdown
     )
 
 

@@ -3,10 +3,11 @@
 Hypothesis stages a run against a baseline (cases heard right or wrong, with no baseline entry,
 with an edited reference, timed quiet or under load, a model with other options, a manifest
 without some baseline entries, new cases passing or failing), the gate judges it once, and every
-writer renders that verdict: the terminal summary, the Markdown summary, the results file and
-the HTML report made from it. Each must show the run's outcome and every case's, every line of
-why a part does not pass, and every note (how the model differs, unused baseline entries, why a
-figure beyond its limit still passes, why the corpus was not gated, what could not be measured).
+writer renders that verdict: the terminal summary, the Markdown summary, the results file, and
+the HTML report and ``speechlab compare`` made from the file. Each must show the run's outcome
+and every case's, every line of why a part does not pass, and every note (how the model
+differs, unused baseline entries, why a figure beyond its limit still passes, why the corpus was
+not gated, what could not be measured).
 A writer that drops any of them fails this test.
 """
 
@@ -23,11 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_speechlab.gate.checks import PASS, Check
+from pytest_speechlab.gate.records import run_record
 from pytest_speechlab.gate.verdicts import Part, RunVerdict, judge_run
 from pytest_speechlab.measure.run import ModelRun
+from pytest_speechlab.report.columns import number
+from pytest_speechlab.report.compare import compare
 from pytest_speechlab.report.html import render
 from pytest_speechlab.report.markdown import run_markdown
-from pytest_speechlab.report.results_file import results_document, run_json, runs_of
+from pytest_speechlab.report.results_file import results_document, runs_of
 from pytest_speechlab.report.terminal import run_lines
 
 from .test_verdicts import CASES, IDS, RIGHT, ToyInt8Engine, ToySpeechEngine, hear, recorded, timed, toy_run
@@ -45,6 +49,7 @@ class Views:
     terminal: str
     markdown: str
     page: str  # the HTML report, unescaped
+    compared: str  # ``speechlab compare`` of the results file with itself
     document: dict[str, Any]
 
     def texts(self) -> dict[str, str]:
@@ -52,14 +57,16 @@ class Views:
 
 
 def render_all(run: ModelRun, verdict: RunVerdict) -> Views:
-    document = json.loads(json.dumps(results_document([run_json(run, verdict)])))
+    record = run_record(run, verdict)
+    document = json.loads(json.dumps(results_document([record])))
     (read,) = runs_of(document, "results.json")  # the file as ``speechlab report`` reads it back
+    assert read == record  # the record reads back whole, every part and check
     with pytest.MonkeyPatch.context() as patch:  # the plots say nothing of the verdict, and are slow
         patch.setattr("pytest_speechlab.report.html._plots", lambda runs: [])
         page = html.unescape(render([read]))
-    return Views(
-        "\n".join(run_lines(run, verdict)), "\n".join(run_markdown(run, verdict, None)), page, document
-    )
+    terminal, summary = "\n".join(run_lines(run, verdict)), "\n".join(run_markdown(run, verdict, None))
+    compared = "\n".join(compare(document, document, ("a.json", "b.json")))
+    return Views(terminal, summary, page, compared, document)
 
 
 def notes(verdict: RunVerdict) -> list[str]:
@@ -113,6 +120,13 @@ def test_every_view_shows_every_outcome_reason_and_note_of_the_verdict(staged: t
     assert data["verdict"]["overall"] == verdict.overall and data["verdict"]["failures"] == verdict.failures
     assert {c["id"]: c["verdict"] for c in data["cases"]} == {i: p.verdict for i, p in verdict.cases.items()}
     assert (data["corpus"] or {}).get("verdict") == (verdict.corpus.verdict if verdict.corpus else None)
+    for case_id, part in verdict.cases.items():  # compare: each case's outcome, its WER as written
+        wer = number(run.results[case_id].score.wer)
+        assert any(
+            line.split()[:3] == [case_id, wer, wer] and line.endswith(f"{part.verdict} / {part.verdict}")
+            for line in views.compared.splitlines()
+        ), case_id
+        assert f'<td class="l">{case_id}</td><td>{wer}</td>' in views.page
     for name, text in views.texts().items():
         assert verdict.overall in text, name
         for case_id, part in verdict.cases.items():  # each case's row (a summary: each not passing)

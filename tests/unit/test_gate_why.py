@@ -22,6 +22,7 @@ from pytest_speechlab.core.metrics import Timing, corpus_scores, normalize, scor
 from pytest_speechlab.core.settings import Settings, Tolerances
 from pytest_speechlab.gate.checks import FAIL, PASS
 from pytest_speechlab.gate.hallucination_checks import hallucination, hallucination_checks
+from pytest_speechlab.gate.records import run_record
 from pytest_speechlab.gate.slice_checks import slice_checks, slice_report
 from pytest_speechlab.gate.verdicts import judge_run
 from pytest_speechlab.gate.voice_checks import (
@@ -37,7 +38,6 @@ from pytest_speechlab.measure.record import diff
 from pytest_speechlab.measure.results import CaseResult, case_ids_digest, text_digest
 from pytest_speechlab.measure.run import AudioCache, ModelRun
 from pytest_speechlab.report.markdown import markdown
-from pytest_speechlab.report.results_file import run_json
 from pytest_speechlab.report.terminal import MAX_ROWS, WORST, run_lines
 from pytest_speechlab.store.baselines import Baseline, Comparison
 
@@ -398,7 +398,7 @@ def test_the_terminal_lists_the_worst_cases_counts_the_rest_and_says_what_change
     summary = markdown([(run, verdict)], None, [])
     assert summary.index("**What changed against the baseline**") < summary.index("| metric |")
     assert summary.count("\n- `c") == 6  # every case not passing is listed
-    data = run_json(run, verdict)
+    data = run_record(run, verdict).to_json()
     assert len(data["cases"]) == 3000 and data["verdict"]["what_changed"][0].startswith("6 cases changed")
     assert data["cases"][0]["change"]["newly_wrong"][0]["after"] == "zebra"
     assert {r["name"] for r in data["slices"]["rows"]} == {

@@ -1,5 +1,5 @@
-"""The HTML report: rendered from hand-built results that mimic ``results.run_json``, and once
-from a real run through ``--speech-report``."""
+"""The HTML report: rendered from hand-built results files, read back as ``speechlab report``
+reads them, and once from a real run through ``--speech-report``."""
 
 from __future__ import annotations
 
@@ -13,14 +13,29 @@ import pytest
 
 from pytest_speechlab.core.analysis import case_change, case_errors, run_change, run_errors
 from pytest_speechlab.gate.checks import FAIL
-from pytest_speechlab.report.html import PAGE_ROWS, PLOT_CASES, failures, render, write_report
+from pytest_speechlab.report import html as report
+from pytest_speechlab.report.html import PAGE_ROWS, PLOT_CASES
+from pytest_speechlab.report.results_file import runs_of
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('x')</script> & more"
 
 
+def read(runs: list[dict[str, Any]]) -> list[Any]:
+    """Runs written as a results file, read back into the records the report is made of."""
+    return runs_of({"schema": 2, "runs": runs}, "results.json")
+
+
+def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
+    return report.render(read(runs), title)
+
+
+def failures(runs: list[dict[str, Any]]) -> list[str]:
+    return report.failures(read(runs))
+
+
 def _case(case_id: str, wer: float, verdict: str = "pass", **extra: Any) -> dict[str, Any]:
-    """A case as ``results.run_json`` writes it, its error counts and alignment from its texts."""
+    """A case as the results file writes it, its error counts and alignment from its texts."""
     case = _bare_case(case_id, wer, verdict, **extra)
     case.setdefault("errors", case_errors(case_id, case["reference"], case["hypothesis"]).as_dict())
     return case
@@ -97,6 +112,7 @@ def _noise(case: str, snr: float, wer: float, passed: bool = True) -> dict[str, 
         "params": {"snr_db": snr},
         "id": f"{case}@noise{snr:g}",
         "description": f"white noise at {snr:g} dB SNR",
+        "hypothesis": "and so my fellow americans",
         "wer": wer,
         "clean_wer": 0.0,
         "limit": 0.5,
@@ -273,9 +289,9 @@ def test_renders_sparse_and_skipped_runs() -> None:
         "device": "cuda:0",
         "skipped": None,
         "corpus": None,
-        "cases": [{"id": "x", "wer": None}],
+        "cases": [{"id": "x", "reference": "yes", "hypothesis": "no", "wer": 1.0, "cer": 1.0}],
     }
-    skipped = {"model": "gone", "device": "cpu", "skipped": "no GPU"}
+    skipped = {"model": "gone", "device": "cpu", "skipped": "no GPU", "cases": []}
     page = render([bare, skipped])
     assert "no GPU" in page and "x" in page
     assert "no regressions" in render([skipped])
@@ -284,7 +300,7 @@ def test_renders_sparse_and_skipped_runs() -> None:
 def test_write_report_replaces_the_file_atomically(tmp_path: Path) -> None:
     target = tmp_path / "report.html"
     target.write_text("old")
-    write_report(target, _runs())
+    report.write_report(target, read(_runs()))
     assert target.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
@@ -460,10 +476,8 @@ def test_a_report_of_5000_cases_stays_usable() -> None:
 
 
 def test_the_wer_plot_keeps_the_worst_cases_first() -> None:
-    from pytest_speechlab.report.html import worst_cases
-
     run = generated(PLOT_CASES + 40)
-    shown = worst_cases([run])
+    shown = report.worst_cases(read([run]))
     assert len(shown) == PLOT_CASES
     verdicts = {c["id"]: c["verdict"] for c in run["cases"]}
     wers = {c["id"]: c["wer"] for c in run["cases"]}

@@ -235,9 +235,9 @@ def test_the_baseline_records_the_figures_and_later_words_fail_their_case(aligne
 
 
 def test_every_output_shows_the_pooled_figure_and_the_failing_case(aligned_manifest: Path):
+    from pytest_speechlab.gate.records import RunRecord, run_record
     from pytest_speechlab.report.html import render
     from pytest_speechlab.report.markdown import run_markdown
-    from pytest_speechlab.report.results_file import run_json
     from pytest_speechlab.report.terminal import run_lines
 
     recording = measure_all(toy_run(aligned_manifest, update=True))
@@ -252,7 +252,7 @@ def test_every_output_shows_the_pooled_figure_and_the_failing_case(aligned_manif
         line == f"| word timestamps | | {pooled_line.strip()} | | reported |"
         for line in run_markdown(run, verdict, None)
     )
-    data = json.loads(json.dumps(run_json(run, verdict)))
+    data = json.loads(json.dumps(run_record(run, verdict).to_json()))
     assert data["timestamps"]["matched"] == 7 and data["timestamps"]["cases"] == 2
     bob = next(c for c in data["cases"] if c["id"] == "bob")
     assert (
@@ -262,12 +262,13 @@ def test_every_output_shows_the_pooled_figure_and_the_failing_case(aligned_manif
     assert bob["verdict"] == FAIL and bob["why"][0].startswith(
         "word start error mean ms 500 exceeds limit 350"
     )
-    page = render([data])
+    page = render([RunRecord.from_json(data)])
     assert '<h2 id="word-timestamps">Word timestamps</h2>' in page
     assert '<tr class="fail"><td class="l">bob</td><td>4 of 4</td><td>500 / 300</td>' in page
 
     untimed = measure_all(toy_run(aligned_manifest, ToyTextEngine))
     note = "word timestamps not measured: toy_text gives no word timings"
     assert run_lines(untimed, judge_run(untimed)).count(f"  {note}") == 1
-    assert run_json(untimed, judge_run(untimed))["timestamps"] == {"not_measured": note}
-    assert note in render([run_json(untimed, judge_run(untimed))])
+    record = run_record(untimed, judge_run(untimed))
+    assert record.timestamps == {"not_measured": note}
+    assert note in render([record])

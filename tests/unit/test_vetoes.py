@@ -19,6 +19,7 @@ from pytest_speechlab.gate.promotion import (
     since_last_promotion,
     tree_refusals,
 )
+from pytest_speechlab.gate.records import CaseRecord, RunRecord
 from pytest_speechlab.store.registry import Entry
 
 CASES = (
@@ -28,8 +29,15 @@ CASES = (
 )
 
 
-def run(**changes: Any) -> dict[str, Any]:
-    """The results JSON of a passing run on every case (see report/results_file.py)."""
+def case(data: dict[str, Any]) -> CaseRecord:
+    """A case record with only the figures a test stages (the texts and scores left empty)."""
+    return CaseRecord.from_json(
+        {"id": "a", "reference": "", "hypothesis": "", "wer": 0.0, "cer": 0.0, **data}
+    )
+
+
+def run(**changes: Any) -> RunRecord:
+    """The record of a passing run on every case, as the results file keeps it."""
     data: dict[str, Any] = {
         "model": "m",
         "device": "cpu",
@@ -40,11 +48,15 @@ def run(**changes: Any) -> dict[str, Any]:
         "tts_cases": [],
     }
     data.update(changes)
-    return data
+    if data["corpus"]:
+        data["corpus"] = {"cases": len(data["cases"]), "audio_s": 10.0, "latency_s": 2.0, **data["corpus"]}
+    data["cases"] = [case(c).to_json() for c in data["cases"]]
+    data["tts_cases"] = [{"text": "", **t} for t in data["tts_cases"]]
+    return RunRecord.from_json(data)
 
 
 def evidence(
-    *runs: dict[str, Any], target: str = "candidate", entry: Entry | None = None, **extra: Any
+    *runs: RunRecord, target: str = "candidate", entry: Entry | None = None, **extra: Any
 ) -> Evidence:
     return Evidence("m", target, entry or Entry("m"), list(runs), CASES, **extra)
 
@@ -309,15 +321,25 @@ def test_every_collected_test_must_report():
 
 
 def test_the_evidence_records_the_cost_and_the_conditions_of_the_timings():
-    wall = {"metric": "fastest latency ms", "outcome": "pass", "within": False}
-    cpu = {"metric": "fastest CPU ms", "outcome": "pass", "within": True}
+    wall = {"metric": "fastest latency ms", "outcome": "pass", "within": False, "line": ""}
+    cpu = {"metric": "fastest CPU ms", "outcome": "pass", "within": True, "line": ""}
     timed = [
-        {"latency_ms": {"cpu_min": 700.04, "others_cpu": 0.85, "retimed": 0}, "outcomes": [wall, cpu]},
-        {
-            "latency_ms": {"cpu_min": 300.0, "others_cpu": 0.2, "retimed": 2},
-            "outcomes": [{**wall, "within": True}],
-        },
+        case(
+            {
+                "latency_ms": {"cpu_min": 700.04, "others_cpu": 0.85, "retimed": 0},
+                "verdict": "pass",
+                "outcomes": [wall, cpu],
+            }
+        ),
+        case(
+            {
+                "latency_ms": {"cpu_min": 300.0, "others_cpu": 0.2, "retimed": 2},
+                "verdict": "pass",
+                "outcomes": [{**wall, "within": True}],
+            }
+        ),
     ]
+    assert all(c.part is not None for c in timed)  # its checks read back
     assert cost_figures(timed) == {
         "latency_subset_cpu_ms": 1000.0,
         "others_cpu_max": 0.85,
@@ -325,7 +347,7 @@ def test_the_evidence_records_the_cost_and_the_conditions_of_the_timings():
         "wall_judged_by_cpu": 1,
     }
     # a case without CPU time (an old baseline's run): no total that would read low
-    partial = cost_figures([*timed, {"latency_ms": {"others_cpu": 0.0}}])
+    partial = cost_figures([*timed, case({"latency_ms": {"others_cpu": 0.0}})])
     assert "latency_subset_cpu_ms" not in partial and partial["others_cpu_max"] == 0.85
 
 
@@ -399,13 +421,18 @@ def test_what_moved_since_the_last_promotion_is_judged_at_its_tolerance_and_said
 
 
 def test_the_cost_figures_are_rounded_and_count_only_wall_times_passed_beyond_their_limit():
-    wall = {"metric": "TTS fastest latency ms", "outcome": "pass", "within": True}
+    wall = {"metric": "TTS fastest latency ms", "outcome": "pass", "within": True, "line": ""}
     timed = [
-        {"latency_ms": {"cpu_min": 700.06, "others_cpu": 0.85123}, "outcomes": [wall]},
-        {
-            "latency_ms": {"cpu_min": 300.0, "others_cpu": 0.1},
-            "outcomes": [{**wall, "outcome": "FAIL", "within": False}],
-        },
+        case(
+            {"latency_ms": {"cpu_min": 700.06, "others_cpu": 0.85123}, "verdict": "pass", "outcomes": [wall]}
+        ),
+        case(
+            {
+                "latency_ms": {"cpu_min": 300.0, "others_cpu": 0.1},
+                "verdict": "FAIL",
+                "outcomes": [{**wall, "outcome": "FAIL", "within": False}],
+            }
+        ),
     ]
     assert cost_figures(timed) == {
         "latency_subset_cpu_ms": 1000.1,

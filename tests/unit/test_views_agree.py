@@ -18,11 +18,10 @@ from pytest_speechlab.gate.checks import ERROR, FAIL, FAILING, INCONCLUSIVE, NEW
 from pytest_speechlab.gate.verdicts import Part, RunVerdict, case_part
 from pytest_speechlab.measure.results import CaseResult, text_digest
 from pytest_speechlab.report.compare import compare
-from pytest_speechlab.report.html import render
 from pytest_speechlab.report.markdown import _row
 from pytest_speechlab.store.baselines import Baseline, Comparison
 
-from .test_html_report import _run
+from .test_html_report import _run, render
 
 
 def _corpus_wer(measured: float, low: float) -> Check:

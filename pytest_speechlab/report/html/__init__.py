@@ -1,6 +1,6 @@
 """The HTML report (``--speech-report``): one self-contained page a reviewer opens to see what changed.
 
-The page is built from the results JSON (``results.run_json``), so it can be rendered again from a
+The page is built from the run's records (``gate.records``), so it can be rendered again from a
 saved results file. It embeds everything (CSS inline, plots as base64 PNG), so it can be attached
 to a CI job or mailed and still open offline. Keys added to the results later (repeated latency
 runs, baselines per case, robustness, the TTS judge, the error analysis, slices, hallucination and
@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ...gate.records import RunRecord
 from ...store.atomic import write_atomic
 from .assets import CSS, SCRIPT
 from .markup import LEGEND, PAGE_ROWS, _active, _e, _h2
@@ -41,7 +42,7 @@ from .sections import (
 __all__ = ["PAGE_ROWS", "PLOT_CASES", "failures", "render", "worst_cases", "write_report"]
 
 
-def _sections(runs: list[dict[str, Any]], sections: list[tuple[str, Any]]) -> list[str]:
+def _sections(runs: list[RunRecord], sections: list[tuple[str, Any]]) -> list[str]:
     """Each section with a heading, where any run has something to show in it."""
     out: list[str] = []
     for heading, part in sections:
@@ -50,8 +51,8 @@ def _sections(runs: list[dict[str, Any]], sections: list[tuple[str, Any]]) -> li
     return out
 
 
-def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
-    """The whole page for runs given as ``results.run_json`` produces them."""
+def render(runs: list[RunRecord], title: str = "speechlab report") -> str:
+    """The whole page for the runs' records."""
     body = [*_header(runs, title), *_banner(runs, failures(runs)), "<h2>Overview</h2>", *_overview(runs)]
     sections = [
         ("The corpus against the baseline", _corpus_checks),
@@ -70,7 +71,7 @@ def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
             ("Word timestamps", _timestamps),
         ],
     )
-    measured = [r for r in _active(runs) if r.get("cases") or r.get("errors")]
+    measured = [r for r in _active(runs) if r.cases or r.errors]
     if measured:
         body += [_h2("Cases"), LEGEND]
         for run in measured:
@@ -97,6 +98,6 @@ def render(runs: list[dict[str, Any]], title: str = "speechlab report") -> str:
     )
 
 
-def write_report(path: Path, runs: list[dict[str, Any]]) -> None:
+def write_report(path: Path, runs: list[RunRecord]) -> None:
     """Write the page atomically, so a CI artifact is never a half-written file."""
     write_atomic(Path(path), render(runs))

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...gate.checks import FAILING, INCONCLUSIVE
+from ...gate.records import CaseRecord, RunRecord
 from ...gate.verdicts import PRECEDENCE
 from ..columns import latency, number
 
@@ -21,12 +22,12 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _active(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in runs if not r.get("skipped")]
+def _active(runs: list[RunRecord]) -> list[RunRecord]:
+    return [r for r in runs if not r.skipped]
 
 
-def _label(run: dict[str, Any]) -> str:
-    return f"{run.get('model', '?')} ({run.get('device', '?')})"
+def _label(run: RunRecord) -> str:
+    return f"{run.model} ({run.device})"
 
 
 def _plain(text: str) -> str:
@@ -69,8 +70,8 @@ def _delta(value: Any, base: Any) -> str:
     return f'<span class="{css}">{number(change, sign="+")}</span>' if css else number(change, sign="+")
 
 
-def _latency(case: dict[str, Any]) -> str:
-    t = case.get("latency_ms") or {}
+def _latency(case: CaseRecord) -> str:
+    t = case.latency_ms
     return latency(t.get("median"), t.get("min"), t.get("max"), t.get("runs") or len(t.get("all") or []))
 
 

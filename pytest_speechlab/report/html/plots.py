@@ -7,6 +7,7 @@ import base64
 import io
 from typing import TYPE_CHECKING, Any
 
+from ...gate.records import CaseRecord, PerturbedRecord, RunRecord
 from .markup import RANK, _active, _e, _label, _plain
 
 if TYPE_CHECKING:
@@ -49,11 +50,11 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _case_ids(runs: list[dict[str, Any]], key: str = "cases") -> list[str]:
-    return list(dict.fromkeys(str(c.get("id")) for r in runs for c in r.get(key) or []))
+def _case_ids(runs: list[RunRecord]) -> list[str]:
+    return list(dict.fromkeys(c.id for r in runs for c in r.cases))
 
 
-def worst_cases(runs: list[dict[str, Any]], limit: int = PLOT_CASES) -> list[str]:
+def worst_cases(runs: list[RunRecord], limit: int = PLOT_CASES) -> list[str]:
     """Every case id in order, or past ``limit`` the ``limit`` worst over the runs: those not
     passing first (in the verdicts' order of precedence), then the highest WER."""
     ids = _case_ids(runs)
@@ -61,49 +62,38 @@ def worst_cases(runs: list[dict[str, Any]], limit: int = PLOT_CASES) -> list[str
         return ids
     rank: dict[str, tuple[int, float]] = {}
     for run in runs:
-        for case in run.get("cases") or []:
-            wer = case.get("wer") if isinstance(case.get("wer"), int | float) else -1.0
-            key = (RANK.get(str(case.get("verdict")), len(RANK)), -float(wer))
-            rank[str(case.get("id"))] = min(rank.get(str(case.get("id")), key), key)
+        for case in run.cases:
+            key = (RANK.get(str(case.verdict), len(RANK)), -float(case.wer))
+            rank[case.id] = min(rank.get(case.id, key), key)
     return sorted(ids, key=lambda i: rank.get(i, (len(RANK), 1.0)))[:limit]
 
 
-def plot_wer(runs: list[dict[str, Any]]) -> Figure | None:
+def plot_wer(runs: list[RunRecord]) -> Figure | None:
     """WER per case, a bar per run, the baseline as a black tick: a regression stands out as a
     bar above its tick. Bars beyond the axis (non-speech cases) are cut and labelled. Past
     ``PLOT_CASES`` cases, the worst of them, worst first."""
-    runs = [r for r in _active(runs) if r.get("cases")]
+    runs = [r for r in _active(runs) if r.cases]
     ids = worst_cases(runs)
     if not ids:
         return None
     index = {case_id: i for i, case_id in enumerate(ids)}
     width = 0.8 / len(runs)
-    values = [c["wer"] for r in runs for c in r["cases"] if isinstance(c.get("wer"), int | float)]
+    values = [c.wer for r in runs for c in r.cases]
     top = min(max([*values, 0.1]) * 1.1, WER_TOP)
     fig, ax = _figure(min(16.0, max(6.0, 0.3 * len(ids) * len(runs) + 2)), 3.6)
     marked = False
     for k, (run, color) in enumerate(zip(runs, _colors(len(runs)), strict=True)):
         xs, ys, bx, by = [], [], [], []
-        for case in run["cases"]:
-            if str(case.get("id")) not in index:
+        for case in run.cases:
+            if case.id not in index:
                 continue
-            x = index[str(case.get("id"))] - 0.4 + width * (k + 0.5)
-            wer = case.get("wer")
-            if isinstance(wer, int | float):
-                xs.append(x)
-                ys.append(min(wer, top))
-                if wer > top:
-                    ax.text(
-                        x,
-                        top * 0.98,
-                        f"{wer:.3g}",
-                        rotation=90,
-                        ha="center",
-                        va="top",
-                        fontsize=7,
-                        color="white",
-                    )
-            base = (case.get("baseline") or {}).get("wer")
+            x = index[case.id] - 0.4 + width * (k + 0.5)
+            xs.append(x)
+            ys.append(min(case.wer, top))
+            if case.wer > top:
+                label = f"{case.wer:.3g}"
+                ax.text(x, top * 0.98, label, rotation=90, ha="center", va="top", fontsize=7, color="white")
+            base = (case.baseline or {}).get("wer")
             if isinstance(base, int | float):
                 bx.append(x)
                 by.append(min(base, top))
@@ -128,26 +118,26 @@ def plot_wer(runs: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def plot_latency(runs: list[dict[str, Any]]) -> Figure | None:
+def plot_latency(runs: list[RunRecord]) -> Figure | None:
     """The spread of repeated timings per case and run: whether a latency change is beyond
     the run-to-run noise."""
     runs = _active(runs)
-    repeated = {str(c.get("id")) for r in runs for c in r.get("cases") or [] if len(_timings(c)) > 1}
+    repeated = {c.id for r in runs for c in r.cases if len(_timings(c)) > 1}
     ids = [i for i in _case_ids(runs) if i in repeated]
     if not ids:
         return None
     index = {case_id: i for i, case_id in enumerate(ids)}
-    timed = [r for r in runs if any(len(_timings(c)) > 1 for c in r.get("cases") or [])]
+    timed = [r for r in runs if any(len(_timings(c)) > 1 for c in r.cases)]
     width = 0.8 / len(timed)
     fig, ax = _figure(min(16.0, max(5.0, 0.5 * len(ids) * len(timed) + 2)), 3.4)
     handles: list[tuple[Any, str]] = []
     for k, (run, color) in enumerate(zip(timed, _colors(len(timed)), strict=True)):
         data, positions = [], []
-        for case in run.get("cases") or []:
+        for case in run.cases:
             times = _timings(case)
-            if len(times) > 1 and str(case.get("id")) in ids:
+            if len(times) > 1 and case.id in ids:
                 data.append(times)
-                positions.append(index[str(case.get("id"))] - 0.4 + width * (k + 0.5))
+                positions.append(index[case.id] - 0.4 + width * (k + 0.5))
         if data:
             parts = ax.boxplot(
                 data, positions=positions, widths=width * 0.8, patch_artist=True, manage_ticks=False
@@ -162,19 +152,14 @@ def plot_latency(runs: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def _timings(case: dict[str, Any]) -> list[float]:
-    times = (case.get("latency_ms") or {}).get("all") or []
+def _timings(case: CaseRecord) -> list[float]:
+    times = case.latency_ms.get("all") or []
     return [t for t in times if isinstance(t, int | float)]
 
 
-def plot_wer_rtf(runs: list[dict[str, Any]]) -> Figure | None:
+def plot_wer_rtf(runs: list[RunRecord]) -> Figure | None:
     """Accuracy against speed of every model and device: the trade-off in one picture."""
-    points = [
-        (_label(r), r["corpus"]["rtf"], r["corpus"]["wer"])
-        for r in _active(runs)
-        if isinstance((r.get("corpus") or {}).get("rtf"), int | float)
-        and isinstance(r["corpus"].get("wer"), int | float)
-    ]
+    points = [(_label(r), r.corpus.rtf, r.corpus.wer) for r in _active(runs) if r.corpus is not None]
     if not points:
         return None
     names: dict[tuple[float, float], list[str]] = {}  # runs with the same figures share one label
@@ -196,30 +181,30 @@ def plot_wer_rtf(runs: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def _noise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Noise entries by (run, case), those with an SNR and a WER: the fixed sweep's (``recorded``)
-    when the run has one, so that every curve has the same points, else every noise draw."""
-    curves: dict[tuple[str, str], list[dict[str, Any]]] = {}
+def _snr(entry: PerturbedRecord) -> float | None:
+    snr = (entry.perturbation.get("params") or {}).get("snr_db")
+    return float(snr) if entry.perturbation.get("kind") == "noise" and isinstance(snr, int | float) else None
+
+
+def _noise(runs: list[RunRecord]) -> dict[tuple[str, str], list[tuple[float, PerturbedRecord]]]:
+    """Noise entries by (run, case), each with its SNR: the fixed sweep's (``recorded``) when the
+    run has one, so that every curve has the same points, else every noise draw."""
+    curves: dict[tuple[str, str], list[tuple[float, PerturbedRecord]]] = {}
     for run in _active(runs):
-        entries = run.get("robustness") or []
-        entries = [e for e in entries if e.get("recorded")] or entries
+        entries = [e for e in run.robustness if e.recorded] or run.robustness
         for entry in entries:
-            snr = (entry.get("params") or {}).get("snr_db")
-            if (
-                entry.get("kind") == "noise"
-                and isinstance(snr, int | float)
-                and isinstance(entry.get("wer"), int | float)
-            ):
-                curves.setdefault((_label(run), str(entry.get("case"))), []).append(entry)
+            snr = _snr(entry)
+            if snr is not None:
+                curves.setdefault((_label(run), entry.case), []).append((snr, entry))
     return curves
 
 
-def plot_robustness(runs: list[dict[str, Any]]) -> Figure | None:
+def plot_robustness(runs: list[RunRecord]) -> Figure | None:
     """WER as noise rises, clean at the left: where each model starts to break down."""
     curves = _noise(runs)
     if not curves:
         return None
-    snrs = sorted({e["params"]["snr_db"] for entries in curves.values() for e in entries}, reverse=True)
+    snrs = sorted({snr for entries in curves.values() for snr, _ in entries}, reverse=True)
     x_of = {snr: i + 1 for i, snr in enumerate(snrs)}
     cases = list(dict.fromkeys(case for _, case in curves))
     names = list(dict.fromkeys(name for name, _ in curves))
@@ -227,12 +212,9 @@ def plot_robustness(runs: list[dict[str, Any]]) -> Figure | None:
     style = {name: ("-", "--", ":", "-.")[i % 4] for i, name in enumerate(names)}
     fig, ax = _figure(max(5.0, 0.6 * len(snrs) + 3), 3.6)
     for (name, case), entries in curves.items():
-        entries = sorted(entries, key=lambda e: -e["params"]["snr_db"])
-        xs = [x_of[e["params"]["snr_db"]] for e in entries]
-        ys = [e["wer"] for e in entries]
-        clean = next((e["clean_wer"] for e in entries if isinstance(e.get("clean_wer"), int | float)), None)
-        if clean is not None:
-            xs, ys = [0, *xs], [clean, *ys]
+        entries = sorted(entries, key=lambda pair: -pair[0])
+        xs = [0, *(x_of[snr] for snr, _ in entries)]
+        ys = [entries[0][1].clean_wer, *(e.wer for _, e in entries)]
         label = _plain(f"{case} · {name}" if len(names) > 1 else case)
         ax.plot(xs, ys, style[name], marker="o", markersize=3, color=color[case], label=label)
     ax.set_xticks(range(len(snrs) + 1), ["clean", *(f"{s:g}" for s in snrs)])
@@ -242,15 +224,14 @@ def plot_robustness(runs: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def plot_perturbations(runs: list[dict[str, Any]]) -> Figure | None:
+def plot_perturbations(runs: list[RunRecord]) -> Figure | None:
     """Mean WER increase over clean audio per perturbation kind and run: which kind hurts most."""
-    runs = [r for r in _active(runs) if r.get("robustness")]
+    runs = [r for r in _active(runs) if r.robustness]
     means: dict[str, dict[str, float]] = {}
     for run in runs:
         by_kind: dict[str, list[float]] = {}
-        for e in run["robustness"]:
-            if isinstance(e.get("wer"), int | float) and isinstance(e.get("clean_wer"), int | float):
-                by_kind.setdefault(str(e.get("kind")), []).append(e["wer"] - e["clean_wer"])
+        for e in run.robustness:
+            by_kind.setdefault(str(e.perturbation.get("kind")), []).append(e.wer - e.clean_wer)
         if by_kind:
             means[_label(run)] = {k: sum(v) / len(v) for k, v in by_kind.items()}
     if not means:
@@ -268,7 +249,7 @@ def plot_perturbations(runs: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def _plots(runs: list[dict[str, Any]]) -> list[str]:
+def _plots(runs: list[RunRecord]) -> list[str]:
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -1,4 +1,4 @@
-"""The report's sections, each a function of one run's results JSON: header and banner, overview,
+"""The report's sections, each a function of one run's record (``gate.records``): header and banner, overview,
 corpus checks, what changed, error analysis, slices, hallucination, word timestamps, cases,
 robustness, text to speech and voice quality."""
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from ...core.analysis import case_errors
 from ...gate.checks import FAIL, FAILING, PASS
+from ...gate.records import CaseRecord, RunRecord
 from .. import columns as digits
 from ..columns import OVERVIEW, cells, number, overview, pair
 from .markup import (
@@ -32,19 +33,15 @@ BANNER_LINES = 20  # the banner lists this many parts not passing, then says how
 TOP = 15  # entries of each ranking of the error analysis
 
 
-def failures(runs: list[dict[str, Any]]) -> list[str]:
+def failures(runs: list[RunRecord]) -> list[str]:
     """Every part of the runs that is not a pass, one line each, for the banner: the lines of the
     run's verdict, as the terminal and the Markdown summary show them."""
-    found: list[str] = []
-    for run in _active(runs):
-        verdict = run.get("verdict") or {}
-        found += [f"{_label(run)}: {line}" for line in verdict.get("failures") or []]
-    return found
+    return [f"{_label(run)}: {line}" for run in _active(runs) if run.verdict for line in run.verdict.failures]
 
 
-def _overall(run: dict[str, Any]) -> str:
+def _overall(run: RunRecord) -> str:
     """The run's verdict, as computed once when it was judged."""
-    return str((run.get("verdict") or {}).get("overall") or "-")
+    return run.overall or "-"
 
 
 def _identity(identity: dict[str, Any] | None) -> str:
@@ -61,10 +58,10 @@ def _identity(identity: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
-def _header(runs: list[dict[str, Any]], title: str) -> list[str]:
+def _header(runs: list[RunRecord], title: str) -> list[str]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [f"<h1>{_e(title)}</h1>", '<ul class="meta">', f"<li>generated {now}</li>"]
-    machine = next((r["machine"] for r in runs if r.get("machine")), None)
+    machine = next((r.machine for r in runs if r.machine), None)
     if machine:
         simd = ", ".join(machine.get("simd") or []) or "none"
         lines.append(
@@ -72,38 +69,39 @@ def _header(runs: list[dict[str, Any]], title: str) -> list[str]:
             f"SIMD {_e(simd)}, Python {_e(machine.get('python', '?'))}</li>"
         )
     for run in runs:
-        if run.get("skipped"):
+        if run.skipped:
             lines.append(f"<li><b>{_e(_label(run))}</b>: skipped</li>")
             continue
-        base = f"; baseline <code>{_e(run['baseline'])}</code>" if run.get("baseline") else ""
-        lines.append(f"<li><b>{_e(_label(run))}</b>: {_identity(run.get('identity'))}{base}</li>")
-        verdict = run.get("verdict") or {}
-        differ = verdict.get("identity_differences") or []
+        base = f"; baseline <code>{_e(run.baseline)}</code>" if run.baseline else ""
+        lines.append(f"<li><b>{_e(_label(run))}</b>: {_identity(run.identity)}{base}</li>")
+        if run.verdict is None:
+            continue
+        verdict = run.verdict
+        differ = verdict.identity_differences
         if differ:
             items = "".join(f"<li>{_e(line)}</li>" for line in differ)
             lines.append(f"<li><b>model differs from the baseline's</b>:<ul>{items}</ul></li>")
-        for name, reason in (verdict.get("not_gated") or {}).items():
+        for name, reason in verdict.not_gated.items():
             lines.append(f"<li>{_e(name)} not gated: {_e(reason)}</li>")
-        beyond = verdict.get("beyond_the_limit") or []
+        beyond = verdict.beyond_the_limit
         if beyond:
             items = "".join(f"<li>{_e(line)}</li>" for line in beyond)
             lines.append(f"<li><b>beyond the limit without failing</b>:<ul>{items}</ul></li>")
-        notes = verdict.get("notes") or []
-        if notes:
-            lines.append(f"<li>not measured: {_e('; '.join(notes))}</li>")
-        unused = verdict.get("unused_baseline_entries") or []
+        if verdict.notes:
+            lines.append(f"<li>not measured: {_e('; '.join(verdict.notes))}</li>")
+        unused = verdict.unused_baseline_entries
         if unused:
             lines.append(
                 "<li>unused baseline entries (not in the manifest; <code>--update-baselines</code> "
                 f"removes them): {_e(', '.join(unused))}</li>"
             )
-    normalizers = dict.fromkeys(r["normalizer"] for r in runs if r.get("normalizer"))
+    normalizers = dict.fromkeys(r.normalizer for r in runs if r.normalizer)
     if normalizers:
         lines.append(f"<li>normaliser: <code>{_e(', '.join(normalizers))}</code></li>")
     return [*lines, "</ul>"]
 
 
-def _banner(runs: list[dict[str, Any]], found: list[str]) -> list[str]:
+def _banner(runs: list[RunRecord], found: list[str]) -> list[str]:
     overall = {_overall(r) for r in _active(runs)}
     if not found and overall == {"UPDATED"}:
         return ['<div class="banner good">baselines recorded by this run (nothing was compared)</div>']
@@ -120,43 +118,47 @@ def _banner(runs: list[dict[str, Any]], found: list[str]) -> list[str]:
     return [f'<div class="banner bad">{_e(words)}: {len(found)} {noun} not passing<ul>{items}</ul></div>']
 
 
-def _overview(runs: list[dict[str, Any]]) -> list[str]:
+def _overview(runs: list[RunRecord]) -> list[str]:
     head = ["model", "device", *(c.header for c in OVERVIEW), "verdict"]
     rows: list[str] = []
     for run in runs:
-        name = [_e(run.get("model", "?")), _e(run.get("device", "?"))]
-        if run.get("skipped"):
-            reason = f'<td class="l" colspan="{len(OVERVIEW) + 1}">skipped: {_e(run["skipped"])}</td>'
+        name = [_e(run.model), _e(run.device)]
+        if run.skipped:
+            reason = f'<td class="l" colspan="{len(OVERVIEW) + 1}">skipped: {_e(run.skipped)}</td>'
             rows.append(f'<tr class="skip">{_cells(name, 2)}{reason}</tr>')
             continue
-        tts = [c["rtf"] for c in run.get("tts_cases") or [] if isinstance(c.get("rtf"), int | float)]
-        figures = cells(overview(run.get("corpus"), tts, run.get("load_s"), run.get("load_mb")))
+        tts = [c.rtf for c in run.tts_cases if c.rtf is not None]
+        figures = cells(overview(run.corpus, tts, run.load_s, run.load_mb))
         verdict = _overall(run)
         css = _FAIL_ROW if verdict not in (PASS, "UPDATED") else ""
         rows.append(f"<tr{css}>{_cells([*name, *figures, _e(verdict)], 2)}</tr>")
     return _table(head, rows, left=2)
 
 
-def _baseline_pairs(case: dict[str, Any]) -> list[list[str]] | None:
+def _baseline_pairs(case: CaseRecord) -> list[list[str]] | None:
     """The alignment of the baseline's stored hypothesis against the case's reference."""
-    before = (case.get("baseline") or {}).get("hypothesis")
+    before = (case.baseline or {}).get("hypothesis")
     if not isinstance(before, str):
         return None
-    scored = case_errors(str(case.get("id")), str(case.get("reference") or ""), before)
+    scored = case_errors(case.id, case.reference, before)
     return [[e.ref, e.hyp] for e in scored.edits]
 
 
-def _word_errors(case: dict[str, Any]) -> int | None:
-    words = (case.get("errors") or {}).get("words")
+def _word_errors(case: CaseRecord) -> int | None:
+    words = case.errors.get("words")
     return sum(words.get(k, 0) for k in ("substitutions", "deletions", "insertions")) if words else None
 
 
-def _alignment_cell(case: dict[str, Any], failing: bool) -> str:
+def _verdict(case: CaseRecord) -> str:
+    return case.verdict or "-"
+
+
+def _alignment_cell(case: CaseRecord, failing: bool) -> str:
     """The case's alignment, folded; with the baseline's above it where the transcript changed."""
-    now = (case.get("errors") or {}).get("alignment")
+    now = case.errors.get("alignment")
     if now is None:
         return ""
-    change, errors = case.get("change"), _word_errors(case)
+    change, errors = case.change, _word_errors(case)
     before = _baseline_pairs(case) if change else None
     if not errors and before is None:
         return '<span class="note">no errors</span>'
@@ -173,51 +175,50 @@ def _alignment_cell(case: dict[str, Any], failing: bool) -> str:
     return f'<details{opened}><summary>{summary}</summary><div class="al">{body}</div></details>'
 
 
-def _case_table(run: dict[str, Any]) -> list[str]:
-    head = ["case", "WER", "baseline WER", "delta", "CER", "latency ms median / min", "digits.RTF", "verdict"]
+def _case_table(run: RunRecord) -> list[str]:
+    head = ["case", "WER", "baseline WER", "delta", "CER", "latency ms median / min", "RTF", "verdict"]
     head.append("alignment")
     rows: list[str] = []
-    for case in run.get("cases") or []:
-        base = case.get("baseline") or {}
-        verdict = case.get("verdict", "-")
+    for case in run.cases:
+        base = case.baseline or {}
+        verdict = _verdict(case)
         failing = verdict in NOT_PASSING
         values = [
-            _e(case.get("id")),
-            number(case.get("wer")),
+            _e(case.id),
+            number(case.wer),
             number(base.get("wer")),
-            _delta(case.get("wer"), base.get("wer")),
-            number(case.get("cer")),
+            _delta(case.wer, base.get("wer")),
+            number(case.cer),
             _latency(case),
-            number(case.get("rtf"), digits.RTF),
+            number(case.rtf, digits.RTF),
             _e(verdict),
             _alignment_cell(case, failing),
         ]
         rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values, last_left=True)}</tr>")
     out = [f"<h3>{_e(_label(run))}</h3>", *_table(head, rows, sortable=True, last_left=True)]
-    errors = run.get("errors") or {}
-    if errors:
-        items = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in errors.items())
+    if run.errors:
+        items = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in run.errors.items())
         out.append(f'<div class="banner bad">errors<ul>{items}</ul></div>')
     return out
 
 
-def _corpus_checks(run: dict[str, Any]) -> list[str]:
+def _corpus_checks(run: RunRecord) -> list[str]:
     """Each corpus check: its outcome, why a figure beyond its limit still passes, and its line."""
-    outcomes = (run.get("corpus") or {}).get("outcomes") or []
+    part = run.corpus.part if run.corpus else None
     rows = [
-        f"<tr{_FAIL_ROW if o['outcome'] in FAILING else ''}>"
-        + _cells([_e(o["metric"]), _e(o["outcome"]), _e(o["note"]), _e(o["line"])], left=4)
+        f"<tr{_FAIL_ROW if c.outcome in FAILING else ''}>"
+        + _cells([_e(c.metric), _e(c.outcome), _e(c.note), _e(c.line)], left=4)
         + "</tr>"
-        for o in outcomes
+        for c in (part.checks if part else [])
     ]
     if not rows:
         return []
     return [f"<h3>{_e(_label(run))}</h3>", *_table(["check", "outcome", "why", "line"], rows, left=4)]
 
 
-def _what_changed(run: dict[str, Any]) -> list[str]:
+def _what_changed(run: RunRecord) -> list[str]:
     """What changed against the baseline: the counts, the words and pairs, the changed cases."""
-    change = (run.get("analysis") or {}).get("change")
+    change = (run.analysis or {}).get("change")
     if not change or not change.get("changed_cases"):
         return []
     delta = change["errors_after"] - change["errors_before"]
@@ -232,20 +233,20 @@ def _what_changed(run: dict[str, Any]) -> list[str]:
         f"<li>confusions gone: {_words(change.get('confusions_gone') or [])}</li>",
         "</ul>",
     ]
-    changed = [c for c in run.get("cases") or [] if c.get("change")]
-    changed.sort(key=lambda c: -(c["change"]["errors_after"] - c["change"]["errors_before"]))
+    changed = [(c, c.change) for c in run.cases if c.change]
+    changed.sort(key=lambda pair: -(pair[1]["errors_after"] - pair[1]["errors_before"]))
     rows = []
-    for case in changed[:TOP]:
-        c, before = case["change"], _baseline_pairs(case)
+    for case, c in changed[:TOP]:
+        before = _baseline_pairs(case)
         then = alignment(before) if before is not None else _e(c.get("before"))
-        now = alignment((case.get("errors") or {}).get("alignment") or [])
+        now = alignment(case.errors.get("alignment") or [])
         cells = [
-            _e(case.get("id")),
+            _e(case.id),
             f"{c['errors_before']} &rarr; {c['errors_after']}",
             f'<div class="al"><div><span class="who">baseline</span>{then}</div>'
             f'<div><span class="who">now</span>{now}</div></div>',
         ]
-        failing = case.get("verdict") in NOT_PASSING
+        failing = case.verdict in NOT_PASSING
         rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(cells, last_left=True)}</tr>")
     more = (
         f'<p class="note">the {TOP} most worsened of {len(changed)}; every case is in the table of cases</p>'
@@ -254,9 +255,9 @@ def _what_changed(run: dict[str, Any]) -> list[str]:
     return lines + table + ([more] if len(changed) > TOP else [])
 
 
-def _error_analysis(run: dict[str, Any]) -> list[str]:
+def _error_analysis(run: RunRecord) -> list[str]:
     """The run's totals, its top confusions, most deleted and inserted words, per-word figures."""
-    errors = (run.get("analysis") or {}).get("errors")
+    errors = (run.analysis or {}).get("errors")
     if not errors:
         return []
     counts = []
@@ -291,10 +292,9 @@ def _error_analysis(run: dict[str, Any]) -> list[str]:
     ]
 
 
-def _slices(run: dict[str, Any]) -> list[str]:
-    slices = run.get("slices") or {}
+def _slices(run: RunRecord) -> list[str]:
     rows = []
-    for row in slices.get("rows") or []:
+    for row in run.slices.figures.get("rows") or [] if run.slices else []:
         verdict = row.get("verdict")
         tested = bool(row.get("tested"))
         shown = (
@@ -319,10 +319,10 @@ def _slices(run: dict[str, Any]) -> list[str]:
     return [f"<h3>{_e(_label(run))}</h3>", *_table(head, rows, sortable=True, last_left=True)]
 
 
-def _hallucination(run: dict[str, Any]) -> list[str]:
-    found = run.get("hallucination")
-    if not found:
+def _hallucination(run: RunRecord) -> list[str]:
+    if run.hallucination is None:
         return []
+    found = run.hallucination.figures
     new = found.get("new_phrases") or {}
     rows = [
         f"<tr{_FAIL_ROW if phrase in new else ''}>"
@@ -348,26 +348,26 @@ def _hallucination(run: dict[str, Any]) -> list[str]:
     ]
 
 
-def _timestamps(run: dict[str, Any]) -> list[str]:
+def _timestamps(run: RunRecord) -> list[str]:
     """The aligned cases' word-timestamp errors beside their baseline's, pooled over the words
     of all of them; or why they were not measured."""
-    pooled = run.get("timestamps") or {}
+    pooled = run.timestamps or {}
     if pooled.get("not_measured"):
         return [f"<h3>{_e(_label(run))}</h3>", f'<p class="note">{_e(pooled["not_measured"])}</p>']
     rows = []
-    for case in run.get("cases") or []:
-        t, base = case.get("timestamps"), (case.get("baseline") or {}).get("timestamps") or {}
+    for case in run.cases:
+        t, base = case.timestamps, (case.baseline or {}).get("timestamps") or {}
         if not t:
             continue
         values = [
-            _e(case.get("id")),
+            _e(case.id),
             f"{t.get('matched')} of {t.get('reference_words')}",
             *(pair(t.get(k), base.get(k), 0) for k in ("start_mean_ms", "start_p95_ms")),
             *(pair(t.get(k), base.get(k), 0) for k in ("end_mean_ms", "end_p95_ms")),
             _share(t.get("within_100ms")),
-            _e(case.get("verdict", "-")),
+            _e(_verdict(case)),
         ]
-        failing = case.get("verdict") in NOT_PASSING
+        failing = case.verdict in NOT_PASSING
         rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values)}</tr>")
     if not rows:
         return []
@@ -389,89 +389,84 @@ def _timestamps(run: dict[str, Any]) -> list[str]:
     return [f"<h3>{_e(_label(run))}</h3>", note, *_table(head, rows)]
 
 
-def _robustness_table(runs: list[dict[str, Any]]) -> list[str]:
+def _robustness_table(runs: list[RunRecord]) -> list[str]:
     head = ["model", "case", "perturbation", "clean WER", "WER", "limit", "verdict"]
     rows: list[str] = []
     for run in _active(runs):
-        for e in run.get("robustness") or []:
-            passed = e.get("passed")
+        for e in run.robustness:
+            passed = e.passed
             mark = PASS if passed else FAIL if passed is False else "-"
             values = [
                 _e(_label(run)),
-                _e(e.get("case", "?")),
-                _e(e.get("description") or e.get("id") or e.get("kind", "?")),
-                number(e.get("clean_wer")),
-                number(e.get("wer")),
-                number(e.get("limit")),
+                _e(e.case),
+                _e(e.description or e.id),
+                number(e.clean_wer),
+                number(e.wer),
+                number(e.limit),
                 mark,
             ]
             rows.append(f"<tr{_FAIL_ROW if passed is False else ''}>{_cells(values, 3)}</tr>")
     return ["<h2>Robustness</h2>", *_table(head, rows, left=3)] if rows else []
 
 
-def _tts_table(runs: list[dict[str, Any]]) -> list[str]:
+def _tts_table(runs: list[RunRecord]) -> list[str]:
     head = ["model", "case", "duration s", "RMS dBFS", "clipping", "lead / trail silence s"]
     head += ["judge WER / baseline", "latency ms median", "verdict"]
     rows: list[str] = []
     judges: dict[str, None] = {}  # ordered set
     for run in _active(runs):
-        for case in run.get("tts_cases") or []:
-            verdict = case.get("verdict", "-")
-            silence = pair(case.get("lead_silence_s"), case.get("trail_silence_s"), digits.SECONDS)
-            heard = case.get("judge_hypothesis")
-            judge = (
-                f"{number(case.get('judge_wer'))} / {number((case.get('baseline') or {}).get('judge_wer'))}"
-            )
+        for case in run.tts_cases:
+            verdict = case.verdict or "-"
+            health = case.health
+            silence = pair(health.get("lead_silence_s"), health.get("trail_silence_s"), digits.SECONDS)
+            heard = case.judge_hypothesis
+            judge = f"{number(case.judge_wer)} / {number((case.baseline or {}).get('judge_wer'))}"
             if heard is not None:
                 judge = f'<span title="{_e(heard)}">{judge}</span>'
-            if case.get("judge"):
-                judges[str(case["judge"])] = None
+            if case.judge:
+                judges[case.judge] = None
             values = [
                 _e(_label(run)),
-                _e(case.get("id")),
-                number(case.get("duration_s"), digits.SECONDS),
-                number(case.get("rms_dbfs"), digits.DB),
-                number(case.get("clipping"), 4),
+                _e(case.id),
+                number(health.get("duration_s"), digits.SECONDS),
+                number(health.get("rms_dbfs"), digits.DB),
+                number(health.get("clipping"), 4),
                 silence,
                 judge,
-                number((case.get("latency_ms") or {}).get("median"), digits.MS),
+                number(case.latency_ms.get("median"), digits.MS),
                 _e(verdict),
             ]
             failing = verdict in NOT_PASSING
             rows.append(f"<tr{_FAIL_ROW if failing else ''}>{_cells(values, 2)}</tr>")
             if failing:
                 said = f"<br>judge heard: {_e(heard)}" if heard is not None else ""
-                rows.append(
-                    f'<tr class="text"><td colspan="9">text: {_e(case.get("text", ""))}{said}</td></tr>'
-                )
+                rows.append(f'<tr class="text"><td colspan="9">text: {_e(case.text)}{said}</td></tr>')
     if not rows:
         return []
     note = f"<p>judge: {_e(', '.join(judges))} (hover a judge WER for what it heard)</p>" if judges else ""
     return ["<h2>Text to speech</h2>", note, *_table(head, rows, left=2)]
 
 
-def _voice_table(runs: list[dict[str, Any]]) -> list[str]:
+def _voice_table(runs: list[RunRecord]) -> list[str]:
     """Each utterance's voice figures beside its baseline's, and their spread over the corpus."""
     rows: list[str] = []
     for run in _active(runs):
-        for case in run.get("tts_cases") or []:
-            q, base = case.get("quality"), case.get("baseline") or {}
+        for case in run.tts_cases:
+            q, base = case.quality, case.baseline or {}
             if not q:
                 continue
             now, then = q.get("dnsmos") or {}, base.get("dnsmos") or {}
             values = [
                 _e(_label(run)),
-                _e(case.get("id")),
+                _e(case.id),
                 *(pair(now.get(k), then.get(k), digits.MOS) for k in ("sig", "bak", "ovrl", "p808")),
                 pair(q.get("similarity"), base.get("similarity"), digits.SIMILARITY),
                 pair(q.get("longest_silence_s"), base.get("longest_silence_s"), digits.SECONDS),
                 pair(q.get("words_per_s"), base.get("words_per_s"), digits.PER_SECOND),
                 f"{(q.get('pitch') or {}).get('jumps', '-')} / {(base.get('pitch') or {}).get('jumps', '-')}",
-                _e(case.get("verdict", "-")),
+                _e(case.verdict or "-"),
             ]
-            rows.append(
-                f"<tr{_FAIL_ROW if case.get('verdict') in NOT_PASSING else ''}>{_cells(values, 2)}</tr>"
-            )
+            rows.append(f"<tr{_FAIL_ROW if case.verdict in NOT_PASSING else ''}>{_cells(values, 2)}</tr>")
     if not rows:
         return []
     head = ["model", "case", "DNSMOS SIG", "BAK", "OVRL", "P.808", "speaker similarity", "longest silence s"]
@@ -479,9 +474,9 @@ def _voice_table(runs: list[dict[str, Any]]) -> list[str]:
     out = [_h2("Voice quality"), '<p class="note">each figure now / in the baseline</p>']
     out += _table(head, rows, left=2, sortable=True)
     for run in _active(runs):
-        corpus = run.get("tts_corpus")
-        if not corpus:
+        if run.tts_corpus is None:
             continue
+        corpus = run.tts_corpus.figures
         stored = corpus.get("baseline") or {}
         spreads = []
         for key, label in [*((f"dnsmos_{k}", f"DNSMOS {k.upper()}") for k in ("sig", "bak", "ovrl", "p808")),
@@ -496,6 +491,6 @@ def _voice_table(runs: list[dict[str, Any]]) -> list[str]:
                 spreads.append(f"<tr>{_cells(cells)}</tr>")
         out += [f"<h3>{_e(_label(run))}: over {corpus.get('utterances', '?')} utterances</h3>"]
         out += _table(["figure", "mean now / baseline", "5th percentile now / baseline"], spreads)
-        notes = corpus.get("notes") or []
+        notes = run.tts_corpus.part.notes if run.tts_corpus.part else []
         out += [f'<p class="note">{_e(n)}</p>' for n in notes]
     return out
