@@ -98,6 +98,8 @@ def _gate(args: argparse.Namespace, target: str, *flags: str) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     _load(args.path).get(args.name)  # a clear error before pytest starts
+    if args.force and not args.reason.strip():
+        raise SpeechlabError("speechlab promote --force: give the reason with --reason")
     return _gate(args, args.to, *(["--promote-force"] if args.force else []))
 
 
@@ -131,9 +133,21 @@ def cmd_register(args: argparse.Namespace) -> int:
     )
     register(args.path, entry, args.reason)
     print(f"{args.name}: registered as experimental in {args.path}")
-    print(f"next: record its baselines (pytest --speech-model={args.name} --update-baselines), then")
+    recorded = sorted(_baselines_folder().glob(f"{args.name}/*.json"))
+    if recorded:
+        print(f"its baselines are recorded ({', '.join(shown(p) for p in recorded)}); next:")
+    else:
+        print(f"next: record its baselines (pytest --speech-model={args.name} --update-baselines), then")
     print(f"      speechlab promote {args.name} --to candidate")
     return 0
+
+
+def _baselines_folder() -> Path:
+    """The project's baselines folder: ``[tool.speechlab] baselines`` of ./pyproject.toml."""
+    from .io.pyproject import read_file_settings
+
+    pyproject = Path("pyproject.toml").resolve()
+    return pyproject.parent / str(read_file_settings(pyproject).get("baselines") or "baselines")
 
 
 def touched_models(
@@ -303,27 +317,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     """Start a project: settings, manifest, a test file with the shipped suites, .gitignore."""
     from . import scaffold
+    from .engines import engine_class
 
     root = Path(args.folder).resolve()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for model in models:
+        engine_class(model)  # a typo is one line here, not at the first run
     manifest, text = root / "speech" / "manifest.yaml", None
     if args.audio:
         from .io.formats.writer import dump, entry, folder_cases
 
         audio = Path(args.audio).resolve()
-        cases, _ = folder_cases(audio, skip_missing=False)
         manifest = audio / "manifest.yaml"  # beside the audio: a manifest's audio may not leave its folder
-        text = dump([entry(c, audio) for c in cases], f"Built by speechlab init from {audio.name}")
-    plan = scaffold.plan(root, args.suites.split(","), manifest, text, args.force)
+        if args.force or not manifest.exists():  # one built already (manifest build) is kept
+            cases, skipped = folder_cases(audio, skip_missing=args.skip_missing)
+            text = dump([entry(c, audio) for c in cases], f"Built by speechlab init from {audio.name}")
+            _tell_skipped(skipped)
+    plan = scaffold.plan(root, args.suites.split(","), manifest, text, args.force, tuple(models))
     scaffold.write(plan)
     for path in plan.writes:
         print(f"speechlab: wrote {shown(path)}")
     for kept in plan.kept:
         print(f"speechlab: kept {kept}")
     steps = [] if args.audio else [f"fill {shown(manifest)} (or: speechlab init --audio DIR)"]
+    model = models[0] if models else "faster_whisper"
+    run = "pytest" if models else f"pytest --speech-model={model}"  # a bare pytest runs the models
     steps += [
-        "pytest --speech-model=faster_whisper --update-baselines   # record the baselines; review them",
-        "pytest --speech-model=faster_whisper                      # the gate: compare with them",
-        "speechlab register faster_whisper --reason '...'          # then promote it through the gate",
+        f"{run} --update-baselines   # record the baselines; review them",
+        f"{run}                      # the gate: compare with them",
+        f"speechlab register {model} --reason '...'   # then promote it through the gate",
     ]
     print("next: " + "\n      ".join(steps))
     return 0
@@ -392,21 +414,97 @@ def cmd_manifest_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest_build(args: argparse.Namespace) -> int:
+    """Write a manifest from a folder of audio and transcripts; one that exists (and no
+    ``--force``) is brought up to date with the files instead, keeping what was added by hand."""
     from .io.formats.writer import dump, entry, folder_cases
 
     root = _audio_root(args)
     folder = Path(args.folder).resolve()
-    out = _fresh(Path(args.out) if args.out else folder / "manifest.yaml", args.force)
-    cases, skipped = folder_cases(folder, args.skip_missing, root)
+    out = (Path(args.out) if args.out else folder / "manifest.yaml").resolve()
+    update = out.exists() and not args.force
+    existing = _written_entries(out) if update else []
+    known = {(out.parent / str(e.get("audio"))).resolve() for e in existing}
+    cases, skipped = folder_cases(folder, True, root)
+    missing = [p for p in skipped if p.resolve() not in known]
+    if missing and not args.skip_missing:
+        p = missing[0]
+        raise SpeechlabError(
+            f"{p}: no transcript beside it ({p.stem}.txt or {p.stem}.lab); "
+            "pass --skip-missing to leave such files out"
+        )
     entries = [entry(c, out.parent, audio_root=root) for c in cases]
+    if update:
+        return _update_manifest(out, existing, entries, missing)
     write_atomic(out, dump(entries, f"Built by speechlab manifest build from {folder.name}"))
     audio_s = sum(c.duration_s for c in cases)
     print(f"speechlab: wrote {len(cases)} cases ({audio_s:.1f} s of audio) to {shown(out)}")
     _tell_root(out, entries, root)
+    _tell_skipped(missing)
+    return 0
+
+
+def _tell_skipped(skipped: list[Path]) -> None:
     if skipped:
         names = ", ".join(shown(p) for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
         print(f"speechlab: skipped {len(skipped)} audio file(s) without a transcript: {names}")
+
+
+def _written_entries(path: Path) -> list[dict[str, Any]]:
+    """The case entries of a YAML manifest, to bring up to date."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpeechlabError(f"{path}: cannot read it to update it ({exc}); --force replaces it") from None
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+        raise SpeechlabError(f"{path}: not a YAML manifest with a cases list; --force replaces it")
+    return cases
+
+
+def _update_manifest(
+    out: Path, existing: list[dict[str, Any]], fresh: list[dict[str, Any]], skipped: list[Path]
+) -> int:
+    from .io.formats.writer import dump, refreshed
+
+    entries, changes = refreshed(existing, fresh, out.parent)
+    if not changes:
+        print(f"speechlab: {shown(out)} is up to date ({len(entries)} cases)")
+    else:
+        first = next(iter(out.read_text(encoding="utf-8").splitlines()), "")
+        header = first.lstrip("# ") if first.startswith("#") else "Updated by speechlab manifest build"
+        write_atomic(out, dump(entries, header))
+        print(f"speechlab: updated {shown(out)} ({len(changes)} change(s), {len(entries)} cases):")
+        print("\n".join(f"  {line}" for line in changes))
+    _tell_skipped(skipped)
     return 0
+
+
+def cmd_manifest_check(args: argparse.Namespace) -> int:
+    """Decode every case and print the suspicious ones: exit 1 if any, 0 if none."""
+    from .io.manifest import load_manifest
+    from .io.manifest_check import check_cases
+
+    spec, root = args.manifest, _audio_root(args)
+    if spec is None:
+        configured = read_file_settings(Path("pyproject.toml"))
+        spec = configured.get("manifest")
+        if spec is None:
+            raise SpeechlabError("manifest check: name a manifest, or set [tool.speechlab] manifest")
+        if root is None and configured.get("audio_root"):
+            root = Path(configured["audio_root"]).resolve()
+    manifest = load_manifest(spec, root)
+    findings = check_cases(manifest.cases, samples=True)
+    for finding in findings:
+        print(finding.message)
+    cases = f"{len(manifest.cases)} cases"
+    if not findings:
+        print(f"speechlab: {cases}, nothing suspicious")
+        return 0
+    suspects = len({f.case_id for f in findings})
+    print(f"speechlab: {suspects} suspicious case(s) in {cases}")
+    return 1
 
 
 def _audio_root_option(command: Any) -> None:
@@ -420,7 +518,9 @@ def _audio_root_option(command: Any) -> None:
 
 
 def _manifest_parsers(sub: Any) -> None:
-    manifest = sub.add_parser("manifest", help="write a YAML manifest from another format or a folder")
+    manifest = sub.add_parser(
+        "manifest", help="write a YAML manifest from another format or a folder, or check one"
+    )
     tools = manifest.add_subparsers(dest="manifest_command", required=True)
     convert = tools.add_parser(
         "convert", help="our YAML from a NeMo, Kaldi, Hugging Face or lhotse manifest (see docs/formats.md)"
@@ -443,9 +543,27 @@ def _manifest_parsers(sub: Any) -> None:
     build.add_argument(
         "--skip-missing", action="store_true", help="leave out audio files without a transcript"
     )
-    build.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="write OUT afresh (without it, an existing OUT is updated: texts and new files from the "
+        "folder, every field added by hand kept)",
+    )
     _audio_root_option(build)
     build.set_defaults(func=cmd_manifest_build)
+    check = tools.add_parser(
+        "check", help="suspicious cases: too short for their words, silent, clipped, odd rates, duplicates"
+    )
+    check.add_argument(
+        "manifest", nargs="?", default=None, help="path or spec (default: [tool.speechlab] manifest)"
+    )
+    check.add_argument(
+        "--audio-root",
+        default=None,
+        metavar="DIR",
+        help="audio may lie anywhere inside DIR (as --speech-audio-root)",
+    )
+    check.set_defaults(func=cmd_manifest_check)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -501,6 +619,16 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--audio", default=None, metavar="DIR", help="build the manifest from this folder")
     init.add_argument("--suites", default="asr", help="comma separated: asr, tts, robustness, speed")
     init.add_argument("--force", action="store_true", help="replace files that exist")
+    init.add_argument(
+        "--skip-missing", action="store_true", help="with --audio: leave out audio files without a transcript"
+    )
+    init.add_argument(
+        "--models",
+        default="faster_whisper",
+        metavar="NAMES",
+        help="comma separated: the models a bare pytest gates ([tool.speechlab] models; default "
+        "faster_whisper)",
+    )
     init.set_defaults(func=cmd_init)
     report = sub.add_parser("report", help="render the HTML report from a --speech-results file")
     report.add_argument("results", help="results JSON written by --speech-results")

@@ -9,6 +9,7 @@ It never overwrites a file without ``force`` and registers no model: that stays 
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ SETTINGS = """
 manifest = "{manifest}"
 baselines = "{baselines}"
 registry = "{registry}"
-# models = ["faster_whisper"]  # run these without --speech-model
+{models}
 """
 
 MANIFEST_SKELETON = """\
@@ -52,7 +53,14 @@ TEST_FILE = '''"""The pytest-speechlab suites, on this project's manifest and ba
 {imports}
 '''
 
-GITIGNORE = ["# pytest-speechlab", "*.lock", ".benchmarks/", "speech-results.json", "speech-report.html"]
+GITIGNORE = [
+    "# pytest-speechlab",
+    "*.lock",
+    ".benchmarks/",
+    "speech-results.json",
+    "speech-report.html",
+    ".venv/",  # the docs install into one in the project
+]
 
 
 @dataclass
@@ -63,9 +71,17 @@ class Plan:
     kept: list[str] = field(default_factory=list)
 
 
-def plan(root: Path, suites: list[str], manifest: Path, manifest_text: str | None, force: bool) -> Plan:
+def plan(
+    root: Path,
+    suites: list[str],
+    manifest: Path,
+    manifest_text: str | None,
+    force: bool,
+    models: tuple[str, ...] = (),
+) -> Plan:
     """The files of a new project in ``root`` (nothing is written yet); ``manifest`` is where the
-    manifest goes (beside the audio: a manifest's audio may not leave its folder)."""
+    manifest goes (beside the audio: a manifest's audio may not leave its folder); ``models``
+    are what a bare ``pytest`` gates."""
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
         raise SpeechlabError(
@@ -74,7 +90,14 @@ def plan(root: Path, suites: list[str], manifest: Path, manifest_text: str | Non
     out = Plan()
     pyproject = root / "pyproject.toml"
     where = manifest.relative_to(root).as_posix() if manifest.is_relative_to(root) else str(manifest)
-    settings = SETTINGS.format(manifest=where, baselines="speech/baselines", registry="speech/registry.yaml")
+    gated = (
+        f"models = {json.dumps(list(models))}  # what a bare pytest gates; --speech-model overrides"
+        if models
+        else '# models = ["faster_whisper"]  # what a bare pytest gates; --speech-model overrides'
+    )
+    settings = SETTINGS.format(
+        manifest=where, baselines="speech/baselines", registry="speech/registry.yaml", models=gated
+    )
     if pyproject.is_file():
         text = pyproject.read_text(encoding="utf-8")
         try:

@@ -121,7 +121,8 @@ def _tolerance_row(row: Any) -> Option:
 
 OPTIONS = (
     Option("models", "--speech-model", "models", "list",
-           "model(s) to benchmark, e.g. faster_whisper; the suite is skipped without one", "NAME[,NAME]"),
+           "model(s) to benchmark, e.g. faster_whisper; none skips the speech tests (with no model, a "
+           "run that collects them is a usage error)", "NAME[,NAME]"),
     Option("device", "--speech-device", "device", "text",
            "auto, cpu, cuda, cuda:N, mps, or several comma separated", "DEV[,DEV]"),
     Option("manifest", "--speech-manifest", "manifest", "spec",

@@ -154,6 +154,8 @@ class ModelRun:
         # policy (``gate.checks.needs_retiming``), wired in by the plugin; None: never
         self.retime: Callable[[Timing, dict[str, Any] | None], bool] | None = None
         self._engine: Engine | None = None
+        self._load_error: str | None = None
+        self.unusable_said = False  # the first test that needed it failed saying why; the rest skip
         self._identity: ModelIdentity | None = None  # of merged results, when not loaded here
         self.options = self._options()
         aligned = "asr" in engine_cls.tasks and any(c.alignment for c in cases)
@@ -180,27 +182,55 @@ class ModelRun:
 
     @property
     def engine(self) -> Engine:
-        """The loaded engine, warmed up; loaded on first use so that skipped runs cost nothing."""
+        """The loaded engine, warmed up; loaded on first use so that skipped runs cost nothing.
+        A load that fails (a bad option value, missing weights) is one line, the engine's own
+        message, and is not tried again."""
+        if self._load_error is not None:
+            raise SpeechlabError(self._load_error)
         if self._engine is None:
-            # Calibrate before any model runs: inference libraries keep their worker threads
-            # spinning for a while after a call, which would slow the calibration down.
-            calibrate()
-            rss = resident_mb()
-            start = time.perf_counter()
-            engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
-            self.load_s = time.perf_counter() - start
-            one_blas_thread()  # after the load: it covers the libraries the engine brought
-            after = resident_mb()
-            self.load_mb = after - rss if rss is not None and after is not None else None
-            for _ in range(self.settings.warmup if self.cases else 0):
-                if "asr" in engine.tasks:
-                    engine.transcribe(
-                        self.audio.get(self.cases[0], engine.sample_rate), self.cases[0].language
-                    )
-                else:
-                    engine.synthesize(self.cases[0].text or "warm up", self.cases[0].language)  # type: ignore[attr-defined]
-            self._engine = engine
+            try:
+                self._engine = self._load()
+            except Exception as exc:
+                self._load_error = self._load_failure(exc)
+                raise SpeechlabError(self._load_error) from None
         return self._engine
+
+    def _load_failure(self, exc: Exception) -> str:
+        given = self.settings.model_options.get(self.name) or {}
+        options = f" with {', '.join(f'{k}={v!r}' for k, v in given.items())}" if given else ""
+        said = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        said = said if len(said) <= 300 else said[:297] + "..."
+        own = said if isinstance(exc, SpeechlabError) else f"{type(exc).__name__}: {said}".rstrip(": ")
+        return f"cannot load {self.name} on {self.device}{options}: {own}"
+
+    def unusable(self) -> str | None:
+        """Why no test of this run can measure (its baseline refused, its engine not loading),
+        or None; the engine is loaded here when it can be."""
+        if self.against.refused:
+            return self.against.refused
+        try:
+            self.engine  # noqa: B018 - loaded here, so that a load failure is said once
+        except SpeechlabError as exc:
+            return str(exc)
+        return None
+
+    def _load(self) -> Engine:
+        # Calibrate before any model runs: inference libraries keep their worker threads
+        # spinning for a while after a call, which would slow the calibration down.
+        calibrate()
+        rss = resident_mb()
+        start = time.perf_counter()
+        engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)
+        self.load_s = time.perf_counter() - start
+        one_blas_thread()  # after the load: it covers the libraries the engine brought
+        after = resident_mb()
+        self.load_mb = after - rss if rss is not None and after is not None else None
+        for _ in range(self.settings.warmup if self.cases else 0):
+            if "asr" in engine.tasks:
+                engine.transcribe(self.audio.get(self.cases[0], engine.sample_rate), self.cases[0].language)
+            else:
+                engine.synthesize(self.cases[0].text or "warm up", self.cases[0].language)  # type: ignore[attr-defined]
+        return engine
 
     @property
     def identity(self) -> ModelIdentity | None:

@@ -16,6 +16,8 @@ import pytest
 from ..errors import SpeechlabError
 from . import hookspecs, xdist
 from .fixtures import (
+    NO_MODEL,
+    _speech_model_usable,
     speech_case,
     speech_corpus,
     speech_intelligibility,
@@ -26,7 +28,7 @@ from .fixtures import (
     speech_voice,
     speech_voices,
 )
-from .options import add_options, load_settings, wanted
+from .options import add_options, load_settings, skips_asked, wanted
 from .stash import SESSION
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from .session import SpeechSession
 
 __all__ = [
+    "_speech_model_usable",
     "speech_case",
     "speech_corpus",
     "speech_intelligibility",
@@ -73,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("xdist"):  # the plugin marks cases for --dist loadgroup
         config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's test grouping")
     if not wanted(config):
+        if xdist.is_controller(config) and not skips_asked(config):
+            config.pluginmanager.register(ForgottenModel(), "speechlab-forgotten-model")
         return
     from ..io.devices import passive_waiting
     from .session import build
@@ -155,6 +160,42 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if xdist.is_worker(config) and SESSION in config.stash:
         xdist.group_cases(config, items)
+    if SESSION not in config.stash and not config.option.collectonly and not skips_asked(config):
+        speech = sum(bool(SPEECH_FIXTURES & set(getattr(i, "fixturenames", ()))) for i in items)
+        if speech and not xdist.is_worker(config):  # under xdist: ForgottenModel, on the controller
+            raise pytest.UsageError(forgotten(speech))
+
+
+SPEECH_FIXTURES = {"speech_case", "speech_model"}
+
+
+def forgotten(tests: int) -> str:
+    """A CI job that forgot the model must not pass with every speech test skipped."""
+    return (
+        f"speechlab: {tests} speech test(s) collected and no model to run them: pass "
+        "--speech-model=NAME or set [tool.speechlab] models (--speech-model=none skips them)"
+    )
+
+
+class ForgottenModel:
+    """Under xdist the controller collects nothing: it counts the speech tests its workers
+    skipped for want of a model, and makes the run a usage error as a plain run is."""
+
+    def __init__(self) -> None:
+        self.skipped = 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and NO_MODEL in str(report.longrepr):
+            self.skipped += 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.skipped:
+            terminalreporter.write_line(forgotten(self.skipped), red=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.skipped and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 class Reported:

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..errors import SpeechlabError
 from .xdist import AT_THE_END, is_worker
 
 if TYPE_CHECKING:  # imported by the session when a model runs; an inert run needs none of them
@@ -15,30 +14,44 @@ if TYPE_CHECKING:  # imported by the session when a model runs; an inert run nee
     from ..measure.run import ModelRun
 
 
+NO_MODEL = "no speech model selected: pass --speech-model=NAME"
+
+
 @pytest.fixture(scope="session")
 def speech_model(request: pytest.FixtureRequest) -> ModelRun:
     """The model under test on one device, loaded once per session and warmed up."""
     run: ModelRun | None = getattr(request, "param", None)
     if run is None:
-        pytest.skip("no speech model selected: pass --speech-model=NAME")
+        pytest.skip(NO_MODEL)
     if run.skip_reason:
         pytest.skip(run.skip_reason)
-    if run.against.refused:  # a baseline this run may not be compared with: one line, no traceback
-        pytest.fail(run.against.refused, pytrace=False)
-    problem = None
-    try:
-        run.engine  # noqa: B018 - load here, so that a load failure is a fixture error
-    except SpeechlabError as exc:  # a known problem (no weights, no network): one line, no traceback
-        problem = str(exc)
-    if problem:
-        pytest.fail(f"cannot load {run.name} on {run.device}: {problem}", pytrace=False)
     return run
+
+
+@pytest.fixture(autouse=True)
+def _speech_model_usable(request: pytest.FixtureRequest) -> None:
+    """A run no test can measure with (its baseline refused, its engine not loading: a bad
+    option value, missing weights) fails the first test that needs it in one line, and skips
+    the rest with the same line: not one traceback per test."""
+    run = getattr(getattr(request.node, "callspec", None), "params", {}).get("speech_model")
+    if run is not None and not run.skip_reason:
+        once(run)
+
+
+def once(run: ModelRun) -> None:
+    problem = run.unusable()
+    if problem is None:
+        return
+    if run.unusable_said:
+        pytest.skip(problem)
+    run.unusable_said = True
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture
 def speech_case() -> Case:
     """One manifest case; parametrised from the manifest when a model is selected."""
-    pytest.skip("no speech model selected: pass --speech-model=NAME")
+    pytest.skip(NO_MODEL)
 
 
 def _record(request: pytest.FixtureRequest, result: CaseResult) -> None:
@@ -92,14 +105,7 @@ def speech_intelligibility(
     """The case's text synthesised, then transcribed by the judge (``--speech-judge``)."""
     if speech_model.judge is None:
         pytest.skip("no judge: --speech-judge=none")
-    problem = None
-    try:
-        speech_model.judge.run.engine  # noqa: B018 - a judge that cannot load fails in one line
-    except SpeechlabError as exc:
-        problem = str(exc)
-    if problem:
-        judge = speech_model.judge.run
-        pytest.fail(f"cannot load the judge {judge.name} on {judge.device}: {problem}", pytrace=False)
+    once(speech_model.judge.run)  # a judge that cannot load fails one test in one line
     result = speech_model.judged(speech_case)
     if result.judge_score is not None:
         request.node.user_properties.append(("tts_judge_wer", result.judge_score.wer))

@@ -65,9 +65,18 @@ def _pyproject(config: pytest.Config) -> Path:
     return config.rootpath / "pyproject.toml"
 
 
+NO_MODEL = "none"  # --speech-model=none: run no model, the speech tests skipped on purpose
+
+
+def skips_asked(config: pytest.Config) -> bool:
+    return str(config.getoption("speech_model") or "").strip().lower() == NO_MODEL
+
+
 def wanted(config: pytest.Config) -> bool:
     """Whether this run asks anything of the plugin: a model, on the command line or in
     ``[tool.speechlab]``, or one of its actions. Otherwise it stays inert and imports nothing."""
+    if skips_asked(config):
+        return bool(config.getoption("update_baselines") or config.getoption("promote_to"))
     actions = ("speech_model", "update_baselines", "promote_to", "promote_reason", "promote_force")
     if any(config.getoption(name) for name in actions):
         return True
@@ -115,6 +124,8 @@ def load_settings(config: pytest.Config) -> Settings:
         return value
 
     values = {row.name: read(row) for row in OPTIONS if row.kind not in ("pairs", "tolerance")}
+    if [m.lower() for m in values["models"]] == [NO_MODEL]:
+        values["models"] = ()
     tolerances = Tolerances(**{row.name: read(row) for row in OPTIONS if row.kind == "tolerance"})
     given = frozenset(
         row.name for row in OPTIONS if row.kind == "tolerance" and config.getoption(row.dest) is not None

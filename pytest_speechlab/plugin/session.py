@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from ..core.case import Case
 from ..core.metrics import normalizer_id, scorer_id
 from ..core.settings import OPTIONS, Settings
 from ..engines import engine_class
-from ..errors import SpeechlabError
+from ..errors import SpeechlabError, SpeechlabWarning
 from ..gate.promotion import (
     SELECTION_OPTIONS,
     Evidence,
@@ -27,13 +28,16 @@ from ..gate.records import RunRecord
 from ..gate.verdicts import RunVerdict
 from ..io import devices
 from ..io.formats import split_spec
-from ..io.manifest import load_manifest, sha256_file
+from ..io.formats.writer import edited_transcripts
+from ..io.manifest import Manifest, load_manifest, sha256_file
+from ..io.manifest_check import check_cases
 from ..io.provenance import git_status, git_toplevel, utc_now
 from ..measure.judge import Judge
 from ..measure.run import AudioCache, ModelRun
-from ..store.atomic import write_atomic
+from ..store.atomic import shown, write_atomic
 from ..store.baselines import Baseline, Comparison, baseline_path, read_baseline
 from ..store.registry import Registry, check_transition, load_registry
+from .xdist import is_worker
 
 # Flags that would loosen a promotion's gate: it runs under the configured manifest, baselines
 # and thresholds only (``pyproject.toml`` and the registry), so that what passed is what a
@@ -92,6 +96,23 @@ def comparison(settings: Settings, model: str, device: str) -> Comparison:
     )
 
 
+def manifest_warnings(manifest: Manifest) -> list[str]:
+    """What looks wrong in the manifest, from its headers and transcripts (no decoding): a clip
+    too short for its words, an odd sample rate, duplicate files, a transcript edited beside its
+    audio that the manifest never took in."""
+    full = "(`speechlab manifest check` decodes the audio for the full check)"
+    lines = [f"{finding.message} {full}" for finding in check_cases(manifest.cases, samples=False)]
+    return lines + edited_transcripts(manifest.cases, shown(manifest.path))
+
+
+def warn(config: pytest.Config, lines: list[str]) -> None:
+    for line in lines:
+        try:
+            config.issue_config_time_warning(SpeechlabWarning(line), stacklevel=2)
+        except SpeechlabWarning:  # -W error made it one: a usage error's line, not a traceback
+            raise SpeechlabError(line) from None
+
+
 def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
     if not settings.models:
         if settings.update:
@@ -100,6 +121,8 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
     if settings.manifest is None:
         raise SpeechlabError("no manifest: pass --speech-manifest or set [tool.speechlab] manifest")
     manifest = load_manifest(settings.manifest, settings.audio_root)
+    if not is_worker(config):  # said once, by the process that reports
+        warn(config, manifest_warnings(manifest))
     cases = manifest.select(list(settings.tags))
     extra: dict[str, type] = {}
     for engines in config.hook.pytest_speechlab_engines():
@@ -242,7 +265,8 @@ def check_tree(
         if settings.promote_force:
             return refusals[0]
         raise SpeechlabError(
-            f"--promote-to: {refusals[0]} (outside git: --promote-force with --promote-reason)"
+            f"--promote-to: {refusals[0]} (outside git: --promote-force with --promote-reason, "
+            "or speechlab promote --force --reason)"
         )
     top = top.resolve()
     folders, used, audio = gate_paths(config, settings, runs, cases)
@@ -292,14 +316,11 @@ def keep_results(speech: SpeechSession, model: str, document: str) -> Path:
 
 
 def relative(path: Path | str | None, root: Path) -> str | None:
-    """``path`` relative to the project where it lies inside it: a history is committed, and a
-    path of the machine that promoted means nothing on another."""
+    """``path`` relative to the project (``../`` where it lies outside): a history is committed,
+    and a path of the machine that promoted means nothing on another."""
     if path is None:
         return None
-    try:
-        return Path(path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    return Path(os.path.relpath(Path(path).resolve(), root.resolve())).as_posix()
 
 
 def promotion_record(

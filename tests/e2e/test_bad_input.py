@@ -189,14 +189,34 @@ def test_interrupted_update_leaves_the_old_baseline(project, recorded):
     assert hashlib.sha256(before).hexdigest() == hashlib.sha256(project.baseline.read_bytes()).hexdigest()
 
 
-def test_a_model_that_cannot_load_errors_its_tests_with_one_line(project):
+def test_a_model_that_cannot_load_errors_one_test_in_one_line_and_skips_the_rest(project):
     missing = project.path / "no-such-model"
-    result = project.run(f"--speech-source=faster_whisper={missing}", "-k", "test_wer")
+    result = project.run(f"--speech-source=faster_whisper={missing}", "-k", "test_wer", "-rs")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    message = f"cannot load faster_whisper on cpu: model source {missing}: no such file or folder"
-    result.stdout.fnmatch_lines([message] * len(project.cases))
-    assert "Traceback" not in result.stdout.str() and "SpeechlabError" not in result.stdout.str()
-    assert result.parseoutcomes()["errors"] == len(project.cases)
+    options = "with compute_type='int8'"  # the throwaway project's (tests/projects.py)
+    message = f"cannot load faster_whisper on cpu {options}: model source {missing}: no such file or folder"
+    out = result.stdout.str()
+    assert "Traceback" not in out and "SpeechlabError" not in out
+    outcomes = result.parseoutcomes()
+    assert (outcomes["errors"], outcomes["skipped"]) == (1, len(project.cases) - 1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_wer*", message, f"SKIPPED [[]2[]] *: {message}"])
+    assert out.count("ERROR at setup") == 1
+
+
+def test_a_bad_option_value_is_one_line_with_the_engines_own_message_once(project):
+    """The option's value is not the plugin's to check (CTranslate2 decides which compute types
+    there are): the engine's own message, once, and every other test skipped with it, not a
+    traceback per test (27 of them, 3,151 lines, before)."""
+    result = project.run("--speech-option=faster_whisper.compute_type=int9")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    message = (
+        "cannot load faster_whisper on cpu with compute_type='int9': ValueError: Invalid compute type: int9"
+    )
+    assert out.count("ERROR at setup") == 1 and "Traceback" not in out and len(out.splitlines()) < 30
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_wer*", message, f"SKIPPED [[]*[]] *: {message}"])
+    outcomes = result.parseoutcomes()
+    assert outcomes["errors"] == 1 and outcomes["skipped"] >= len(project.cases) and "passed" not in outcomes
 
 
 @pytest.mark.parametrize("flag", ["--speech-wer-tolerance=nan", "--speech-latency-tolerance=inf"])

@@ -224,11 +224,16 @@ def test_ids_read_model_device_case(project):
     )
 
 
-def test_without_a_model_the_suite_is_skipped(project):
+def test_without_a_model_the_run_is_a_usage_error_unless_skips_are_asked_for(project):
+    """A CI job that forgot the model is not green with every speech test skipped."""
     result = project.run(model=None)
-    assert result.ret == 0
-    result.stdout.fnmatch_lines(["*no speech model selected: pass --speech-model=NAME*"])
-    assert "speechlab summary" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: speechlab: * speech test(s) collected and no model to run them: pass --speech-model=NAME *"]
+    )
+    asked = project.run("--speech-model=none", model=None)
+    assert asked.ret == 0 and asked.parseoutcomes()["skipped"] > 0
+    assert "speechlab summary" not in asked.stdout.str()
 
 
 def test_tag_selection(project):

@@ -110,7 +110,12 @@ def test_build_writes_a_manifest_that_loads(tmp_path, capsys):
     assert cases["card_one"].sha256 == sha256_file(cards.audio)
     entries = {e["id"]: e for e in yaml.safe_load((folder / "manifest.yaml").read_text())["cases"]}
     assert entries["alice_002"]["audio"] == "alice/002.wav" and entries["alice_002"]["sample_rate"] == 16000
-    assert main(["manifest", "build", str(folder), "--skip-missing"]) == 2  # no silent overwrite
+    written = (folder / "manifest.yaml").read_bytes()
+    capsys.readouterr()
+    assert main(["manifest", "build", str(folder), "--skip-missing"]) == 0  # brought up to date, not replaced
+    assert "is up to date (3 cases)" in capsys.readouterr().out
+    assert (folder / "manifest.yaml").read_bytes() == written
+    assert main(["manifest", "build", str(folder)]) == 2  # the untranscribed file: still said
     assert (
         main(["manifest", "build", str(folder), "--skip-missing", "--force", "-o", str(folder / "m.yaml")])
         == 0

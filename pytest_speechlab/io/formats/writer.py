@@ -20,8 +20,8 @@ import yaml
 
 from ...core.case import Case
 from ...errors import SpeechlabError
-from ..manifest import Header, reach, read_header, sha256_file, within
-from .common import build_case, unique
+from ..manifest import NONSPEECH_TAG, Header, reach, read_header, sha256_file, within
+from .common import BUCKETS, LONGEST, build_case, unique
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
 TRANSCRIPT_SUFFIXES = (".txt", ".lab")
@@ -122,3 +122,76 @@ def folder_cases(
         case = build_case(where, raw_id, resolved, text, header)
         cases.append((where, replace(case, sha256=sha256_file(audio))))
     return unique(str(root), cases), skipped
+
+
+DURATION_TAGS = {name for _, name in BUCKETS} | {LONGEST}
+
+
+def _derived(tag: str) -> bool:
+    """A tag ``folder_cases`` derives from a file (its duration, no words), not one added by hand."""
+    return tag == NONSPEECH_TAG or tag in DURATION_TAGS
+
+
+def _short(text: str, width: int = 60) -> str:
+    return repr(text if len(text) <= width else text[: width - 3] + "...")
+
+
+def refreshed(
+    existing: list[dict[str, Any]], fresh: list[dict[str, Any]], folder: Path
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The entries of a manifest in ``folder`` brought up to date with the audio folder's
+    ``fresh`` entries, matched by audio path: each text, sha256 and derived tag from the files,
+    every other field (an id, a tag or a language added by hand) kept. Audio new to the folder is
+    appended; an entry whose audio file is gone is dropped; one without a transcript is kept as
+    it is. Returns the entries and one line per change."""
+    by_audio = {e["audio"]: e for e in fresh}
+    entries, changes = [], []
+    for old in existing:
+        new = by_audio.pop(str(old.get("audio")), None)
+        if new is None:
+            if (folder / str(old.get("audio"))).exists():
+                entries.append(old)
+            else:
+                changes.append(f"{old.get('id')}: removed (its audio {old.get('audio')} is gone)")
+            continue
+        entry = dict(old)
+        if old.get("text") != new["text"]:
+            changes.append(f"{old['id']}: text {_short(str(old.get('text')))} -> {_short(new['text'])}")
+            entry["text"] = new["text"]
+        if old.get("sha256") not in (None, new.get("sha256")):
+            changes.append(f"{old['id']}: audio changed, its sha256 updated (re-record its baseline)")
+            entry["sha256"], entry["sample_rate"] = new.get("sha256"), new["sample_rate"]
+        tags = [*new.get("tags", []), *(t for t in old.get("tags", []) if not _derived(t))]
+        if tags != list(old.get("tags", [])):
+            entry["tags"] = tags
+        entries.append(entry)
+    ids = {e.get("id") for e in entries}
+    for new in by_audio.values():
+        if new["id"] in ids:
+            raise SpeechlabError(
+                f"{new['audio']}: its id {new['id']!r} is taken by another case of the manifest; "
+                "rename that case or the file"
+            )
+        changes.append(f"{new['id']}: added ({new['audio']})")
+        entries.append(new)
+    return entries, changes
+
+
+def edited_transcripts(cases: tuple[Case, ...], manifest: str) -> list[str]:
+    """One line per case whose transcript beside its audio (``x.txt``, else ``x.lab``) says
+    other than the manifest: an edit the manifest never saw, since it keeps its own copy."""
+    lines = []
+    for case in cases:
+        transcript = _transcript(case.audio) if case.offset_s is None and case.embedded is None else None
+        if transcript is None:
+            continue
+        try:
+            text = " ".join(transcript.read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text != " ".join(case.text.split()):
+            lines.append(
+                f"{manifest}: case {case.id}: {transcript.name} says {_short(text)}, the manifest "
+                f"{_short(case.text)}; speechlab manifest build updates the manifest"
+            )
+    return lines
