@@ -3,6 +3,7 @@ by hand, not a test (its figures are in docs/scale.md).
 
     python benchmarks/scale.py sizes 200 1000 5000      # wall time, per case, peak RSS
     python benchmarks/scale.py xdist 300 --rounds 2     # -n 0 against -n 2, side by side
+    python benchmarks/scale.py xdist bundled --rounds 2 # the same on the bundled manifest
 
 ``--beam-size 1`` (before the command) decodes greedily, to measure the plugin's cost at a third
 less wall time; the default is the engine's beam of 5.
@@ -17,6 +18,7 @@ controller's).
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import statistics
@@ -54,19 +56,24 @@ def manifest(folder: Path, cases: int) -> Path:
     return path
 
 
+BUNDLED = REPO / "data" / "manifest.yaml"
+
+
 def run(folder: Path, manifest_path: Path, *extra: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one pytest run of the accuracy suite on the manifest."""
-    (folder / "data").mkdir(exist_ok=True)
-    target = folder / "data" / manifest_path.name
-    # a manifest's audio may not leave its folder: copy the few clips beside it
-    audio = folder / "data" / "audio"
-    if not audio.exists():
-        audio.mkdir()
-        for source in (REPO / "data" / "audio").iterdir():
-            if source.stem in CLIPS:
-                shutil.copy(source, audio / source.name)
-    text = manifest_path.read_text().replace(str((REPO / "data" / "audio").resolve()) + "/", "audio/")
-    target.write_text(text)
+    target = manifest_path
+    if manifest_path != BUNDLED:
+        (folder / "data").mkdir(exist_ok=True)
+        target = folder / "data" / manifest_path.name
+        # a manifest's audio may not leave its folder: copy the few clips beside it
+        audio = folder / "data" / "audio"
+        if not audio.exists():
+            audio.mkdir()
+            for source in (REPO / "data" / "audio").iterdir():
+                if source.stem in CLIPS:
+                    shutil.copy(source, audio / source.name)
+        text = manifest_path.read_text().replace(str((REPO / "data" / "audio").resolve()) + "/", "audio/")
+        target.write_text(text)
     (folder / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
     (folder / "test_speech.py").write_text("from pytest_speechlab.suites.test_asr import *  # noqa: F403\n")
     command = [
@@ -95,26 +102,36 @@ def sizes(counts: list[int]) -> None:
             print(f"| {count} | {wall:.1f} | {wall / count * 1000:.0f} | {peak:.0f} |", flush=True)
 
 
-def xdist(count: int, rounds: int) -> None:
-    """-n 0, -n 2 --dist loadgroup and -n 2 --dist load, in turn, ``rounds`` times: each speed-up
-    is against the -n 0 run of its own round (this machine's speed drifts over minutes)."""
-    configs = {
-        "-n 2 --dist loadgroup": ("-n", "2", "--dist", "loadgroup"),
-        "-n 2 --dist load": ("-n", "2", "--dist", "load"),
-    }
+def judged(results: Path) -> list[tuple[str, str, str]]:
+    """Each case's id, hypothesis and verdict in a results file: what xdist must not change."""
+    data = json.loads(results.read_text())
+    return [(c["id"], c["hypothesis"], c["verdict"]) for c in data["cases"]]
+
+
+def xdist(count: str, rounds: int) -> None:
+    """-n 0, then -n 2 as a user types it (no --dist: the plugin's distribution) and -n 2 --dist
+    load, in turn, ``rounds`` times: each speed-up is against the -n 0 run of its own round (this
+    machine's speed drifts over minutes), and each run's hypotheses and verdicts must be the -n 0
+    run's. ``count``: a number of generated cases, or ``bundled`` for the bundled manifest."""
+    configs = {"-n 2": ("-n", "2"), "-n 2 --dist load": ("-n", "2", "--dist", "load")}
     ratios: dict[str, list[float]] = {name: [] for name in configs}
-    print("| round | run | wall s | speed-up |")
-    print("| ---: | --- | ---: | ---: |")
+    print("| round | run | wall s | speed-up | hypotheses and verdicts |")
+    print("| ---: | --- | ---: | ---: | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        path = manifest(folder, count)
+        path = BUNDLED if count == "bundled" else manifest(folder, int(count))
+        results = folder / "results.json"
         for i in range(1, rounds + 1):
-            serial, _ = run(folder, path)
-            print(f"| {i} | -n 0 | {serial:.1f} | x1.00 |", flush=True)
+            serial, _ = run(folder, path, f"--speech-results={results}")
+            expected = judged(results)
+            print(f"| {i} | -n 0 | {serial:.1f} | x1.00 | {len(expected)} cases |", flush=True)
             for name, extra in configs.items():
-                wall, _ = run(folder, path, *extra)
+                wall, _ = run(folder, path, *extra, f"--speech-results={results}")
+                same = "identical" if judged(results) == expected else "DIFFER"
                 ratios[name].append(serial / wall)
-                print(f"| {i} | {name} | {wall:.1f} | x{serial / wall:.2f} |", flush=True)
+                print(f"| {i} | {name} | {wall:.1f} | x{serial / wall:.2f} | {same} |", flush=True)
+                if same != "identical":
+                    raise SystemExit(f"{name}: hypotheses or verdicts differ from the -n 0 run's")
     for name, values in ratios.items():
         print(f"{name}: median speed-up x{statistics.median(values):.2f} over {rounds} round(s)")
 
@@ -125,7 +142,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     sub.add_parser("sizes").add_argument("counts", type=int, nargs="+")
     xd = sub.add_parser("xdist")
-    xd.add_argument("count", type=int)
+    xd.add_argument("count", help="cases to generate, or 'bundled' for the bundled manifest")
     xd.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     global BEAM_SIZE

@@ -62,6 +62,15 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
+@pytest.hookimpl(wrapper=True)  # before xdist's own, which makes an unset --dist "load"
+def pytest_cmdline_main(
+    config: pytest.Config,
+) -> Generator[None, int | pytest.ExitCode | None, int | pytest.ExitCode | None]:
+    if wanted(config):
+        xdist.choose_distribution(config)
+    return (yield)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "speech_latency: run this test on the latency subset of the manifest only"
@@ -73,8 +82,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "speech_task(task): run this test with the models doing task: asr or tts"
     )
     config.addinivalue_line("markers", "speech_speed: the speed suite, timed by pytest-benchmark")
-    if not config.pluginmanager.hasplugin("xdist"):  # the plugin marks cases for --dist loadgroup
-        config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's test grouping")
     if not wanted(config):
         if xdist.is_controller(config) and not skips_asked(config):
             config.pluginmanager.register(ForgottenModel(), "speechlab-forgotten-model")
@@ -144,13 +151,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if metafunc.definition.get_closest_marker("speech_robustness"):
             tags = set(session.settings.robustness_tags)
             cases = tuple(c for c in cases if tags & set(c.tags) and c.text.strip())
-        # a case's tests go to one xdist worker (with --dist loadgroup), so it is measured once
-        params = [
-            pytest.param(
-                c, id=c.id, marks=[*(getattr(pytest.mark, t) for t in c.tags), pytest.mark.xdist_group(c.id)]
-            )
-            for c in cases
-        ]
+        # the case id in the test's id: xdist's scheduler groups a case's tests by it (CaseScheduling)
+        params = [pytest.param(c, id=c.id, marks=[getattr(pytest.mark, t) for t in c.tags]) for c in cases]
         if not params:
             params = [pytest.param(None, id="no-cases", marks=pytest.mark.skip(reason="no case selected"))]
         metafunc.parametrize("speech_case", params)
@@ -159,7 +161,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own grouping
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if xdist.is_worker(config) and SESSION in config.stash:
-        xdist.group_cases(config, items)
+        xdist.group_cases(items)
     if SESSION not in config.stash and not config.option.collectonly and not skips_asked(config):
         speech = sum(bool(SPEECH_FIXTURES & set(getattr(i, "fixturenames", ()))) for i in items)
         if speech and not xdist.is_worker(config):  # under xdist: ForgottenModel, on the controller
@@ -390,7 +392,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if controller.repeated:
             terminalreporter.write_line(
                 f"speechlab: {controller.repeated} case(s) measured on more than one worker, "
-                "each judged once: --dist loadgroup measures each case once"
+                "each judged once: without --dist (or with --dist loadgroup) each case is measured once"
             )
     for run in speech.runs:
         for line in run_lines(run, speech.verdict(run)):

@@ -2,13 +2,13 @@
 on every worker's results merged.
 
 Each worker loads each model once, with its share of the cores (``io.devices.engine_threads``),
-and measures the cases it is sent; a case's tests are grouped (``xdist_group``), so with ``--dist
-loadgroup`` each case is transcribed once (``group_cases``). Corpus checks need every case, and
-latency must be timed where no other worker competes: on a worker, the tests that need either are
-skipped with the reason, and the controller, once every worker has finished, merges their results,
-times the latency subset alone with the whole machine (as a run without xdist does), judges,
-prints the one summary, writes the results, the baselines and the reports, and decides a
-promotion.
+and measures the cases it is sent; a case's tests go to one worker (``CaseScheduling``, the
+distribution of ``-n N`` unless ``--dist`` says otherwise), so each case is transcribed once.
+Corpus checks need every case, and latency must be timed where no other worker competes: on a
+worker, the tests that need either are skipped with the reason, and the controller, once every
+worker has finished, merges their results, times the latency subset alone with the whole machine
+(as a run without xdist does), judges, prints the one summary, writes the results, the
+baselines and the reports, and decides a promotion.
 """
 
 from __future__ import annotations
@@ -46,41 +46,54 @@ def own_gpu(config: pytest.Config, spec: str) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
 
 
-def group_cases(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On a worker: each case's tests one after another, and with ``--dist loadgroup`` in the
-    case's group, so that a case is transcribed on one worker only.
+def choose_distribution(config: pytest.Config) -> None:
+    """``-n N`` without ``--dist``: the plugin's own distribution (``CaseScheduling``), not
+    xdist's ``load``, which sends a case's tests to both workers and transcribes it twice (``-n
+    2`` was slower than no xdist). Before xdist's own ``pytest_cmdline_main``, which makes an
+    unset ``--dist`` ``load``."""
+    if config.getoption("numprocesses", default=None) and config.getoption("dist", default="no") == "no":
+        config.option.dist = "loadgroup"
 
-    In case order, ``--dist load``, which sends runs of consecutive tests, mostly keeps a case's
-    tests together too. The group is a suffix of the node id, which pytest-xdist (3.8) writes to
-    an attribute that pytest 9.2 no longer reads (pytest-xdist issue 1386): there every test
-    would be a group of its own, and most cases transcribed on both workers. Where the suffix is
-    missing after xdist's hook, it is written here the way the running pytest keeps node ids."""
+
+def case_scope(nodeid: str, case_ids: frozenset[str]) -> str:
+    """The group a test is scheduled in: its case (the manifest id in its parameters), so that
+    each case's tests run on one worker and it is transcribed once; a test of no case (the
+    corpus, the slices) is a group of its own. An ``@group`` suffix xdist wrote (for a user's own
+    ``xdist_group`` mark) is kept."""
+    suffix = nodeid.rpartition("]")[2]
+    if "@" in suffix:
+        return suffix.rpartition("@")[2]
+    params = nodeid.partition("[")[2]
+    case = next((part for part in reversed(params[:-1].split("-")) if part in case_ids), None)
+    return f"case {case}" if case else nodeid
+
+
+def case_scheduler(config: pytest.Config, log: Any, case_ids: frozenset[str]) -> Any:
+    """xdist's ``--dist loadgroup`` scheduler, grouping by case from the node id as it is: the
+    node ids stay the ones pytest accepts back (xdist's groups are an ``@name`` suffix, which
+    pytest 9.2 mangles into ``test[...]@name]``)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CaseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return case_scope(nodeid, case_ids)
+
+    return CaseScheduling(config, log)
+
+
+def group_cases(items: list[pytest.Item]) -> None:
+    """On a worker: each case's tests one after another, in case order, as they are sent."""
     first: dict[str, int] = {}
     keys = [_case_id(item) or item.nodeid for item in items]
     for key in keys:
         first.setdefault(key, len(first))
     order = sorted(range(len(items)), key=lambda i: first[keys[i]])
     items[:] = [items[i] for i in order]
-    if not config.getvalue("loadgroup"):
-        return
-    for item in items:
-        mark = item.get_closest_marker("xdist_group")
-        if mark is None or not mark.args or "@" in item.nodeid.rpartition("]")[2]:
-            continue
-        _set_nodeid(item, f"{item.nodeid}@{mark.args[0]}")
 
 
 def _case_id(item: pytest.Item) -> str | None:
     case = getattr(getattr(item, "callspec", None), "params", {}).get("speech_case")
     return getattr(case, "id", None)
-
-
-def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
-    structured = getattr(item, "_id", None)
-    if structured is not None and hasattr(type(structured), "parse"):  # pytest 9.2 and later
-        item._id = type(structured).parse(nodeid)
-    else:
-        item._nodeid = nodeid  # type: ignore[attr-defined]
 
 
 def worker_output(config: pytest.Config, speech: SpeechSession) -> None:
@@ -124,6 +137,12 @@ class Controller:
             if run.id in output["runs"]:
                 self.repeated += run.merge(output["runs"][run.id])
         self.speech.deselected = max(self.speech.deselected, output["deselected"])
+
+    @pytest.hookimpl
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if config.getoption("dist") != "loadgroup":
+            return None  # the user chose another: xdist's own
+        return case_scheduler(config, log, frozenset(c.id for c in self.speech.manifest_cases))
 
     @pytest.hookimpl
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:

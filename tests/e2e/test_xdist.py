@@ -98,9 +98,9 @@ def events(project: Project) -> list[dict[str, Any]]:
 
 @pytest.mark.slow  # run first: see tests/conftest.py
 def test_two_workers_give_the_same_run_time_latency_after_them_and_promote_once(project: Project, recorded):
-    """--dist loadgroup: every case measured once, on one worker, with one BLAS thread; the
-    controller merges, times the latency subset after the workers are done, prints one summary
-    and records the promotion the run passed once."""
+    """-n 2 as a user types it, without --dist: every case measured once, on one worker (the
+    plugin's distribution), with one BLAS thread; the controller merges, times the latency subset
+    after the workers are done, prints one summary and records the promotion the run passed once."""
     recorded(project)
     serial, parallel = project.path / "serial.json", project.path / "parallel.json"
     assert project.run(f"--speech-results={serial}").ret == 0
@@ -109,7 +109,7 @@ def test_two_workers_give_the_same_run_time_latency_after_them_and_promote_once(
     registry.write_text(REGISTRY)
     (project.path / ".gitignore").write_text("timeline.jsonl\nparallel.json\n")
     commit_all(project.path)
-    args = (f"--speech-results={parallel}", "--promote-to=candidate", "-n", "2", "--dist", "loadgroup", "-rs")
+    args = (f"--speech-results={parallel}", "--promote-to=candidate", "-n", "2", "-rs")
     result = project.run(*args, subprocess=True)
     assert result.ret == 0, result.stdout.str()
     assert registry.read_text().count("to: candidate") == 1
@@ -178,10 +178,15 @@ def test_a_failing_run_blocks_the_promotion_once(project: Project, recorded):
     registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
     commit_all(project.path)
-    result = project.run("--promote-to=candidate", "-n", "2", "--dist", "loadgroup", subprocess=True)
+    result = project.run("--promote-to=candidate", "-n", "2", subprocess=True)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.stdout.str().count("promotion to candidate BLOCKED") == 1
     assert registry.read_text() == REGISTRY
+    # each failing test is named by an id pytest takes back (not test_wer[...]@case])
+    failed = [line.split()[1] for line in result.stdout.lines if line.startswith("FAILED ")]
+    assert failed and all("@" not in nodeid and nodeid.endswith("]") for nodeid in failed), failed
+    again = project.run("--collect-only", "-q", failed[0])
+    assert again.ret == 0 and failed[0] in again.stdout.str() and "1 test collected" in again.stdout.str()
 
 
 @pytest.mark.slow  # run first: see tests/conftest.py
