@@ -13,6 +13,7 @@ anything that competition can explain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -83,7 +84,7 @@ class Check:
     baseline: float
     limit: float
     tolerance: str
-    floor: float = float("-inf")  # a lower limit too, for figures that may not drop either
+    floor: float = -math.inf  # a lower limit too, for figures that may not drop either
     change: Significance | None = None  # corpus WER, CER, latency and slices: paired bootstraps
     against: str = "baseline"  # what ``baseline`` is: robustness checks compare with the clean WER
     load: Load | None = None  # latency checks: how busy the machine was while timing
@@ -136,8 +137,8 @@ class Check:
             "line": self.describe(),
             "measured": self.measured,
             "baseline": self.baseline,
-            "limit": None if self.limit == float("inf") else self.limit,
-            "floor": None if self.floor == float("-inf") else self.floor,
+            "limit": None if self.limit == math.inf else self.limit,
+            "floor": None if self.floor == -math.inf else self.floor,
             "tolerance": self.tolerance,
             "against": self.against,
             "count_note": self.note,
@@ -156,9 +157,9 @@ class Check:
             data["metric"],
             data["measured"],
             data["baseline"],
-            float("inf") if data["limit"] is None else data["limit"],
+            math.inf if data["limit"] is None else data["limit"],
             data["tolerance"],
-            float("-inf") if data["floor"] is None else data["floor"],
+            -math.inf if data["floor"] is None else data["floor"],
             Judged(change["significant"], change["line"]) if change else None,
             data["against"],
             Load(others) if others is not None else None,
@@ -170,7 +171,7 @@ class Check:
     def describe(self) -> str:
         low = self.measured < self.floor - 1e-9
         verdict = "within" if self.within else ("below" if low else "exceeds")
-        bound = self.floor if low or self.limit == float("inf") else self.limit
+        bound = self.floor if low or self.limit == math.inf else self.limit
         line = (
             f"{self.metric} {self.measured:.4g} {verdict} limit {bound:.4g} "
             f"({self.against} {self.baseline:.4g}, tolerance {self.tolerance})"

@@ -126,11 +126,10 @@ class Evidence:
         """Headline figures per device, for the history entry."""
         figures: dict[str, Any] = {}
         for run in self.runs:
-            row: dict[str, Any] = {}
-            if run.corpus is not None:
-                corpus = run.corpus
-                row |= {"corpus_wer": round(corpus.wer, 4), "corpus_cer": round(corpus.cer, 4)}
-                row["corpus_rtf"] = round(corpus.rtf, 4)
+            corpus = run.corpus
+            row: dict[str, Any] = (
+                {f"corpus_{k}": round(getattr(corpus, k), 4) for k in ("wer", "cer", "rtf")} if corpus else {}
+            )
             timed = [c for c in run.cases if c.latency_ms.get("runs", 1) > 1]
             if timed:
                 row["latency_subset_median_ms"] = round(sum(c.latency_ms["median"] for c in timed), 1)
@@ -261,7 +260,7 @@ def builtin_vetoes(evidence: Evidence, tasks: tuple[str, ...]) -> list[str]:
         ]
         reasons += [f"{where}: {r}" for r in _coverage(evidence, run, set(tasks))]
         for metric, limit in ceilings.items():
-            value = getattr(run.corpus, metric, None) if run.corpus else None
+            value = getattr(run.corpus, metric, None)
             if value is None:
                 reasons.append(f"{where}: no corpus {metric} measured for the {evidence.target} ceiling")
             elif value > limit:

@@ -85,7 +85,7 @@ def slice_report(results: Sequence[CaseResult], tol: Tolerances) -> SliceReport:
     groups = slice_groups(results)
     before = {r.case.id: e for r in results if (e := stored_errors(r)) is not None}
     after = {r.case.id: case_errors(r) for r in results}
-    changes = compare(groups, before, after, tolerance=tol.wer, method=CORRECTION) if before else ()
+    changes = compare(groups, before, after, tolerance=tol.wer, method=CORRECTION)  # none without `before`
     return SliceReport(figures(groups, after), changes)
 
 

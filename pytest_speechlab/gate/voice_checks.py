@@ -11,6 +11,7 @@ with the same tolerances. A figure the baseline holds but this run could not mea
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeGuard
 
 from ..core.settings import Tolerances
@@ -22,9 +23,7 @@ NAMES = {"dnsmos": "DNSMOS", "similarity": "speaker similarity", "pitch": "pitch
 
 def _floor(metric: str, measured: float, baseline: float, tolerance: float) -> Check:
     """A figure that may not drop by more than ``tolerance``."""
-    return Check(
-        metric, measured, baseline, float("inf"), f"-{tolerance:g} absolute", floor=baseline - tolerance
-    )
+    return Check(metric, measured, baseline, math.inf, f"-{tolerance:g} absolute", floor=baseline - tolerance)
 
 
 def _number(value: Any) -> TypeGuard[float]:

@@ -55,19 +55,30 @@ class RunAnalysis:
 
     def what_changed(self) -> list[str]:
         """The corpus's "what changed" lines; none when no transcript changed."""
-        if self.change is None or not self.change.cases:
-            return []
-        return describe_run_change(self.change, cases=SHOWN_CASES).splitlines()
+        return _lines(self.change)
 
     def as_dict(self) -> dict[str, Any]:
-        change = self.change.as_dict(top=ALL) if self.change else None
+        change = _whole(self.change) if self.change else None
         if change is not None:
             change.pop("cases")  # each case carries its own change
         return {
-            "errors": self.errors.as_dict(top=ALL),
-            "baseline_errors": self.baseline.as_dict(top=ALL) if self.baseline else None,
+            "errors": _whole(self.errors),
+            "baseline_errors": _whole(self.baseline) if self.baseline else None,
             "change": change,
         }
+
+
+def _whole(record: RunErrors | RunChange) -> dict[str, Any]:
+    """The record with every entry of its lists, as the results file keeps it."""
+    return record.as_dict(top=ALL)  # pragma: no mutate  (top=None slices the lists as far as ALL)
+
+
+def _lines(change: RunChange | None) -> list[str]:
+    """The "what changed" lines of ``change``, its worst ``SHOWN_CASES`` cases in full; none when
+    no transcript changed."""
+    if change is None or not change.cases:
+        return []
+    return describe_run_change(change, cases=SHOWN_CASES).splitlines()
 
 
 def change_over(results: Iterable[CaseResult]) -> RunChange:
@@ -80,8 +91,7 @@ def change_over(results: Iterable[CaseResult]) -> RunChange:
 
 
 def describe_change_over(results: Iterable[CaseResult]) -> list[str]:
-    change = change_over(results)
-    return describe_run_change(change, cases=SHOWN_CASES).splitlines() if change.cases else []
+    return _lines(change_over(results))
 
 
 def run_analysis(results: Sequence[CaseResult]) -> RunAnalysis:
