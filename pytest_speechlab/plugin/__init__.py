@@ -255,6 +255,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[RunRecor
     """Ask every promotion hook; apply the change only if none objects, else fail the run.
     ``document`` is the results file's text, whose digest the evidence carries."""
     from ..gate.promotion import Evidence, not_run
+    from ..store.atomic import shown
     from ..store.registry import change_status
     from .session import keep_results, promotion_record
 
@@ -306,7 +307,7 @@ def _promote(session: pytest.Session, speech: SpeechSession, data: list[RunRecor
         commit = change["commit"] or "(not a git repository)"
         unverified = speech.unverified_tree
         speech.promotion = [
-            f"{model}: {change['from']} -> {target}, recorded in {speech.registry.path}",
+            f"{model}: {change['from']} -> {target}, recorded in {shown(speech.registry.path)}",
             f"results sha256 {evidence.results_sha256[:16]}..., commit {commit}",
             *([f"NOT verified, forced ({settings.promote_reason}): {unverified}"] if unverified else []),
             *(f"moved: {line}" for line in change.get("since_last_promotion") or []),

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..core.case import Case
+
 if TYPE_CHECKING:
     from .session import SpeechSession
 
@@ -78,22 +80,30 @@ def case_scheduler(config: pytest.Config, log: Any, case_ids: frozenset[str]) ->
         def _split_scope(self, nodeid: str) -> str:
             return case_scope(nodeid, case_ids)
 
+    config.option.loadscopereorder = False  # the collection's order (longest first), not by test count
     return CaseScheduling(config, log)
 
 
 def group_cases(items: list[pytest.Item]) -> None:
-    """On a worker: each case's tests one after another, in case order, as they are sent."""
+    """On a worker (every worker collects alike, and the scheduler hands out cases in this
+    order): each case's tests one after another, the longest audio first, so that no worker is
+    left with a long recording while the other idles; the tests of no case after them."""
     first: dict[str, int] = {}
-    keys = [_case_id(item) or item.nodeid for item in items]
+    cases = [_case(item) for item in items]
+    keys = [case.id if case else item.nodeid for case, item in zip(cases, items, strict=True)]
     for key in keys:
         first.setdefault(key, len(first))
-    order = sorted(range(len(items)), key=lambda i: first[keys[i]])
-    items[:] = [items[i] for i in order]
+
+    def longest_first(i: int) -> tuple[bool, float, int]:
+        case = cases[i]
+        return (case is None, -case.duration_s if case else 0.0, first[keys[i]])
+
+    items[:] = [items[i] for i in sorted(range(len(items)), key=longest_first)]
 
 
-def _case_id(item: pytest.Item) -> str | None:
+def _case(item: pytest.Item) -> Case | None:
     case = getattr(getattr(item, "callspec", None), "params", {}).get("speech_case")
-    return getattr(case, "id", None)
+    return case if isinstance(case, Case) else None
 
 
 def worker_output(config: pytest.Config, speech: SpeechSession) -> None:
