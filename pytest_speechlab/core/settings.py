@@ -82,6 +82,10 @@ class Settings:
     report: Path | None = None
     robustness_tags: tuple[str, ...] = ("robustness",)
     robustness_examples: str = "ci"  # the hypothesis profile of the robustness suite: ci or wide
+    ray: str | None = None  # a Ray cluster for the accuracy pass: "auto" or its address (measure.ray_pass)
+    ray_latency: bool = False  # time the latency subset on the cluster too (else here, after the pass)
+    ray_audio: str = "bytes"  # decoded audio through the object store, or "path": actors read the file
+    ray_cpus: int = 1  # CPUs (and engine threads) per actor on a run on cpu
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,17 @@ OPTIONS = (
            "allow a promotion that skips a stage (needs --promote-reason); the gate still runs"),
     Option("promote_restore", "--promote-restore", None, "switch",
            "with --promote-to: bring a deprecated model back, through the gate (speechlab restore)"),
+    Option("ray", "--speech-ray", "ray", "text",
+           "transcribe on a Ray cluster (the ray extra): auto (the cluster this machine is in) or its "
+           "address, HOST:PORT or ray://HOST:PORT", "auto|ADDRESS"),
+    Option("ray_latency", "--speech-ray-latency", None, "switch",
+           "with --speech-ray: time the latency subset on the cluster too (default: here, after the pass)",
+           fixed=True),
+    Option("ray_audio", "--speech-ray-audio", "ray_audio", "choice",
+           "with --speech-ray: send decoded audio through the object store (bytes), or let the actors "
+           "read each case's file (path: the cluster must see the same paths)", choices=("bytes", "path")),
+    Option("ray_cpus", "--speech-ray-cpus", "ray_cpus", "count",
+           "with --speech-ray, on cpu: CPUs (and engine threads) per actor", "N"),
     Option("latency_tags", None, "latency_tags", "list"),
     Option("robustness_tags", None, "robustness_tags", "list"),
 )  # fmt: skip

@@ -329,6 +329,7 @@ class RunRecord:
     load_s: float | None = None
     load_mb: float | None = None
     machine: dict[str, Any] | None = None
+    cluster: dict[str, Any] | None = None  # where the accuracy pass ran, when not here (a Ray cluster)
     verdict: VerdictRecord | None = None
     corpus: CorpusRecord | None = None
     timestamps: dict[str, Any] | None = None  # pooled word-timestamp error, or why not measured
@@ -362,6 +363,7 @@ class RunRecord:
             "load_s": self.load_s,
             "load_mb": self.load_mb,
             "machine": self.machine,
+            **({"cluster": self.cluster} if self.cluster is not None else {}),
             "verdict": self.verdict.to_json() if self.verdict else None,
             "corpus": self.corpus.to_json() if self.corpus else None,
             "timestamps": self.timestamps,

@@ -32,6 +32,7 @@ from .options import add_options, load_settings, skips_asked, wanted
 from .stash import SESSION
 
 if TYPE_CHECKING:
+    from ..core.case import Case
     from ..gate.promotion import Evidence
     from ..gate.records import RunRecord
     from ..measure.run import ModelRun
@@ -95,6 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if xdist.is_worker(config):
             xdist.own_gpu(config, settings.device)
         session = build(config, settings)
+        if settings.ray:
+            from ..measure.ray_pass import check
+
+            check(settings, xdist.is_controller(config) or xdist.is_worker(config))
     except SpeechlabError as exc:
         raise pytest.UsageError(str(exc)) from None
     if session is None:
@@ -102,6 +107,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = session
     _wire_retiming(session)
     config.pluginmanager.register(Reported(session), "speechlab-reported")
+    if settings.ray:
+        config.pluginmanager.register(OnRay(session), "speechlab-ray")
     if xdist.is_controller(config):  # it runs no test: it merges and judges
         config.pluginmanager.register(xdist.Controller(session), "speechlab-xdist")
     else:
@@ -214,6 +221,48 @@ class Reported:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.speech.reported.add(report.nodeid)
+
+
+class OnRay:
+    """``--speech-ray``: before the first test, each speech-to-text run's accuracy pass over the
+    cases the selected tests need goes to the Ray cluster (``measure.ray_pass``); the tests then
+    read its results, and the run is judged here as a serial one."""
+
+    def __init__(self, speech: SpeechSession) -> None:
+        self.speech = speech
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        config = session.config
+        broken = session.testsfailed and not config.option.continue_on_collection_errors
+        if config.option.collectonly or broken:
+            return
+        from ..measure.ray_pass import on_ray
+
+        for run in self.speech.runs:
+            cases = ray_cases(session.items, run)
+            if run.skip_reason or "asr" not in run.engine_cls.tasks or not cases or run.unusable():
+                continue  # nothing to send; a run that cannot load says so in its first test
+            try:
+                self.speech.ray[run.id] = on_ray(run, cases, self.speech.settings)
+            except SpeechlabError as exc:
+                raise pytest.UsageError(str(exc)) from None
+
+
+def ray_cases(items: list[pytest.Item], run: ModelRun) -> list[Case]:
+    """The cases of ``run`` the selected tests measure: each test's case, and every case for a
+    test of the corpus (in manifest order)."""
+    wanted: set[str] = set()
+    whole = False
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("speech_model") is not run:
+            continue
+        case = params.get("speech_case")
+        if case is not None:
+            wanted.add(case.id)
+        whole = whole or "speech_corpus" in getattr(item, "fixturenames", ())
+    return [c for c in run.cases if whole or c.id in wanted]
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -365,6 +414,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if not run.skip_reason and (run.results or run.syntheses):
                 speech.updates.append(_update(speech, run))
     data = [run_record(run, speech.verdict(run)) for run in speech.runs]
+    for record, run in zip(data, speech.runs, strict=True):  # the pass ran on a Ray cluster
+        record.cluster = speech.ray[run.id].as_dict() if run.id in speech.ray else None
     document = dumps(results_document(data))  # the file, and what a promotion's digest is of
     if speech.settings.results:
         write_atomic(speech.settings.results, document)
@@ -381,7 +432,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     speech = config.stash.get(SESSION, None)
     if speech is None or config.option.collectonly:
         return
-    from ..report.terminal import comparison_lines, run_lines
+    from ..report.terminal import comparison_lines, ray_lines, run_lines
 
     terminalreporter.write_sep("=", "speechlab summary")
     controller = config.pluginmanager.get_plugin("speechlab-xdist")
@@ -396,8 +447,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 "each judged once: without --dist (or with --dist loadgroup) each case is measured once"
             )
     for run in speech.runs:
-        for line in run_lines(run, speech.verdict(run)):
+        lines = run_lines(run, speech.verdict(run))
+        if run.id in speech.ray:  # under the run's title
+            lines[1:1] = ray_lines(speech.ray[run.id])
+        for line in lines:
             terminalreporter.write_line(line)
+    for run in speech.runs:
+        if run.id in speech.ray and speech.ray[run.id].lost:
+            terminalreporter.write_line(speech.ray[run.id].lost_line(run.label), red=True)
     for line in comparison_lines(speech.runs):
         terminalreporter.write_line(line)
     for lines in speech.updates:

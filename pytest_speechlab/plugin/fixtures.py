@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .stash import SESSION
 from .xdist import AT_THE_END, is_worker
 
 if TYPE_CHECKING:  # imported by the session when a model runs; an inert run needs none of them
@@ -33,9 +34,22 @@ def _speech_model_usable(request: pytest.FixtureRequest) -> None:
     """A run no test can measure with (its baseline refused, its engine not loading: a bad
     option value, missing weights) fails the first test that needs it in one line, and skips
     the rest with the same line: not one traceback per test."""
-    run = getattr(getattr(request.node, "callspec", None), "params", {}).get("speech_model")
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    run = params.get("speech_model")
     if run is not None and not run.skip_reason:
         once(run)
+        on_ray(request, run, params.get("speech_case"))
+
+
+def on_ray(request: pytest.FixtureRequest, run: ModelRun, case: Case | None) -> None:
+    """A case the Ray pass lost (or whose engine failed there) fails its tests, and a lost case
+    the tests of the whole corpus, in one line: never measured again here, never judged as part of
+    a whole (``--speech-ray``)."""
+    speech = request.config.stash.get(SESSION, None)
+    outcome = speech.ray.get(run.id) if speech is not None else None
+    problem = outcome.problem(run.label, getattr(case, "id", None)) if outcome is not None else None
+    if problem:
+        pytest.fail(problem, pytrace=False)
 
 
 def once(run: ModelRun) -> None:

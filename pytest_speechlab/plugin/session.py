@@ -33,6 +33,7 @@ from ..io.manifest import Manifest, load_manifest, sha256_file
 from ..io.manifest_check import check_cases
 from ..io.provenance import git_status, git_toplevel, utc_now
 from ..measure.judge import Judge
+from ..measure.ray_pass import RayOutcome
 from ..measure.run import AudioCache, ModelRun
 from ..store.atomic import shown, write_atomic
 from ..store.baselines import Baseline, Comparison, baseline_path, read_baseline
@@ -63,6 +64,7 @@ class SpeechSession:
     reported: set[str] = field(default_factory=set)  # node ids that reported an outcome
     unverified_tree: str | None = None  # why the gate's files could not be verified as committed
     verdicts: dict[str, RunVerdict] = field(default_factory=dict)  # run id -> its verdict, once judged
+    ray: dict[str, RayOutcome] = field(default_factory=dict)  # run id -> its pass on a Ray cluster
 
     def verdict(self, run: ModelRun) -> RunVerdict | None:
         return self.verdicts.get(run.id)
@@ -364,6 +366,7 @@ def promotion_record(
             "warmup": settings.warmup,
             "new_cases": settings.new_cases,
             "judge": settings.judge,
+            **({"ray": {run_id: o.as_dict() for run_id, o in speech.ray.items()}} if speech.ray else {}),
         },
         "tolerances": tolerances,
         "tests": {

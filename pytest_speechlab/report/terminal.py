@@ -18,6 +18,7 @@ from ..gate.checks import PASS, robustness_check
 from ..gate.slice_checks import SliceReport
 from ..gate.verdicts import PRECEDENCE, Part, RunVerdict
 from ..measure.quality import DNSMOS
+from ..measure.ray_pass import RayOutcome
 from ..measure.results import CaseResult, PerturbedResult, SynthesisResult
 from ..measure.run import ModelRun
 from ..measure.word_timestamps import pooled
@@ -117,6 +118,24 @@ def run_lines(run: ModelRun, verdict: RunVerdict | None) -> list[str]:
     beyond = verdict.beyond_the_limit()
     lines += ["  beyond the limit without failing:", *(f"    {line}" for line in beyond)] if beyond else []
     return [*lines, f"  overall: {verdict.overall}"]
+
+
+def ray_lines(outcome: RayOutcome) -> list[str]:
+    """Where the accuracy pass ran: the cluster, its nodes and devices, and what went wrong there."""
+    devices = sorted({d.partition(": ")[2] for d in outcome.devices()})
+    latency = "on the cluster" if outcome.latency == "cluster" else "here, after the pass"
+    lines = [
+        f"  transcribed on Ray ({outcome.address}, Ray {outcome.ray_version}): {outcome.nodes} node(s), "
+        f"{len(outcome.actors)} actor(s) on {', '.join(devices) or 'none'}, {outcome.cases} case(s) in "
+        f"{outcome.seconds:.1f} s, audio as {outcome.audio}; latency subset timed {latency}"
+    ]
+    if outcome.died:
+        lines.append(
+            f"  Ray: {len(outcome.died)} actor(s) lost mid-run ({'; '.join(outcome.died)}); "
+            f"{outcome.sent_again} case(s) sent again, each judged once"
+        )
+    lines += [f"  Ray: {line}" for line in outcome.refused]
+    return lines
 
 
 def not_passing_lines(verdict: RunVerdict) -> list[str]:
