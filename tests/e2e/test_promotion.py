@@ -412,7 +412,8 @@ def test_outside_git_a_promotion_needs_force_and_a_reason_and_says_so(project, r
     recorded(project)
     line = (
         "--promote-to: not a git repository: the baselines, manifest and thresholds cannot be "
-        "verified as committed (outside git: --promote-force with --promote-reason)"
+        "verified as committed (outside git: --promote-force with --promote-reason, or speechlab "
+        "promote --force --reason)"
     )
     assert_refused(project, registry, line)
     forced = project.run("--promote-to=candidate", "--promote-force", "--promote-reason=no git on this box")
