@@ -88,7 +88,9 @@ def tree_refusals(
     changed = [
         line[3:]
         for line in porcelain
-        if line.strip() and (not line.startswith("!!") or line[3:] in (used or ()))
+        if line.strip()
+        and (not line.startswith("!!") or line[3:] in (used or ()))
+        and "__pycache__/" not in line  # Python's bytecode of a suite: its source is what judges
     ]
     reasons = []
     if changed:

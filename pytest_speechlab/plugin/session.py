@@ -144,7 +144,9 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
             runs.append(
                 ModelRun(model, device, cls, model_settings, cases, audio, against, skip_reason=reason)
             )
-    unverified = check_tree(config, settings, runs, manifest.cases) if settings.promote_to else None
+    # the process that decides the promotion checks the tree; a worker, compiling as it collects, does not
+    checked = settings.promote_to and not is_worker(config)
+    unverified = check_tree(config, settings, runs, manifest.cases) if checked else None
     assign_judges(runs, settings, registry, extra, audio)
     speech = SpeechSession(settings, cases, not settings.tags, runs, registry, manifest.cases)
     speech.unverified_tree = unverified

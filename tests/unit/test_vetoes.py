@@ -299,6 +299,14 @@ def test_an_ignored_file_counts_only_where_the_run_uses_it():
     assert tree_refusals(lines, used=set()) == []
 
 
+def test_python_bytecode_beside_the_suite_is_never_a_change_that_judges_the_run():
+    """Untracked too: an xdist worker compiles the suite while another checks the tree."""
+    lines = ["?? suites/__pycache__/test_asr.cpython-312-pytest-9.2.0.pyc", "?? suites/test_asr.py"]
+    assert tree_refusals(lines) == [
+        "1 uncommitted change(s) to what judges the run (suites/test_asr.py): commit them first"
+    ]
+
+
 def test_gate_files_outside_the_repository_are_refused():
     assert tree_refusals([], outside=["/elsewhere/baselines"]) == [
         "outside the git repository, so never verified as committed: /elsewhere/baselines"
