@@ -144,10 +144,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def _baselines_folder() -> Path:
     """The project's baselines folder: ``[tool.speechlab] baselines`` of ./pyproject.toml."""
-    from .io.pyproject import read_file_settings
-
-    pyproject = Path("pyproject.toml").resolve()
-    return pyproject.parent / str(read_file_settings(pyproject).get("baselines") or "baselines")
+    return Path(read_file_settings(Path("pyproject.toml")).get("baselines") or "baselines")
 
 
 def touched_models(
@@ -423,15 +420,8 @@ def cmd_manifest_build(args: argparse.Namespace) -> int:
     out = (Path(args.out) if args.out else folder / "manifest.yaml").resolve()
     update = out.exists() and not args.force
     existing = _written_entries(out) if update else []
-    known = {(out.parent / str(e.get("audio"))).resolve() for e in existing}
-    cases, skipped = folder_cases(folder, True, root)
-    missing = [p for p in skipped if p.resolve() not in known]
-    if missing and not args.skip_missing:
-        p = missing[0]
-        raise SpeechlabError(
-            f"{p}: no transcript beside it ({p.stem}.txt or {p.stem}.lab); "
-            "pass --skip-missing to leave such files out"
-        )
+    covered = frozenset((out.parent / str(e.get("audio"))).resolve() for e in existing)
+    cases, missing = folder_cases(folder, args.skip_missing, root, covered)
     entries = [entry(c, out.parent, audio_root=root) for c in cases]
     if update:
         return _update_manifest(out, existing, entries, missing)

@@ -16,7 +16,7 @@ import pytest
 from ..errors import SpeechlabError
 from . import hookspecs, xdist
 from .fixtures import (
-    NO_MODEL,
+    NO_MODEL_REASON,
     _speech_model_usable,
     speech_case,
     speech_corpus,
@@ -194,7 +194,7 @@ class ForgottenModel:
         self.skipped = 0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.skipped and NO_MODEL in str(report.longrepr):
+        if report.skipped and NO_MODEL_REASON in str(report.longrepr):
             self.skipped += 1
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # imported by the session when a model runs; an inert run nee
     from ..measure.run import ModelRun
 
 
-NO_MODEL = "no speech model selected: pass --speech-model=NAME"
+NO_MODEL_REASON = "no speech model selected: pass --speech-model=NAME"
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def speech_model(request: pytest.FixtureRequest) -> ModelRun:
     """The model under test on one device, loaded once per session and warmed up."""
     run: ModelRun | None = getattr(request, "param", None)
     if run is None:
-        pytest.skip(NO_MODEL)
+        pytest.skip(NO_MODEL_REASON)
     if run.skip_reason:
         pytest.skip(run.skip_reason)
     return run
@@ -65,7 +65,7 @@ def once(run: ModelRun) -> None:
 @pytest.fixture
 def speech_case() -> Case:
     """One manifest case; parametrised from the manifest when a model is selected."""
-    pytest.skip(NO_MODEL)
+    pytest.skip(NO_MODEL_REASON)
 
 
 def _record(request: pytest.FixtureRequest, result: CaseResult) -> None:

@@ -125,7 +125,7 @@ def build(config: pytest.Config, settings: Settings) -> SpeechSession | None:
     manifest = load_manifest(settings.manifest, settings.audio_root)
     if is_worker(config):  # its timings are not gated (the controller times the latency subset)
         settings = replace(settings, warmup=0)
-    if not is_worker(config):  # said once, by the process that reports
+    else:  # said once, by the process that reports
         warn(config, manifest_warnings(manifest))
     cases = manifest.select(list(settings.tags))
     extra: dict[str, type] = {}

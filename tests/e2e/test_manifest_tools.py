@@ -121,6 +121,11 @@ def test_build_writes_a_manifest_that_loads(tmp_path, capsys):
         == 0
     )
     assert load_manifest(folder / "m.yaml").cases == load_manifest(folder / "manifest.yaml").cases
+    manifest = folder / "manifest.yaml"  # a case of it written by hand: no transcript needed then
+    manifest.write_text(manifest.read_text() + "- {id: jfk, audio: untranscribed.wav, text: ask not}\n")
+    capsys.readouterr()
+    assert main(["manifest", "build", str(folder)]) == 0
+    assert "is up to date (4 cases)" in capsys.readouterr().out
 
 
 def _reaching_out(tmp_path: Path) -> Path:

@@ -86,14 +86,23 @@ def _transcript(audio: Path) -> Path | None:
     return next((p for s in TRANSCRIPT_SUFFIXES if (p := audio.with_suffix(s)).is_file()), None)
 
 
+def read_transcript(path: Path) -> str:
+    """A transcript file's text, its whitespace and line breaks made single spaces."""
+    try:
+        return " ".join(path.read_text(encoding="utf-8").split())
+    except UnicodeDecodeError:
+        raise SpeechlabError(f"{path}: not UTF-8 text") from None
+
+
 def folder_cases(
-    root: Path, skip_missing: bool, audio_root: Path | None = None
+    root: Path, skip_missing: bool, audio_root: Path | None = None, covered: frozenset[Path] = frozenset()
 ) -> tuple[tuple[Case, ...], list[Path]]:
     """A case for each audio file under ``root`` with a transcript beside it (``x.wav`` and
     ``x.txt``, else ``x.lab``), with its sha256; the id is the path under ``root`` without the
     extension, made a valid id (``spk1/001.wav`` is ``spk1_001``). Returns the cases and the
-    audio files left out for want of a transcript (an error unless ``skip_missing``). A link
-    that leads out of ``root`` (or ``audio_root`` when given) is an error."""
+    audio files left out for want of a transcript (an error unless ``skip_missing``); a file in
+    ``covered`` (resolved: a manifest being updated has a case of it already) is left out
+    silently. A link that leads out of ``root`` (or ``audio_root`` when given) is an error."""
     if not root.is_dir():
         raise SpeechlabError(f"{root}: not a folder")
     found = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
@@ -104,6 +113,8 @@ def folder_cases(
     for audio in found:
         transcript = _transcript(audio)
         if transcript is None:
+            if audio.resolve() in covered:
+                continue
             if skip_missing:
                 skipped.append(audio)
                 continue
@@ -111,10 +122,7 @@ def folder_cases(
                 f"{audio}: no transcript beside it ({audio.stem}.txt or {audio.stem}.lab); "
                 "pass --skip-missing to leave such files out"
             )
-        try:
-            text = " ".join(transcript.read_text(encoding="utf-8").split())
-        except UnicodeDecodeError:
-            raise SpeechlabError(f"{transcript}: not UTF-8 text") from None
+        text = read_transcript(transcript)
         where = str(audio)
         resolved = within(str(root), "audio", audio.relative_to(root).as_posix(), root, limit)
         header: Header = read_header(where, resolved)
@@ -186,8 +194,8 @@ def edited_transcripts(cases: tuple[Case, ...], manifest: str) -> list[str]:
         if transcript is None:
             continue
         try:
-            text = " ".join(transcript.read_text(encoding="utf-8").split())
-        except (OSError, UnicodeDecodeError):
+            text = read_transcript(transcript)
+        except (OSError, SpeechlabError):  # unreadable: not an edit to report
             continue
         if text != " ".join(case.text.split()):
             lines.append(
