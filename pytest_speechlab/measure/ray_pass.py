@@ -95,11 +95,9 @@ class EngineHost:
     def __init__(
         self, engine_cls: type[Engine], source: str | None, device: str, options: dict[str, Any], warmup: int
     ) -> None:
-        from ..io.calibration import calibrate
         from ..io.devices import one_blas_thread, passive_waiting
 
         passive_waiting()
-        calibrate()  # before the model, as in the pytest process (see ModelRun._load)
         self.engine = engine_cls.load(source, device, options)
         one_blas_thread()
         self.device = device

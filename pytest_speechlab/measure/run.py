@@ -28,7 +28,7 @@ from ..engines import Engine, ModelIdentity
 from ..engines.base import TimedEngine
 from ..errors import SpeechlabError
 from ..io.audio import case_audio
-from ..io.calibration import calibrate, calibration_times, cpu_sample, others_share
+from ..io.calibration import calibration_times, cpu_sample, others_share
 from ..io.devices import one_blas_thread
 from ..store.baselines import Comparison
 from .results import (
@@ -215,9 +215,6 @@ class ModelRun:
         return None
 
     def _load(self) -> Engine:
-        # Calibrate before any model runs: inference libraries keep their worker threads
-        # spinning for a while after a call, which would slow the calibration down.
-        calibrate()
         rss = resident_mb()
         start = time.perf_counter()
         engine = self.engine_cls.load(self.settings.sources.get(self.name), self.device, self.options)

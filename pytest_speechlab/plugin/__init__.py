@@ -104,6 +104,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if session is None:
         return
+    if not xdist.is_worker(config) and not config.option.collectonly:
+        from ..io.calibration import calibrate
+
+        # the machine's speed, for the record of what timed: measured here, before any model
+        # runs (inference libraries keep their threads spinning a while after a call) and before
+        # xdist starts its workers; a worker times nothing that is judged, and does not calibrate
+        calibrate()
     config.stash[SESSION] = session
     _wire_retiming(session)
     config.pluginmanager.register(Reported(session), "speechlab-reported")

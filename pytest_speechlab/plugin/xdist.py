@@ -112,6 +112,19 @@ def worker_output(config: pytest.Config, speech: SpeechSession) -> None:
     config.workeroutput["speechlab"] = {"runs": runs, "deselected": speech.deselected}  # type: ignore[attr-defined]
 
 
+def load_for_timing(speech: SpeechSession) -> None:
+    """Load and warm up each model whose latency subset the controller will time, once a worker
+    has finished and left its cores free: the load overlaps the last worker's cases rather than
+    following them. Only for a run with a case of the subset already measured (a run filtered to
+    none is never loaded here); the timing itself still waits for every worker."""
+    from ..measure.run import latency_subset
+
+    for run in speech.runs:
+        measured = {*run.results, *run.syntheses}
+        if not run.skip_reason and any(c.id in measured for c in latency_subset(run.cases, run.settings)):
+            run.unusable()  # loads it; a load that fails is said where the timing needs it
+
+
 def time_at_the_end(speech: SpeechSession) -> None:
     """Time the latency subset of every run, alone, after the workers are done."""
     from ..measure.run import latency_subset
@@ -147,6 +160,7 @@ class Controller:
             if run.id in output["runs"]:
                 self.repeated += run.merge(output["runs"][run.id])
         self.speech.deselected = max(self.speech.deselected, output["deselected"])
+        load_for_timing(self.speech)
 
     @pytest.hookimpl
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

@@ -72,7 +72,6 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
         return np.zeros(rate, np.float32)
 
     monkeypatch.setattr(measure_run, "case_audio", slow_decode)
-    monkeypatch.setattr(measure_run, "calibrate", lambda: 0.05)
     return clock
 
 

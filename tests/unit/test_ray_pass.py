@@ -21,7 +21,6 @@ from pytest_speechlab.core.settings import Settings
 from pytest_speechlab.engines import ModelIdentity
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.gate.records import RunRecord
-from pytest_speechlab.io import calibration
 from pytest_speechlab.measure import ray_pass
 from pytest_speechlab.measure import run as measure_run
 from pytest_speechlab.measure.ray_pass import Dispatch, RayOutcome, on_ray
@@ -171,10 +170,8 @@ class FakeRay:
 
 @pytest.fixture(autouse=True)
 def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each case's audio as long as its number (c7: 7 samples), without a file; no calibration."""
+    """Each case's audio as long as its number (c7: 7 samples), without a file."""
     monkeypatch.setattr(measure_run, "case_audio", lambda case, rate: np.zeros(int(case.id[1:]), np.float32))
-    monkeypatch.setattr(calibration, "calibrate", lambda: 0.05)
-    monkeypatch.setattr(measure_run, "calibrate", lambda: 0.05)
 
 
 def toy_run(ids: tuple[int, ...] = (1, 2, 3, 4, 5), **settings: Any) -> ModelRun:

@@ -1,14 +1,20 @@
 """How xdist's workers share the cases: a case's tests in one group, found in the node id as it
-is; the longest audio handed out first."""
+is; the longest audio handed out first; the controller's model loaded while the last worker runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
 
 from pytest_speechlab.core.case import Case
-from pytest_speechlab.plugin.xdist import case_scope, group_cases
+from pytest_speechlab.core.settings import Settings
+from pytest_speechlab.engines import ModelIdentity
+from pytest_speechlab.measure.run import AudioCache, ModelRun
+from pytest_speechlab.plugin.xdist import case_scope, group_cases, load_for_timing
+from pytest_speechlab.store.baselines import Comparison
 
 IDS = frozenset({"cards_001", "jfk", "a.b", "cpu_talk"})
 
@@ -49,3 +55,41 @@ def test_workers_take_the_longest_audio_first_each_case_together_run_wide_tests_
         "t::test_cer[m-short]",
         "t::test_corpus[m]",
     ]
+
+
+class ToyCountedEngine:
+    """A toy engine for the controller's control flow only: it counts its loads and hears "a"."""
+
+    name = "toy_counted"
+    tasks: ClassVar[tuple[str, ...]] = ("asr",)
+    sample_rate = 16000
+    default_options: ClassVar[dict[str, Any]] = {}
+    identity = ModelIdentity("toy 0", "toy", "none", "none", "cpu", "none")
+    loads = 0
+
+    @classmethod
+    def load(cls, source: str | None, device: str, options: dict[str, Any]) -> ToyCountedEngine:
+        cls.loads += 1
+        return cls()
+
+    def transcribe(self, audio: np.ndarray, language: str | None) -> str:
+        return "a"
+
+
+def test_the_controller_loads_a_model_once_a_worker_has_measured_a_case_it_will_time():
+    cases = (Case("timed", Path("t.wav"), "a", tags=("latency",)), Case("plain", Path("p.wav"), "a"))
+    nowhere = Comparison("toy on cpu", Path("b.json"), None)
+
+    def run(measured: str, skip: str | None = None) -> ModelRun:
+        made = ModelRun(
+            "toy", "cpu", ToyCountedEngine, Settings(warmup=0), cases, AudioCache(), nowhere, skip
+        )
+        made.results[measured] = None  # type: ignore[assignment]  # only which cases came back counts
+        return made
+
+    timed, plain, skipped = run("timed"), run("plain"), run("timed", skip="no such device")
+    speech: Any = SimpleNamespace(runs=[timed, plain, skipped])
+    load_for_timing(speech)  # the first worker done
+    load_for_timing(speech)  # the second: nothing more
+    assert ToyCountedEngine.loads == 1 and timed.identity is not None  # loaded ahead of the timing
+    assert plain.identity is None and skipped.identity is None  # nothing of theirs to time here
