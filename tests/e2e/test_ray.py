@@ -205,3 +205,80 @@ def test_a_node_killed_mid_run_has_its_cases_sent_again_and_each_judged_once(
     assert len(data["cluster"]["died"]) == 1 and data["cluster"]["sent_again"] >= 1
     assert data["cluster"]["lost"] == [] and data["verdict"]["overall"] == "pass"
     result.stdout.fnmatch_lines(["  Ray: 1 actor(s) lost mid-run (ActorDiedError on node *); * sent again*"])
+
+
+def actor_processes() -> list[int]:
+    """The pids of the machine's processes that hold an engine actor (Ray names a worker process
+    by its actor's class)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"EngineHost" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+# Appended to SLOW: at the end of the interrupted session, while the pytest process (Ray's
+# driver) still lives, how long the engine actors' processes took to go: the interrupt stopped
+# the remote work, not the process's exit.
+ACTORS_AT_THE_END = """
+
+def pytest_sessionfinish(session):
+    start = time.monotonic()
+    while time.monotonic() - start < 20:
+        alive = [e for e in Path("/proc").iterdir() if e.name.isdigit() and b"EngineHost" in _cmdline(e)]
+        if not alive:
+            break
+        time.sleep(0.2)
+    (MARKS / "actors-at-the-end").write_text(str(len(alive)))
+
+
+def _cmdline(entry):
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_pass_cancels_the_remote_work_and_judges_nothing_as_whole(
+    project: Project, recorded, cluster: Cluster
+):
+    """SIGINT to the pytest process while an actor holds a case: the run ends as interrupted,
+    no case starts on the cluster after it, the actors are gone, and the results say incomplete."""
+    recorded(project)
+    marks = project.path / "marks"
+    marks.mkdir()
+    project.pytester.makeconftest(QUIET + SLOW.format(marks=str(marks)) + ACTORS_AT_THE_END)
+    results = project.path / "on_ray.json"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--speech-model=faster_whisper",
+               f"--speech-results={results}", f"--speech-ray={cluster.address}"]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(project.path), os.environ.get("PYTHONPATH")])),
+    }
+    process = subprocess.Popen(
+        command, cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        end = time.monotonic() + 120
+        while not any(marks.iterdir()) and process.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert process.poll() is None and any(marks.iterdir()), "no case started on the cluster"
+        interrupted = time.monotonic_ns()
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0].decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output[-3000:]
+    assert "KeyboardInterrupt" in output
+    assert (marks / "actors-at-the-end").read_text() == "0"  # gone before the process ended
+    started = sorted(int(m.name.partition("-")[2]) for m in marks.iterdir() if m.name[0].isdigit())
+    assert len(started) < len(project.cases) and started[-1] < interrupted  # nothing started after
+    assert actor_processes() == []
+    data = json.loads(results.read_text())
+    assert data["verdict"]["overall"] == "INCOMPLETE" and len(data["cases"]) < len(project.cases)
