@@ -1,8 +1,9 @@
 """The accuracy pass on a Ray cluster (``--speech-ray``, the ``ray`` extra).
 
 Each actor holds one engine, loaded once (one GPU each on a run on ``cuda``, ``--speech-ray-cpus``
-CPUs each otherwise); the cases go out one at a time, as bytes through the object store or as
-their path, and the transcriptions come back to this process, which scores and stores them as a
+CPUs each otherwise); the cases go out one at a time (or, for an engine given ``batch_size``,
+in batches made as a serial run makes them), as bytes through the object store or as their
+path, and the transcriptions come back to this process, which scores and stores them as a
 serial run does (``ModelRun._scored``): the tests then read those results, and the run is judged
 here, exactly as without Ray. An actor whose model identity differs from the one loaded here (its
 weights hash, its engine version) is refused, named by its node. An actor that dies (its node
@@ -21,13 +22,14 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.case import Case
 from ..core.metrics import Timing
 from ..errors import SpeechlabError
-from .run import latency_subset, timed
+from .run import batch_share, latency_subset, timed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,8 +62,6 @@ def check(settings: Settings, under_xdist: bool) -> None:
 
 def refusal(run: ModelRun) -> str | None:
     """Why ``run``'s accuracy pass cannot go to the cluster, or None."""
-    if int(run.options.get("batch_size", 1) or 1) > 1:
-        return f"--speech-ray: not with {run.name}.batch_size > 1 (a batched pass runs in one process)"
     if run.device.startswith("cuda:"):
         return f"--speech-ray: name the device cuda, not {run.device}: Ray gives each actor its own GPU"
     return None
@@ -95,9 +95,10 @@ class EngineHost:
     def __init__(
         self, engine_cls: type[Engine], source: str | None, device: str, options: dict[str, Any], warmup: int
     ) -> None:
-        from ..io.devices import one_blas_thread, passive_waiting
+        from ..io.devices import keep_freed_memory, one_blas_thread, passive_waiting
 
         passive_waiting()
+        keep_freed_memory()
         self.engine = engine_cls.load(source, device, options)
         one_blas_thread()
         self.device = device
@@ -143,6 +144,22 @@ class EngineHost:
         text, timing = timed(lambda: engine.transcribe(audio, case.language), repeats, calibrated)
         return str(text), timing
 
+    def transcribe_batch(
+        self, cases: list[Case], audios: list[np.ndarray | None]
+    ) -> tuple[list[str], Timing]:
+        """Several cases of one language in one batch (the engine's ``transcribe_many``), timed as
+        one, as a serial run's batched pass does."""
+        from ..io.audio import case_audio
+
+        rate = self.engine.sample_rate
+        loaded = [a if a is not None else case_audio(c, rate) for c, a in zip(cases, audios, strict=True)]
+        engine: Any = self.engine
+        for _ in range(self.warmup):  # as a serial run warms up: one case, alone
+            engine.transcribe(loaded[0], cases[0].language)
+        self.warmup = 0
+        texts, timing = timed(lambda: engine.transcribe_many(loaded, cases[0].language), 1, False)
+        return [str(t) for t in texts], timing
+
 
 @dataclass
 class Dispatch:
@@ -154,12 +171,19 @@ class Dispatch:
     sends: dict[str, int] = field(default_factory=dict)
     lost: dict[str, str] = field(default_factory=dict)  # case id -> why
 
-    def take(self) -> str | None:
+    def take(self, limit: int = 1, together: Callable[[str], object] = lambda _: None) -> list[str]:
+        """Up to ``limit`` cases for one send: the first pending and, in order, the next pending
+        ones that may share its batch (``together`` alike: a serial run's batch); [] when none."""
         if not self.pending:
-            return None
-        case_id = self.pending.popleft()
-        self.sends[case_id] = self.sends.get(case_id, 0) + 1
-        return case_id
+            return []
+        taken, passed = [self.pending.popleft()], list[str]()
+        while self.pending and len(taken) < limit:
+            case_id = self.pending.popleft()
+            (taken if together(case_id) == together(taken[0]) else passed).append(case_id)
+        self.pending.extendleft(reversed(passed))
+        for case_id in taken:
+            self.sends[case_id] = self.sends.get(case_id, 0) + 1
+        return taken
 
     def again(self, case_id: str, why: str) -> bool:
         """Send ``case_id`` again, first; False (and lost) once it was sent ``max_sends`` times."""
@@ -314,7 +338,9 @@ class Pass:
         self.here = asdict(run.identity) if run.identity else {}
         self.actors: dict[int, Any] = {}  # index -> handle, while it lives
         self.live: dict[int, dict[str, Any]] = {}  # index -> describe(), once checked
-        self.waiting: dict[Any, tuple[int, str | None]] = {}  # ref -> (actor, case id or None: loading)
+        self.waiting: dict[Any, tuple[int, tuple[str, ...]]] = {}  # ref -> (actor, case ids; none: loading)
+        batch = int(run.options.get("batch_size", 1) or 1)
+        self.batch = batch if hasattr(run.engine_cls, "transcribe_many") else 1  # as ModelRun.measure
         self.started: float = 0.0
 
     def go(self) -> None:
@@ -375,7 +401,7 @@ class Pass:
         source = run.settings.sources.get(run.name)
         for i in range(count):
             self.actors[i] = remote.remote(run.engine_cls, source, run.device, options, run.settings.warmup)
-            self.waiting[self.actors[i].describe.remote()] = (i, None)
+            self.waiting[self.actors[i].describe.remote()] = (i, ())
         self.started = time.monotonic()
 
     def _loop(self) -> None:
@@ -383,18 +409,22 @@ class Pass:
         while self.waiting:
             done, _ = ray.wait(list(self.waiting), num_returns=1, timeout=POLL_S)
             for ref in done:
-                index, case_id = self.waiting.pop(ref)
+                index, sent = self.waiting.pop(ref)
                 try:
                     value = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:  # raised in the engine (or its load)
-                    self._failed(index, case_id, exc)
+                    self._failed(index, sent, exc)
                 except ray.exceptions.RayError as exc:  # the actor, its node or an object lost
-                    self._fault(index, case_id, exc)
+                    self._fault(index, sent, exc)
                 else:
-                    if case_id is None:
+                    if not sent:
                         self._ready(index, value)
+                    elif self.batch > 1:
+                        texts, timing = value
+                        for case_id, text in zip(sent, texts, strict=True):
+                            self._store(self.cases[case_id], text, batch_share(timing, len(sent)))
                     else:
-                        self._store(self.cases[case_id], *value)
+                        self._store(self.cases[sent[0]], *value)
                 if index in self.actors:
                     self._feed(index)
             if time.monotonic() - self.started > READY_TIMEOUT_S:
@@ -404,7 +434,7 @@ class Pass:
         self.dispatch.abandon("no actor left on the cluster to send it to")  # pending, nothing in flight
 
     def _loading(self) -> list[int]:
-        return [i for i, case_id in self.waiting.values() if case_id is None]
+        return [i for i, sent in self.waiting.values() if not sent]
 
     def _ready(self, index: int, info: dict[str, Any]) -> None:
         """An actor loaded: used if its model is the one loaded here, else refused and killed."""
@@ -420,23 +450,31 @@ class Pass:
         self.ray.kill(self.actors.pop(index))
 
     def _drop_unloaded(self) -> None:
-        for ref, (index, case_id) in list(self.waiting.items()):
-            if case_id is None:
+        for ref, (index, sent) in list(self.waiting.items()):
+            if not sent:
                 del self.waiting[ref]
                 self._refuse(index, f"actor {index} not loaded within {READY_TIMEOUT_S:.0f} s (no room?)")
 
     def _feed(self, index: int) -> None:
-        """Keep ``IN_FLIGHT`` cases queued on a live actor."""
+        """Keep ``IN_FLIGHT`` sends (a case, or a batch) queued on a live actor."""
         if index not in self.live:
             return
-        queued = sum(1 for i, case_id in self.waiting.values() if i == index and case_id is not None)
+        queued = sum(1 for i, sent in self.waiting.values() if i == index and sent)
         for _ in range(IN_FLIGHT - queued):
-            case_id = self.dispatch.take()
-            if case_id is None:
+            sent = self.dispatch.take(self.batch, lambda case_id: self.cases[case_id].language)
+            if not sent:
                 return
-            case = self.cases[case_id]
-            audio = None if self.settings.ray_audio == "path" else self.run.audio.get(case, self._rate())
-            self.waiting[self.actors[index].transcribe.remote(case, audio)] = (index, case_id)
+            cases = [self.cases[case_id] for case_id in sent]
+            audios = [
+                None if self.settings.ray_audio == "path" else self.run.audio.get(c, self._rate())
+                for c in cases
+            ]
+            actor = self.actors[index]
+            if self.batch > 1:
+                ref = actor.transcribe_batch.remote(cases, audios)
+            else:
+                ref = actor.transcribe.remote(cases[0], audios[0])
+            self.waiting[ref] = (index, tuple(sent))
 
     def _rate(self) -> int:
         return int(self.run.engine_cls.sample_rate)
@@ -452,17 +490,18 @@ class Pass:
             return
         self.outcome.cases += 1
 
-    def _failed(self, index: int, case_id: str | None, exc: Exception) -> None:
+    def _failed(self, index: int, sent: tuple[str, ...], exc: Exception) -> None:
         cause = getattr(exc, "cause", None) or exc
         said = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
         message = f"{type(cause).__name__}: {said}".rstrip(": ")
-        if case_id is None:  # the model did not load there
+        if not sent:  # the model did not load there
             self._refuse(index, f"actor {index} refused: cannot load {self.run.name} there: {message}")
             return
-        self.run.errors[case_id] = message
-        self.outcome.failed[case_id] = message
+        for case_id in sent:  # a batch fails whole, as in a serial run
+            self.run.errors[case_id] = message
+            self.outcome.failed[case_id] = message
 
-    def _fault(self, index: int, case_id: str | None, exc: Exception) -> None:
+    def _fault(self, index: int, sent: tuple[str, ...], exc: Exception) -> None:
         """The actor or its node is gone (or an object was lost): its work goes to the others."""
         said = type(exc).__name__ + (f" on {_where(self.live[index])}" if index in self.live else "")
         if isinstance(exc, self.ray.exceptions.RayActorError) and index in self.actors:
@@ -472,12 +511,15 @@ class Pass:
             for ref, (i, other) in list(self.waiting.items()):  # its other queued cases
                 if i == index:
                     del self.waiting[ref]
-                    if other is not None:
-                        self.dispatch.again(other, said)
-        if case_id is not None:
-            self.dispatch.again(case_id, said)
+                    self._again(other, said)
+        self._again(sent, said)
         for live in list(self.live):
             self._feed(live)
+
+    def _again(self, sent: tuple[str, ...], why: str) -> None:
+        """A send's cases back first in line, in their order (a batch is made again as it was)."""
+        for case_id in reversed(sent):
+            self.dispatch.again(case_id, why)
 
     def _time_latency(self) -> None:
         """``--speech-ray-latency``: the latency subset timed on one actor, the others idle."""

@@ -119,6 +119,12 @@ def timed(work: Callable[[], Any], repeats: int, calibrated: bool) -> tuple[Any,
     return out, Timing(tuple(runs), tuple(calibration), tuple(others), tuple(cpu), tuple(calibration_cpu))
 
 
+def batch_share(timing: Timing, cases: int) -> Timing:
+    """What each of ``cases`` transcribed in one batch is credited of the batch's one timing: an
+    equal share of its wall and CPU time."""
+    return Timing((timing.runs[0] / cases,), (), timing.others_cpu, (timing.cpu[0] / cases,))
+
+
 class ModelRun:
     """One model on one device for the whole session; ``against`` is what it is compared with
     (read by the caller: a run measures, it does not read baselines)."""
@@ -326,7 +332,7 @@ class ModelRun:
         batch = [c for c in after if c.id not in self.results and c.language == case.language][:size]
         audios = [self.audio.get(c, engine.sample_rate) for c in batch]
         texts, timing = self._time(case, lambda: engine.transcribe_many(audios, case.language), 1)
-        share = Timing((timing.runs[0] / len(batch),), (), timing.others_cpu, (timing.cpu[0] / len(batch),))
+        share = batch_share(timing, len(batch))
         for member, text in zip(batch, texts, strict=True):
             self.results[member.id] = self._scored(member, text, share)
 

@@ -57,6 +57,27 @@ class ToyEchoEngine:
         return f"word {len(audio)}"
 
 
+class ToyBatchEngine(ToyEchoEngine):
+    """A toy engine that batches: what it hears says which batch a case was in (its size and
+    first case), so that a batch made differently shows in the hypotheses."""
+
+    name = "toy_batch"
+    batches: ClassVar[list[list[int]]] = []
+
+    def transcribe_many(self, audios: list[np.ndarray], language: str | None) -> list[str]:
+        self.batches.append([len(a) for a in audios])
+        return [f"word {len(a)} of {len(audios)} from {len(audios[0])} {language}" for a in audios]
+
+
+class ToyFailingBatchEngine(ToyBatchEngine):
+    """A toy engine whose batch fails whole on a case 13 samples long, as a batched call does."""
+
+    def transcribe_many(self, audios: list[np.ndarray], language: str | None) -> list[str]:
+        if any(len(a) == 13 for a in audios):
+            raise RuntimeError("no such word")
+        return super().transcribe_many(audios, language)
+
+
 class Died(Exception):
     pass
 
@@ -87,7 +108,10 @@ class Actor:
         self.cases = 0
         self.dead = False
         self.describe = SimpleNamespace(remote=lambda: Ref(self._describe))
-        self.transcribe = SimpleNamespace(remote=lambda *a: Ref(lambda: self._transcribe(*a)))
+        self.transcribe = SimpleNamespace(remote=lambda *a: Ref(lambda: self._transcribe("transcribe", *a)))
+        self.transcribe_batch = SimpleNamespace(
+            remote=lambda *a: Ref(lambda: self._transcribe("transcribe_batch", *a))
+        )
 
     def _describe(self) -> dict[str, Any]:
         self.host = ray_pass.EngineHost(*self.args)
@@ -97,14 +121,14 @@ class Actor:
             info["identity"] = ray_pass.asdict(identity)
         return {**info, "node": f"node{self.index}", "address": f"10.0.0.{self.index}"}
 
-    def _transcribe(self, *args: Any) -> Any:
+    def _transcribe(self, method: str, *args: Any) -> Any:
         if self.dead or self.cases >= self.fake.dies_after.get(self.index, 10**6):
             self.dead = True
             raise ActorDied("the actor died unexpectedly")
         self.cases += 1
         assert self.host is not None
         try:
-            return self.host.transcribe(*args)
+            return getattr(self.host, method)(*args)
         except Exception as exc:
             raise TaskError(exc) from exc
 
@@ -174,11 +198,13 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(measure_run, "case_audio", lambda case, rate: np.zeros(int(case.id[1:]), np.float32))
 
 
-def toy_run(ids: tuple[int, ...] = (1, 2, 3, 4, 5), **settings: Any) -> ModelRun:
+def toy_run(
+    ids: tuple[int, ...] = (1, 2, 3, 4, 5), engine: type[ToyEchoEngine] = ToyEchoEngine, **settings: Any
+) -> ModelRun:
     cases = tuple(Case(id=f"c{i}", audio=Path(f"c{i}.wav"), text=f"word {i}", duration_s=1.0) for i in ids)
     nowhere = Comparison("toy_echo on cpu", Path("b.json"), None)
     given = Settings(ray="10.0.0.1:6379", warmup=0, **settings)
-    return ModelRun("toy_echo", "cpu", ToyEchoEngine, given, cases, AudioCache(), nowhere)
+    return ModelRun("toy_echo", "cpu", engine, given, cases, AudioCache(), nowhere)
 
 
 def test_the_cases_measured_on_the_actors_are_the_serial_run_s():
@@ -290,19 +316,66 @@ def test_no_room_on_the_cluster_is_one_line(monkeypatch: pytest.MonkeyPatch):
 
 def test_a_case_is_sent_at_most_max_sends_times():
     dispatch = Dispatch(deque(["a", "b"]), max_sends=2)
-    assert dispatch.take() == "a" and dispatch.again("a", "its actor died")
-    assert dispatch.take() == "a" and not dispatch.again("a", "its actor died")
+    assert dispatch.take() == ["a"] and dispatch.again("a", "its actor died")
+    assert dispatch.take() == ["a"] and not dispatch.again("a", "its actor died")
     assert dispatch.lost == {"a": "sent 2 times, its actor died"} and dispatch.sent_again == 1
     dispatch.abandon("no actor left")
-    assert dispatch.lost["b"] == "no actor left" and dispatch.take() is None
+    assert dispatch.lost["b"] == "no actor left" and dispatch.take() == []
+
+
+def test_a_batch_is_the_next_cases_that_may_share_it_in_order():
+    language = {"a": "en", "b": "fr", "c": "en", "d": "en", "e": "fr"}.__getitem__
+    dispatch = Dispatch(deque("abcde"))
+    assert dispatch.take(2, language) == ["a", "c"]  # b, another language, stays first in line
+    assert dispatch.take(3, language) == ["b", "e"] and dispatch.take(3, language) == ["d"]
+    assert dispatch.take(3, language) == [] and dispatch.sends == dict.fromkeys("abcde", 1)
+
+
+def test_a_batched_pass_makes_the_serial_run_s_batches():
+    ToyBatchEngine.batches = []
+    options = {"model_options": {"toy_echo": {"batch_size": 2}}}
+    ids = (1, 2, 3, 4, 5)
+    serial, run = toy_run(ids, ToyBatchEngine, **options), toy_run(ids, ToyBatchEngine, **options)
+    for which in (serial, run):  # c3 in another language: the batches are c1+c2, c3, c4+c5
+        which.cases = tuple(replace(c, language="fr") if c.id == "c3" else c for c in which.cases)
+    expected = {c.id: serial.measure(c) for c in serial.cases}
+    outcome = on_ray(run, list(run.cases), run.settings, FakeRay(cpus=2))
+    assert {i: r.raw_hypothesis for i, r in run.results.items()} == {
+        i: r.raw_hypothesis for i, r in expected.items()
+    }
+    assert run.results["c1"].raw_hypothesis == "word 1 of 2 from 1 None"
+    assert sorted(ToyBatchEngine.batches) == sorted([[1, 2], [3], [4, 5]] * 2)  # the serial's, and the pass's
+    assert run.results["c4"].timing.runs[0] == run.results["c5"].timing.runs[0]  # an equal share each
+    assert outcome.cases == 5 and not (outcome.lost or outcome.failed)
+
+
+def test_a_batch_whose_actor_dies_is_sent_again_whole_and_each_case_judged_once():
+    ToyBatchEngine.batches = []
+    run = toy_run((1, 2, 3, 4), ToyBatchEngine, model_options={"toy_echo": {"batch_size": 2}})
+    outcome = on_ray(run, list(run.cases), run.settings, FakeRay(cpus=2, dies_after={0: 0}))
+    assert [r.raw_hypothesis for r in run.results.values()] == [
+        "word 1 of 2 from 1 None",
+        "word 2 of 2 from 1 None",
+        "word 3 of 2 from 3 None",
+        "word 4 of 2 from 3 None",
+    ]
+    assert len(outcome.died) == 1 and outcome.sent_again == 4 and not outcome.lost  # both its batches
+
+
+def test_an_engine_error_in_a_batch_is_each_of_its_cases_error():
+    run = toy_run((1, 13, 2), model_options={"toy_echo": {"batch_size": 2}})
+    outcome = on_ray(run, list(run.cases), run.settings, FakeRay(cpus=1))  # toy_echo does not batch:
+    assert sorted(run.results) == ["c1", "c2"] and list(outcome.failed) == ["c13"]  # one at a time
+    run = toy_run((1, 13, 2), ToyFailingBatchEngine, model_options={"toy_echo": {"batch_size": 3}})
+    outcome = on_ray(run, list(run.cases), run.settings, FakeRay(cpus=1))
+    assert run.results == {} and outcome.failed == dict.fromkeys(
+        ("c1", "c13", "c2"), "RuntimeError: no such word"
+    )
 
 
 def test_what_a_pass_on_ray_cannot_do_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch):
     run = toy_run(model_options={"toy_echo": {"batch_size": 8}})
-    assert (
-        ray_pass.refusal(run)
-        == "--speech-ray: not with toy_echo.batch_size > 1 (a batched pass runs in one process)"
-    )
+    assert ray_pass.refusal(run) is None  # a batched pass goes to the cluster too
     run = ModelRun("toy_echo", "cuda:1", ToyEchoEngine, Settings(ray="auto"), (), AudioCache(), run.against)
     assert (
         ray_pass.refusal(run)
