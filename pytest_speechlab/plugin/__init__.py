@@ -87,10 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if xdist.is_controller(config) and not skips_asked(config):
             config.pluginmanager.register(ForgottenModel(), "speechlab-forgotten-model")
         return
-    from ..io.devices import passive_waiting
+    from ..io.devices import keep_freed_memory, passive_waiting
     from .session import build
 
     passive_waiting()  # before any engine loads OpenMP: the CPU-time check needs waiting threads idle
+    keep_freed_memory()
     try:
         settings = load_settings(config)
         if xdist.is_worker(config):

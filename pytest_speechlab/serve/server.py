@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from ..errors import SpeechlabError
+from ..io.devices import keep_freed_memory
 from .app import ServeConfig, create_app
 from .security import Keys
 
@@ -107,6 +108,7 @@ def serve(
     if not config.allowed_hosts and _loopback(host):
         config = replace(config, allowed_hosts=LOOPBACK_HOSTS)
     setup_logging()
+    keep_freed_memory()  # each request's buffers reused, not faulted in again
     failure: list[str] = []
 
     def fatal(message: str) -> None:
