@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -178,13 +179,17 @@ def test_a_failing_run_blocks_the_promotion_once(project: Project, recorded):
     registry = project.path / "registry.yaml"
     registry.write_text(REGISTRY)
     commit_all(project.path)
-    result = project.run("--promote-to=candidate", "-n", "2", subprocess=True)
+    junit = project.path.parent / "junit.xml"
+    result = project.run("--promote-to=candidate", "-n", "2", f"--junitxml={junit}", subprocess=True)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.stdout.str().count("promotion to candidate BLOCKED") == 1
     assert registry.read_text() == REGISTRY
     # each failing test is named by an id pytest takes back (not test_wer[...]@case])
     failed = [line.split()[1] for line in result.stdout.lines if line.startswith("FAILED ")]
     assert failed and all("@" not in nodeid and nodeid.endswith("]") for nodeid in failed), failed
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    in_junit = {c.get("name") for c in cases if c.find("failure") is not None}
+    assert in_junit == {nodeid.rpartition("::")[2] for nodeid in failed}  # the same names in JUnit
     again = project.run("--collect-only", "-q", failed[0])
     assert again.ret == 0 and failed[0] in again.stdout.str() and "1 test collected" in again.stdout.str()
 
