@@ -59,7 +59,7 @@ def manifest(folder: Path, cases: int) -> Path:
 BUNDLED = REPO / "data" / "manifest.yaml"
 
 
-def run(folder: Path, manifest_path: Path, *extra: str) -> tuple[float, float]:
+def run(folder: Path, manifest_path: Path, *extra: str, device: str = "cpu") -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one pytest run of the accuracy suite on the manifest."""
     target = manifest_path
     if manifest_path != BUNDLED:
@@ -78,7 +78,7 @@ def run(folder: Path, manifest_path: Path, *extra: str) -> tuple[float, float]:
     (folder / "test_speech.py").write_text("from pytest_speechlab.suites.test_asr import *  # noqa: F403\n")
     command = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_speech.py",
-        "--speech-model=faster_whisper", "--speech-device=cpu", f"--speech-manifest={target}",
+        "--speech-model=faster_whisper", f"--speech-device={device}", f"--speech-manifest={target}",
         "--speech-repeats=1", "--speech-new-cases=pass", "-W", "ignore",
         f"--speech-option=faster_whisper.beam_size={BEAM_SIZE}", *extra,
     ]  # fmt: skip
