@@ -129,7 +129,7 @@ def keep_freed_memory() -> str:
     An engine allocates and frees the same large buffers for every case (a 30 s window's features
     and activations); by default glibc hands each back to the kernel, which faults it in again,
     zeroed, on the next call. Faster-Whisper tiny.en on 40 short cases: 2.3 million page faults
-    and 5.0 s of system time became 86,000 and 0.8 s, and the run 12% shorter; it is the same
+    and 5.0 s of system time became 86,000 and 0.8 s, and the run about 14% shorter; it is the same
     memory, held between cases rather than returned."""
     if not sys.platform.startswith("linux"):
         return "default"
