@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .run import ModelRun
 
 MAX_SENDS = 3  # a case is sent to at most this many actors before it is lost
-IN_FLIGHT = 2  # cases queued on each actor: one running, the next waiting beside it
+IN_FLIGHT = 2  # sends (a case, or a batch) queued on each actor: one running, the next waiting beside it
 READY_TIMEOUT_S = 600.0  # an actor not loaded by then (no room on the cluster, a slow download) is dropped
 POLL_S = 0.5  # ray.wait's timeout: Ctrl-C is heard between waits
 ROOM_WAIT_S = 10.0  # how long to wait for free resources on the cluster before saying there are none
