@@ -278,7 +278,9 @@ def test_ctrl_c_mid_pass_cancels_the_remote_work_and_judges_nothing_as_whole(
     assert "KeyboardInterrupt" in output
     assert (marks / "actors-at-the-end").read_text() == "0"  # gone before the process ended
     started = sorted(int(m.name.partition("-")[2]) for m in marks.iterdir() if m.name[0].isdigit())
-    assert len(started) < len(project.cases) and started[-1] < interrupted  # nothing started after
+    # nothing started after it: a case sent before the interrupt may start just after it (an actor
+    # that loaded later), but a case queued behind a held one would start 2 s after that one
+    assert len(started) < len(project.cases) and started[-1] < interrupted + 1_500_000_000
     assert actor_processes() == []
     data = json.loads(results.read_text())
     assert data["verdict"]["overall"] == "INCOMPLETE" and len(data["cases"]) < len(project.cases)
