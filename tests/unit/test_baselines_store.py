@@ -12,7 +12,7 @@ import pytest
 from pytest_speechlab.core.settings import finite
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.io.pyproject import read_file_settings
-from pytest_speechlab.store.baselines import Baseline, merge, read_baseline, write_baseline
+from pytest_speechlab.store.baselines import Baseline, baseline_path, merge, read_baseline, write_baseline
 
 META = {"model": "m", "device": "cpu"}
 
@@ -125,7 +125,7 @@ def test_the_later_writer_of_a_case_says_so_in_its_history_line(tmp_path: Path):
     path.parent.mkdir()
     write_baseline(baseline(path, {"a": 0.1, "b": 0.2}, 0.15), {"update": 0})
     read_a, read_b = read_baseline(path), read_baseline(path)
-    write_baseline(baseline(path, {"a": 0.1, "b": 0.3}, 0.15), {"update": "first", "who": "Zoë"}, read_a)
+    write_baseline(baseline(path, {"a": 0.1, "b": 0.3}, 0.15), {"who": "Zoë", "update": "first"}, read_a)
     written = write_baseline(baseline(path, {"a": 0.1, "b": 0.05}, 0.15), {"update": "later"}, read_b)
     assert written.path == path and written.cases["b"] == {"wer": 0.05}
     lines = (tmp_path / "history.jsonl").read_text(encoding="utf-8").splitlines()
@@ -154,3 +154,93 @@ def test_a_written_baseline_reads_back_whole_and_drops_the_cases_it_removed(tmp_
     stored = read_baseline(path)
     assert stored is not None and stored.cases == {"a": {"wer": 0.0}} and stored.corpus == {"wer": 0.1}
     assert stored.meta == META
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"schema": 1, "cases": {"a": {"wer": "low"}}}', "cases.a.wer must be a number >= 0, got 'low'"),
+        *[
+            (
+                f'{{"schema": 1, "cases": {{"a": {{"{key}": {bad}}}}}}}',
+                f"cases.a.{key} must be a number >= 0, got {shown}",
+            )
+            for key in (
+                "wer",
+                "cer",
+                "judge_wer",
+                "latency_ms",
+                "latency_min_ms",
+                "calibration_ms",
+                "rtf",
+                "audio_s",
+            )
+            for bad, shown in (("-0.1", "-0.1"), ("true", "True"), ('"1"', "'1'"))
+        ],
+        (
+            '{"schema": 1, "cases": {"a": {"tts": {"judge_wer": -1}}}}',
+            "cases.a.tts.judge_wer must be a number >= 0, got -1",
+        ),
+        ('{"schema": 1, "cases": {"a": {"tts": []}}}', "cases.a.tts must be an object"),
+        ('{"schema": 1, "cases": {"a": []}}', "cases.a must be an object"),
+        ('{"schema": 1, "cases": {}, "corpus": {"wer": -2}}', "corpus.wer must be a number >= 0, got -2"),
+        ('{"schema": 1, "cases": {}, "corpus": 3}', "corpus must be an object"),
+        *[
+            (
+                f'{{"schema": 1, "cases": {{"a": {{"robustness": {{"noise": {bad}}}}}}}}}',
+                "cases.a.robustness must map perturbations to WERs >= 0",
+            )
+            for bad in ("-0.5", "true", '"0.1"')
+        ],
+        ('{"schema": 1, "cases": []}', "'cases' must be an object of case id to metrics"),
+        ('{"schema": 1}', "'cases' must be an object of case id to metrics"),
+        ('{"schema": 7, "cases": {}}', "unsupported baseline schema 7 (expected 1)"),
+        ('{"cases": {}}', "unsupported baseline schema None (expected 1)"),
+        ("[1]", "a baseline must be a JSON object"),
+        ('{"schema": 1, "cases": {"a": {"wer": 0.1,}}}', None),  # not JSON: line and column below
+    ],
+)
+def test_a_malformed_baseline_is_one_line_naming_the_file_and_the_key(
+    tmp_path: Path, content: str, message: str | None
+):
+    path = tmp_path / "cpu.json"
+    path.write_text(content)
+    expected = message and f"{path}: {message}"
+    with pytest.raises(SpeechlabError) as raised:
+        read_baseline(path)
+    said = str(raised.value)
+    if expected is None:
+        assert said.startswith(f"{path}:1:4") and ": not valid JSON (" in said  # the message is Python's
+    else:
+        assert said == expected
+    assert path.read_text() == content  # never rewritten
+
+
+def test_a_baseline_that_cannot_be_read_says_so(tmp_path: Path):
+    path = tmp_path / "cpu.json"
+    path.write_bytes(b'{"schema": 1, "cases": {"\xff": {}}}')
+    with pytest.raises(SpeechlabError, match=r"cpu\.json: cannot read baseline \('utf-8' codec can't decode"):
+        read_baseline(path)
+    assert read_baseline(tmp_path / "absent.json") is None
+
+
+def test_a_well_formed_baseline_reads_into_its_parts(tmp_path: Path):
+    path = tmp_path / "cpu.json"
+    content = {
+        "schema": 1,
+        "model": "m",
+        "cases": {"a": {"wer": 0, "tts": {"judge_wer": 0.5}}},
+        "corpus": {"wer": 0.25},
+    }
+    path.write_text(json.dumps(content))
+    read = read_baseline(path)
+    assert read is not None and read.path == path and read.meta == {"model": "m"}
+    assert read.cases == {"a": {"wer": 0, "tts": {"judge_wer": 0.5}}} and read.corpus == {"wer": 0.25}
+
+    path.write_text(json.dumps({"schema": 1, "cases": {}}))
+    assert read_baseline(path).corpus == {}  # type: ignore[union-attr]  # none recorded yet
+
+
+def test_a_device_s_baseline_is_its_kind_s_whatever_its_index():
+    assert baseline_path(Path("baselines"), "whisper", "cuda:1") == Path("baselines/whisper/cuda.json")
+    assert baseline_path(Path("baselines"), "whisper", "cpu") == Path("baselines/whisper/cpu.json")
