@@ -58,6 +58,10 @@ def baseline_path(folder: Path, model: str, device: str) -> Path:
     return folder / model / f"{device.partition(':')[0]}.json"
 
 
+# the figures of a case (and of the corpus) that must be numbers >= 0 wherever they are read
+NUMBERS = ("wer", "cer", "judge_wer", "latency_ms", "latency_min_ms", "calibration_ms", "rtf", "audio_s")
+
+
 def _check_numbers(path: Path, where: str, values: Any) -> None:
     if not isinstance(values, dict):
         raise SpeechlabError(f"{path}: {where} must be an object")
@@ -68,16 +72,9 @@ def _check_numbers(path: Path, where: str, values: Any) -> None:
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()
         ):
             raise SpeechlabError(f"{path}: {where}.robustness must map perturbations to WERs >= 0")
-        if key in (
-            "wer",
-            "cer",
-            "judge_wer",
-            "latency_ms",
-            "latency_min_ms",
-            "calibration_ms",
-            "rtf",
-            "audio_s",
-        ) and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
+        if key in NUMBERS and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        ):
             raise SpeechlabError(f"{path}: {where}.{key} must be a number >= 0, got {value!r}")
 
 

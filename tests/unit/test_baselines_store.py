@@ -12,7 +12,14 @@ import pytest
 from pytest_speechlab.core.settings import finite
 from pytest_speechlab.errors import SpeechlabError
 from pytest_speechlab.io.pyproject import read_file_settings
-from pytest_speechlab.store.baselines import Baseline, baseline_path, merge, read_baseline, write_baseline
+from pytest_speechlab.store.baselines import (
+    NUMBERS,
+    Baseline,
+    baseline_path,
+    merge,
+    read_baseline,
+    write_baseline,
+)
 
 META = {"model": "m", "device": "cpu"}
 
@@ -165,16 +172,7 @@ def test_a_written_baseline_reads_back_whole_and_drops_the_cases_it_removed(tmp_
                 f'{{"schema": 1, "cases": {{"a": {{"{key}": {bad}}}}}}}',
                 f"cases.a.{key} must be a number >= 0, got {shown}",
             )
-            for key in (
-                "wer",
-                "cer",
-                "judge_wer",
-                "latency_ms",
-                "latency_min_ms",
-                "calibration_ms",
-                "rtf",
-                "audio_s",
-            )
+            for key in NUMBERS
             for bad, shown in (("-0.1", "-0.1"), ("true", "True"), ('"1"', "'1'"))
         ],
         (
@@ -244,3 +242,8 @@ def test_a_well_formed_baseline_reads_into_its_parts(tmp_path: Path):
 def test_a_device_s_baseline_is_its_kind_s_whatever_its_index():
     assert baseline_path(Path("baselines"), "whisper", "cuda:1") == Path("baselines/whisper/cuda.json")
     assert baseline_path(Path("baselines"), "whisper", "cpu") == Path("baselines/whisper/cpu.json")
+
+
+def test_every_figure_a_baseline_gates_is_checked_as_a_number():
+    gated = "wer cer judge_wer latency_ms latency_min_ms calibration_ms rtf audio_s"
+    assert NUMBERS == tuple(gated.split())
