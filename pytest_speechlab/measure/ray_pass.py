@@ -421,8 +421,9 @@ class Pass:
                         self._ready(index, value)
                     elif self.batch > 1:
                         texts, timing = value
+                        share = batch_share(timing, len(sent))
                         for case_id, text in zip(sent, texts, strict=True):
-                            self._store(self.cases[case_id], text, batch_share(timing, len(sent)))
+                            self._store(self.cases[case_id], text, share)
                     else:
                         self._store(self.cases[sent[0]], *value)
                 if index in self.actors:

@@ -62,19 +62,19 @@ def baseline_path(folder: Path, model: str, device: str) -> Path:
 NUMBERS = ("wer", "cer", "judge_wer", "latency_ms", "latency_min_ms", "calibration_ms", "rtf", "audio_s")
 
 
+def _non_negative(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
 def _check_numbers(path: Path, where: str, values: Any) -> None:
     if not isinstance(values, dict):
         raise SpeechlabError(f"{path}: {where} must be an object")
     for key, value in values.items():
         if key in ("tts", "robustness"):
             _check_numbers(path, f"{where}.{key}", value)
-        if key == "robustness" and not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()
-        ):
+        if key == "robustness" and not all(_non_negative(v) for v in value.values()):
             raise SpeechlabError(f"{path}: {where}.robustness must map perturbations to WERs >= 0")
-        if key in NUMBERS and not (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-        ):
+        if key in NUMBERS and not _non_negative(value):
             raise SpeechlabError(f"{path}: {where}.{key} must be a number >= 0, got {value!r}")
 
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,16 +50,21 @@ class Cluster:
     node: int  # the second node's raylet
 
 
-def raylets() -> set[int]:
-    """The pids of the machine's raylets (one per Ray node)."""
+def pids(matches: Callable[[Path], bool]) -> set[int]:
+    """The pids of the machine's processes whose /proc entry ``matches``."""
     found = set()
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "raylet":
+            if entry.name.isdigit() and matches(entry):
                 found.add(int(entry.name))
-        except OSError:
+        except OSError:  # gone meanwhile
             continue
     return found
+
+
+def raylets() -> set[int]:
+    """The pids of the machine's raylets (one per Ray node)."""
+    return pids(lambda entry: (entry / "comm").read_text().strip() == "raylet")
 
 
 def free_port() -> int:
@@ -207,17 +212,10 @@ def test_a_node_killed_mid_run_has_its_cases_sent_again_and_each_judged_once(
     result.stdout.fnmatch_lines(["  Ray: 1 actor(s) lost mid-run (ActorDiedError on node *); * sent again*"])
 
 
-def actor_processes() -> list[int]:
+def actor_processes() -> set[int]:
     """The pids of the machine's processes that hold an engine actor (Ray names a worker process
     by its actor's class)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"EngineHost" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    return pids(lambda entry: b"EngineHost" in (entry / "cmdline").read_bytes())
 
 
 # Appended to SLOW: at the end of the interrupted session, while the pytest process (Ray's
@@ -281,6 +279,6 @@ def test_ctrl_c_mid_pass_cancels_the_remote_work_and_judges_nothing_as_whole(
     # nothing started after it: a case sent before the interrupt may start just after it (an actor
     # that loaded later), but a case queued behind a held one would start 2 s after that one
     assert len(started) < len(project.cases) and started[-1] < interrupted + 1_500_000_000
-    assert actor_processes() == []
+    assert actor_processes() == set()
     data = json.loads(results.read_text())
     assert data["verdict"]["overall"] == "INCOMPLETE" and len(data["cases"]) < len(project.cases)
